@@ -1,0 +1,16 @@
+//! Database migrations. Frozen history: never import entities here, and never edit a
+//! migration that has shipped; add a new one instead. Every migration runs on SQLite and
+//! PostgreSQL (one alteration per `alter_table` on SQLite, foreign keys inside `create_table`).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_catalogue;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_catalogue::Migration)]
+    }
+}

@@ -1,0 +1,243 @@
+use poem::web::Data;
+use poem_openapi::{
+    Object, OpenApi, param::Path, param::Query, payload::Json, types::MaybeUndefined,
+};
+
+use super::{AdminAuth, Created, Deleted};
+use crate::{
+    api::{
+        dto::{ArticleDetail, ArticlePage, ArticleStatus},
+        error::ApiResult,
+        tags::ApiTags,
+        types::{Text, Timestamp},
+    },
+    service::article_admin::{self, ArticleChanges, NewArticle},
+    state::AppState,
+};
+
+/// A new article; it starts as a draft.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ArticleCreate {
+    pub title: Text,
+    #[oai(default)]
+    pub summary: Text,
+    /// Markdown.
+    pub content: Text,
+    pub cover_url: Option<Text>,
+    pub author: Text,
+    /// Link to the original article.
+    pub source_url: Text,
+    pub source_name: Text,
+    /// Generated from the source when omitted.
+    pub copyright_notice: Option<Text>,
+    pub category_id: Option<i64>,
+    #[oai(default)]
+    pub tag_ids: Vec<i64>,
+}
+
+/// Changes to an article; omitted fields stay, `null` clears a nullable field.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ArticleUpdate {
+    pub title: Option<Text>,
+    pub summary: Option<Text>,
+    pub content: Option<Text>,
+    pub cover_url: MaybeUndefined<Text>,
+    pub author: Option<Text>,
+    pub source_url: Option<Text>,
+    pub source_name: Option<Text>,
+    pub copyright_notice: Option<Text>,
+    pub category_id: MaybeUndefined<i64>,
+    pub tag_ids: Option<Vec<i64>>,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ArticleSchedule {
+    /// When to publish; must be in the future.
+    pub publish_at: Timestamp,
+}
+
+fn maybe<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+pub struct AdminArticlesApi;
+
+#[OpenApi(prefix_path = "/api/admin", tag = "ApiTags::AdminArticles")]
+impl AdminArticlesApi {
+    /// All articles of any status, newest first
+    #[oai(path = "/articles", method = "get")]
+    async fn admin_list_articles(
+        &self,
+        _admin: AdminAuth,
+        state: Data<&AppState>,
+        status: Query<Option<ArticleStatus>>,
+        cursor: Query<Option<String>>,
+        limit: Query<Option<u32>>,
+    ) -> ApiResult<Json<ArticlePage>> {
+        let page = article_admin::list(
+            &state.db,
+            status.0.map(Into::into),
+            cursor.0.as_deref(),
+            limit.0,
+        )
+        .await?;
+        Ok(Json(page.into()))
+    }
+
+    /// Create a draft article
+    #[oai(path = "/articles", method = "post")]
+    async fn admin_create_article(
+        &self,
+        _admin: AdminAuth,
+        state: Data<&AppState>,
+        body: Json<ArticleCreate>,
+    ) -> ApiResult<Created<ArticleDetail>> {
+        let b = body.0;
+        let view = article_admin::create(
+            &state.db,
+            NewArticle {
+                title: b.title.into(),
+                summary: b.summary.into(),
+                content: b.content.into(),
+                cover_url: b.cover_url.map(Into::into),
+                author: b.author.into(),
+                source_url: b.source_url.into(),
+                source_name: b.source_name.into(),
+                copyright_notice: b.copyright_notice.map(Into::into),
+                category_id: b.category_id,
+                tag_ids: b.tag_ids,
+            },
+        )
+        .await?;
+        Ok(Created::Created(Json(view.into())))
+    }
+
+    /// Any article, whatever its status
+    #[oai(path = "/articles/:id", method = "get")]
+    async fn admin_get_article(
+        &self,
+        _admin: AdminAuth,
+        state: Data<&AppState>,
+        id: Path<i64>,
+    ) -> ApiResult<Json<ArticleDetail>> {
+        Ok(Json(article_admin::get(&state.db, id.0).await?.into()))
+    }
+
+    /// Edit an article
+    #[oai(path = "/articles/:id", method = "patch")]
+    async fn admin_update_article(
+        &self,
+        _admin: AdminAuth,
+        state: Data<&AppState>,
+        id: Path<i64>,
+        body: Json<ArticleUpdate>,
+    ) -> ApiResult<Json<ArticleDetail>> {
+        let b = body.0;
+        let changes = ArticleChanges {
+            title: b.title.map(Into::into),
+            summary: b.summary.map(Into::into),
+            content: b.content.map(Into::into),
+            cover_url: maybe(b.cover_url).map(|v| v.map(Into::into)),
+            author: b.author.map(Into::into),
+            source_url: b.source_url.map(Into::into),
+            source_name: b.source_name.map(Into::into),
+            copyright_notice: b.copyright_notice.map(Into::into),
+            category_id: maybe(b.category_id),
+            tag_ids: b.tag_ids,
+        };
+        Ok(Json(
+            article_admin::update(&state.db, id.0, changes)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Delete an article
+    #[oai(path = "/articles/:id", method = "delete")]
+    async fn admin_delete_article(
+        &self,
+        _admin: AdminAuth,
+        state: Data<&AppState>,
+        id: Path<i64>,
+    ) -> ApiResult<Deleted> {
+        article_admin::delete(&state.db, id.0).await?;
+        Ok(Deleted::Deleted)
+    }
+
+    /// Publish now
+    #[oai(path = "/articles/:id/publish", method = "post")]
+    async fn admin_publish_article(
+        &self,
+        _admin: AdminAuth,
+        state: Data<&AppState>,
+        id: Path<i64>,
+    ) -> ApiResult<Json<ArticleDetail>> {
+        Ok(Json(article_admin::publish(&state.db, id.0).await?.into()))
+    }
+
+    /// Back to draft (hidden from the public)
+    #[oai(path = "/articles/:id/unpublish", method = "post")]
+    async fn admin_unpublish_article(
+        &self,
+        _admin: AdminAuth,
+        state: Data<&AppState>,
+        id: Path<i64>,
+    ) -> ApiResult<Json<ArticleDetail>> {
+        Ok(Json(
+            article_admin::unpublish(&state.db, id.0).await?.into(),
+        ))
+    }
+
+    /// Schedule publication
+    #[oai(path = "/articles/:id/schedule", method = "post")]
+    async fn admin_schedule_article(
+        &self,
+        _admin: AdminAuth,
+        state: Data<&AppState>,
+        id: Path<i64>,
+        body: Json<ArticleSchedule>,
+    ) -> ApiResult<Json<ArticleDetail>> {
+        Ok(Json(
+            article_admin::schedule(&state.db, id.0, body.0.publish_at.0)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Feature (精选) an article
+    #[oai(path = "/articles/:id/featured", method = "put")]
+    async fn admin_feature_article(
+        &self,
+        _admin: AdminAuth,
+        state: Data<&AppState>,
+        id: Path<i64>,
+    ) -> ApiResult<Json<ArticleDetail>> {
+        Ok(Json(
+            article_admin::set_featured(&state.db, id.0, true)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Unfeature an article
+    #[oai(path = "/articles/:id/featured", method = "delete")]
+    async fn admin_unfeature_article(
+        &self,
+        _admin: AdminAuth,
+        state: Data<&AppState>,
+        id: Path<i64>,
+    ) -> ApiResult<Json<ArticleDetail>> {
+        Ok(Json(
+            article_admin::set_featured(&state.db, id.0, false)
+                .await?
+                .into(),
+        ))
+    }
+}

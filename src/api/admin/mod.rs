@@ -1,0 +1,29 @@
+//! `/api/admin`: editorial and catalogue management.
+
+mod articles;
+mod auth;
+mod releases;
+mod resources;
+mod taxonomy;
+
+pub use articles::AdminArticlesApi;
+pub use auth::AdminAuth;
+pub use releases::AdminReleasesApi;
+pub use resources::AdminResourcesApi;
+pub use taxonomy::AdminTaxonomyApi;
+
+use poem_openapi::{ApiResponse, payload::Json, types::ToJSON};
+
+/// 201 with the created object.
+#[derive(ApiResponse)]
+pub enum Created<T: ToJSON + Send + Sync> {
+    #[oai(status = 201)]
+    Created(Json<T>),
+}
+
+/// 204, nothing to say.
+#[derive(ApiResponse)]
+pub enum Deleted {
+    #[oai(status = 204)]
+    Deleted,
+}

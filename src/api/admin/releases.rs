@@ -1,0 +1,101 @@
+use poem::web::Data;
+use poem_openapi::{Object, OpenApi, param::Path, param::Query, payload::Json};
+
+use super::{AdminAuth, Created, Deleted};
+use crate::{
+    api::{
+        dto::{AppRelease, AppReleaseList, Platform},
+        error::ApiResult,
+        tags::ApiTags,
+        types::Text,
+    },
+    service::app_releases::{self, ReleaseInput},
+    state::AppState,
+};
+
+/// Fields of a release; `platform`, `version` and `download_url` are required on create.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct AppReleaseWrite {
+    pub platform: Option<Platform>,
+    /// Semantic version.
+    pub version: Option<Text>,
+    /// Defaults to `version` on create.
+    pub min_supported_version: Option<Text>,
+    pub size_bytes: Option<i64>,
+    pub download_url: Option<Text>,
+    pub notes: Option<Text>,
+}
+
+impl From<AppReleaseWrite> for ReleaseInput {
+    fn from(b: AppReleaseWrite) -> Self {
+        Self {
+            platform: b.platform.map(Into::into),
+            version: b.version.map(Into::into),
+            min_supported_version: b.min_supported_version.map(Into::into),
+            size_bytes: b.size_bytes,
+            download_url: b.download_url.map(Into::into),
+            notes: b.notes.map(Into::into),
+        }
+    }
+}
+
+pub struct AdminReleasesApi;
+
+#[OpenApi(prefix_path = "/api/admin", tag = "ApiTags::AdminReleases")]
+impl AdminReleasesApi {
+    /// App releases, newest first
+    #[oai(path = "/app/releases", method = "get")]
+    async fn admin_list_releases(
+        &self,
+        _admin: AdminAuth,
+        state: Data<&AppState>,
+        platform: Query<Option<Platform>>,
+    ) -> ApiResult<Json<AppReleaseList>> {
+        let items = app_releases::releases(&state.db, platform.0.map(Into::into)).await?;
+        Ok(Json(AppReleaseList {
+            items: items.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    /// Publish an app release
+    #[oai(path = "/app/releases", method = "post")]
+    async fn admin_create_release(
+        &self,
+        _admin: AdminAuth,
+        state: Data<&AppState>,
+        body: Json<AppReleaseWrite>,
+    ) -> ApiResult<Created<AppRelease>> {
+        Ok(Created::Created(Json(
+            app_releases::create(&state.db, body.0.into()).await?.into(),
+        )))
+    }
+
+    /// Edit an app release
+    #[oai(path = "/app/releases/:id", method = "patch")]
+    async fn admin_update_release(
+        &self,
+        _admin: AdminAuth,
+        state: Data<&AppState>,
+        id: Path<i64>,
+        body: Json<AppReleaseWrite>,
+    ) -> ApiResult<Json<AppRelease>> {
+        Ok(Json(
+            app_releases::update(&state.db, id.0, body.0.into())
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Delete an app release
+    #[oai(path = "/app/releases/:id", method = "delete")]
+    async fn admin_delete_release(
+        &self,
+        _admin: AdminAuth,
+        state: Data<&AppState>,
+        id: Path<i64>,
+    ) -> ApiResult<Deleted> {
+        app_releases::delete(&state.db, id.0).await?;
+        Ok(Deleted::Deleted)
+    }
+}

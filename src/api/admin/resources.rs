@@ -1,0 +1,105 @@
+use poem::web::Data;
+use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
+
+use super::{AdminAuth, Created, Deleted};
+use entity::resource::DownloadLink;
+
+use crate::{
+    api::{dto::Resource, error::ApiResult, tags::ApiTags, types::Text},
+    service::resources::{self, ResourceInput},
+    state::AppState,
+};
+
+/// One download of a resource.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct DownloadLinkWrite {
+    /// e.g. `windows`, `macos`, `linux`, `android`, `source`.
+    pub platform: Text,
+    pub url: Text,
+    pub label: Option<Text>,
+}
+
+/// Fields of a resource; `name`, `homepage` and `category` are required on create.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ResourceWrite {
+    pub name: Option<Text>,
+    pub summary: Option<Text>,
+    pub description: Option<Text>,
+    pub homepage: Option<Text>,
+    pub download_links: Option<Vec<DownloadLinkWrite>>,
+    pub version: Option<Text>,
+    pub license: Option<Text>,
+    pub category: Option<Text>,
+}
+
+impl From<ResourceWrite> for ResourceInput {
+    fn from(b: ResourceWrite) -> Self {
+        Self {
+            name: b.name.map(Into::into),
+            summary: b.summary.map(Into::into),
+            description: b.description.map(Into::into),
+            homepage: b.homepage.map(Into::into),
+            download_links: b.download_links.map(|links| {
+                links
+                    .into_iter()
+                    .map(|l| DownloadLink {
+                        platform: l.platform.into(),
+                        url: l.url.into(),
+                        label: l.label.map(Into::into),
+                    })
+                    .collect()
+            }),
+            version: b.version.map(Into::into),
+            license: b.license.map(Into::into),
+            category: b.category.map(Into::into),
+        }
+    }
+}
+
+pub struct AdminResourcesApi;
+
+#[OpenApi(prefix_path = "/api/admin", tag = "ApiTags::AdminResources")]
+impl AdminResourcesApi {
+    /// Create a software resource
+    #[oai(path = "/resources", method = "post")]
+    async fn admin_create_resource(
+        &self,
+        _admin: AdminAuth,
+        state: Data<&AppState>,
+        body: Json<ResourceWrite>,
+    ) -> ApiResult<Created<Resource>> {
+        Ok(Created::Created(Json(
+            resources::create(&state.db, body.0.into()).await?.into(),
+        )))
+    }
+
+    /// Edit a software resource
+    #[oai(path = "/resources/:id", method = "patch")]
+    async fn admin_update_resource(
+        &self,
+        _admin: AdminAuth,
+        state: Data<&AppState>,
+        id: Path<i64>,
+        body: Json<ResourceWrite>,
+    ) -> ApiResult<Json<Resource>> {
+        Ok(Json(
+            resources::update(&state.db, id.0, body.0.into())
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Delete a software resource
+    #[oai(path = "/resources/:id", method = "delete")]
+    async fn admin_delete_resource(
+        &self,
+        _admin: AdminAuth,
+        state: Data<&AppState>,
+        id: Path<i64>,
+    ) -> ApiResult<Deleted> {
+        resources::delete(&state.db, id.0).await?;
+        Ok(Deleted::Deleted)
+    }
+}

@@ -1,0 +1,209 @@
+//! The JSON error shape `{"code", "message", "details"?}`: `AppError` mapped once to a
+//! status, and the framework's own errors (parse failures, unknown routes, oversized bodies)
+//! mapped to the same shape by `framework_error_response`.
+
+use poem::{
+    Response,
+    error::{MethodNotAllowedError, NotFoundError, ParseJsonError, ReadBodyError},
+    http::{StatusCode, header},
+};
+use poem_openapi::{
+    ApiResponse, Object,
+    error::{
+        AuthorizationError, ContentTypeError, ParseParamError, ParsePathError,
+        ParseRequestPayloadError,
+    },
+    payload::Json,
+};
+use serde_json::json;
+
+use crate::error::AppError;
+
+/// The body of every error answer.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+#[oai(rename = "Error")]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `not_found`, `invalid_input`.
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+    /// Extra facts, e.g. `{"field": "limit"}` for bad input.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+}
+
+impl ErrorBody {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    fn with_field(mut self, field: Option<&str>) -> Self {
+        self.details = field.map(|f| json!({ "field": f }));
+        self
+    }
+}
+
+/// Every error status an operation can answer.
+#[derive(Debug, ApiResponse)]
+pub enum ApiError {
+    /// The input is malformed.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Missing or invalid credentials.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// Not allowed for this user.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No such object.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// Conflicts with existing data.
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// The request body is too large.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// Well-formed input that breaks a rule.
+    #[oai(status = 422)]
+    Unprocessable(Json<ErrorBody>),
+    /// Rate limited; retry after the given seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
+    /// Unexpected failure.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// A dependency is down.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<AppError> for ApiError {
+    fn from(err: AppError) -> Self {
+        match err {
+            AppError::BadRequest { field, message } => Self::BadRequest(Json(
+                ErrorBody::new("invalid_input", message).with_field(field.as_deref()),
+            )),
+            AppError::Unauthorized(message) => {
+                Self::Unauthorized(Json(ErrorBody::new("unauthorized", message)))
+            }
+            AppError::Forbidden(message) => {
+                Self::Forbidden(Json(ErrorBody::new("forbidden", message)))
+            }
+            err @ AppError::NotFound { .. } => {
+                Self::NotFound(Json(ErrorBody::new("not_found", err.to_string())))
+            }
+            AppError::Conflict { code, message } => {
+                Self::Conflict(Json(ErrorBody::new(code, message)))
+            }
+            AppError::Unprocessable { code, message } => {
+                Self::Unprocessable(Json(ErrorBody::new(code, message)))
+            }
+            AppError::TooManyRequests { retry_after } => {
+                let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                Self::TooManyRequests(
+                    Json(ErrorBody::new(
+                        "rate_limited",
+                        format!("too many requests; retry in {secs} s"),
+                    )),
+                    secs,
+                )
+            }
+            AppError::Unavailable(message) => {
+                tracing::warn!(%message, "dependency unavailable");
+                Self::Unavailable(Json(ErrorBody::new(
+                    "service_unavailable",
+                    "a dependency is unavailable; retry later",
+                )))
+            }
+            AppError::Internal(err) => {
+                tracing::error!(error = ?err, "internal error");
+                Self::Internal(Json(ErrorBody::new("internal_error", "internal error")))
+            }
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: ErrorBody) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("application/json; charset=utf-8")
+        .body(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+fn code_for_status(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "invalid_input",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        StatusCode::SERVICE_UNAVAILABLE => "service_unavailable",
+        s if s.is_server_error() => "internal_error",
+        _ => "error",
+    }
+}
+
+/// Turns any error that reached the top of the stack into the JSON error shape. Errors that
+/// already carry our JSON body (an `ApiError`) pass through unchanged.
+pub async fn framework_error_response(err: poem::Error) -> Response {
+    let status = err.status();
+    let body = if let Some(e) = err.downcast_ref::<ParseParamError>() {
+        ErrorBody::new("invalid_input", e.to_string()).with_field(Some(e.name))
+    } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
+        // poem-openapi names path variables `param0`, `param1`... internally; say "path".
+        ErrorBody::new(
+            "invalid_input",
+            format!("invalid path parameter: {}", e.reason),
+        )
+        .with_field(Some("path"))
+    } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+        ErrorBody::new(
+            "invalid_body",
+            format!("invalid request body: {}", e.reason),
+        )
+    } else if let Some(e) = err.downcast_ref::<ParseJsonError>() {
+        ErrorBody::new("invalid_body", format!("invalid JSON: {e}"))
+    } else if let Some(e) = err.downcast_ref::<ContentTypeError>() {
+        ErrorBody::new("unsupported_media_type", e.to_string())
+    } else if err.is::<AuthorizationError>() {
+        ErrorBody::new("unauthorized", "missing or invalid credentials")
+    } else if err.is::<NotFoundError>() {
+        ErrorBody::new("not_found", "no such route")
+    } else if err.is::<MethodNotAllowedError>() {
+        ErrorBody::new("method_not_allowed", "method not allowed on this route")
+    } else if let Some(ReadBodyError::PayloadTooLarge) = err.downcast_ref::<ReadBodyError>() {
+        ErrorBody::new("payload_too_large", "request body too large")
+    } else {
+        let resp = err.into_response();
+        let is_json = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if is_json {
+            return resp;
+        }
+        let status = resp.status();
+        let text = resp.into_body().into_string().await.unwrap_or_default();
+        let message = if text.trim().is_empty() {
+            status.canonical_reason().unwrap_or("error").to_lowercase()
+        } else {
+            text
+        };
+        return json_response(status, ErrorBody::new(code_for_status(status), message));
+    };
+    json_response(status, body)
+}

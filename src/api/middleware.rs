@@ -1,0 +1,139 @@
+//! Cross-cutting HTTP concerns: request ids and access logs, the request body limit, the
+//! request timeout.
+
+use std::time::{Duration, Instant};
+
+use poem::{
+    Body, Endpoint, IntoResponse, Middleware, Request, Response, Result,
+    error::ReadBodyError,
+    http::{HeaderValue, Method, header},
+};
+use tracing::Instrument;
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// Gives every request an id (the client's `X-Request-Id` when it is sane), logs the request
+/// in a span carrying that id, and echoes the id in the response.
+pub struct RequestLog;
+
+impl<E: Endpoint> Middleware<E> for RequestLog {
+    type Output = RequestLogEndpoint<E>;
+    fn transform(&self, ep: E) -> Self::Output {
+        RequestLogEndpoint(ep)
+    }
+}
+
+pub struct RequestLogEndpoint<E>(E);
+
+impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        let id = req
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+            .map(str::to_owned)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+        async move {
+            let started = Instant::now();
+            let result = self.0.call(req).await;
+            let mut resp = match result {
+                Ok(resp) => resp.into_response(),
+                Err(err) => super::error::framework_error_response(err).await,
+            };
+            let status = resp.status().as_u16();
+            let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+            if status >= 500 {
+                tracing::warn!(status, elapsed_ms, "request failed");
+            } else {
+                tracing::info!(status, elapsed_ms, "request");
+            }
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                resp.headers_mut().insert(REQUEST_ID, value);
+            }
+            Ok(resp)
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// Refuses bodies over `max` bytes with 413: by `Content-Length` when given, otherwise by
+/// reading at most `max` bytes of a streamed body.
+pub struct BodyLimit {
+    pub max: usize,
+}
+
+impl<E: Endpoint> Middleware<E> for BodyLimit {
+    type Output = BodyLimitEndpoint<E>;
+    fn transform(&self, ep: E) -> Self::Output {
+        BodyLimitEndpoint {
+            inner: ep,
+            max: self.max,
+        }
+    }
+}
+
+pub struct BodyLimitEndpoint<E> {
+    inner: E,
+    max: usize,
+}
+
+impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
+    type Output = E::Output;
+
+    async fn call(&self, mut req: Request) -> Result<Self::Output> {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        match declared {
+            Some(len) if len > self.max as u64 => return Err(ReadBodyError::PayloadTooLarge.into()),
+            Some(_) => {}
+            None if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) => {}
+            None => {
+                let bytes = req.take_body().into_bytes_limit(self.max).await?;
+                req.set_body(Body::from(bytes));
+            }
+        }
+        self.inner.call(req).await
+    }
+}
+
+/// Answers 503 (JSON, through the error mapping) when a request takes longer than `limit`.
+pub struct Timeout {
+    pub limit: Duration,
+}
+
+impl<E: Endpoint> Middleware<E> for Timeout {
+    type Output = TimeoutEndpoint<E>;
+    fn transform(&self, ep: E) -> Self::Output {
+        TimeoutEndpoint {
+            inner: ep,
+            limit: self.limit,
+        }
+    }
+}
+
+pub struct TimeoutEndpoint<E> {
+    inner: E,
+    limit: Duration,
+}
+
+impl<E: Endpoint> Endpoint for TimeoutEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        match tokio::time::timeout(self.limit, self.inner.call(req)).await {
+            Ok(result) => result.map(IntoResponse::into_response),
+            Err(_) => Err(poem::Error::from_string(
+                "the request took too long",
+                poem::http::StatusCode::SERVICE_UNAVAILABLE,
+            )),
+        }
+    }
+}

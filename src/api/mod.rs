@@ -1,0 +1,69 @@
+//! HTTP: the OpenAPI service (public and admin), ops routes, and the middleware stack.
+
+pub mod admin;
+mod app_release;
+mod articles;
+pub mod dto;
+pub mod error;
+pub mod middleware;
+mod ops;
+mod resources;
+mod tags;
+mod taxonomy;
+pub mod types;
+
+use std::time::Duration;
+
+use poem::{Endpoint, EndpointExt, Route, get};
+use poem_openapi::OpenApiService;
+
+use crate::state::AppState;
+
+type Apis = (
+    articles::ArticlesApi,
+    taxonomy::TaxonomyApi,
+    resources::ResourcesApi,
+    app_release::AppReleaseApi,
+    admin::AdminArticlesApi,
+    admin::AdminTaxonomyApi,
+    admin::AdminResourcesApi,
+    admin::AdminReleasesApi,
+);
+
+pub fn openapi_service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (
+            articles::ArticlesApi,
+            taxonomy::TaxonomyApi,
+            resources::ResourcesApi,
+            app_release::AppReleaseApi,
+            admin::AdminArticlesApi,
+            admin::AdminTaxonomyApi,
+            admin::AdminResourcesApi,
+            admin::AdminReleasesApi,
+        ),
+        "qshare",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description("Backend of the qshare quality-sharing (优质分享) tech-article site, app and WeChat mini-program.")
+}
+
+/// The whole application as one endpoint.
+pub fn routes(state: AppState) -> impl Endpoint {
+    let api = openapi_service();
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    let server = &state.settings.server;
+    let body_limit = server.body_limit_bytes;
+    let timeout = Duration::from_secs(server.request_timeout_secs);
+    Route::new()
+        .nest("/", api)
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .at("/healthz", get(ops::healthz))
+        .at("/readyz", get(ops::readyz))
+        .with(middleware::Timeout { limit: timeout })
+        .with(middleware::BodyLimit { max: body_limit })
+        .data(state)
+        .with(middleware::RequestLog)
+}

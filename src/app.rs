@@ -1,0 +1,110 @@
+//! `Application`: everything wired together and bound to a port (0 picks a free one, which
+//! is how tests start real servers side by side).
+
+use std::{io, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use poem::{
+    Server,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+};
+
+use crate::{api, cache::Cache, config::Settings, db, service::demo_content, state::AppState};
+
+/// How long graceful shutdown waits for in-flight requests.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+pub struct Application {
+    port: u16,
+    acceptor: TcpAcceptor,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects the database (and migrates it), the cache, seeds demo content when asked and
+    /// the database is empty, and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let database = db::connect(&settings.database)
+            .await
+            .context("cannot connect to the database")?;
+        db::migrate(&database)
+            .await
+            .context("cannot apply migrations")?;
+        if settings.demo.seed_when_empty && demo_content::is_empty(&database).await? {
+            demo_content::seed(&database)
+                .await
+                .context("cannot seed demo content")?;
+            tracing::info!("seeded demo content into the empty database");
+        }
+        let cache = Cache::from_settings(&settings.cache).context("cannot set up the cache")?;
+        let acceptor = TcpListener::bind(settings.bind_address())
+            .into_acceptor()
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.bind_address()))?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+            .context("listener has no address")?;
+        let state = AppState {
+            db: database,
+            cache,
+            settings: Arc::new(settings),
+        };
+        Ok(Self {
+            port,
+            acceptor,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then lets in-flight requests finish.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        tracing::info!(
+            port = self.port,
+            cache = self.state.cache.backend_name(),
+            "qshare listening"
+        );
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(api::routes(self.state), stop, Some(SHUTDOWN_GRACE))
+            .await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

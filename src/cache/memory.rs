@@ -1,0 +1,180 @@
+//! In-process backend: one map behind a mutex. Good for one instance; nothing here is
+//! shared between processes.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+
+use super::Counter;
+
+/// Expired entries are dropped when read, and swept in bulk every this many writes so that
+/// keys nobody reads again do not pile up.
+const SWEEP_EVERY_WRITES: u64 = 1024;
+
+#[derive(Clone)]
+enum Value {
+    Bytes(Bytes),
+    Counter(i64),
+}
+
+struct Entry {
+    value: Value,
+    expires_at: Instant,
+}
+
+#[derive(Default)]
+struct Store {
+    entries: HashMap<String, Entry>,
+    writes: u64,
+}
+
+#[derive(Clone)]
+pub struct MemoryCache {
+    prefix: Arc<str>,
+    store: Arc<Mutex<Store>>,
+}
+
+impl MemoryCache {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.into(),
+            store: Arc::default(),
+        }
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn with_store<T>(&self, f: impl FnOnce(&mut Store, Instant) -> T) -> T {
+        // A panic while holding the lock cannot leave the map half-written in a way that
+        // matters for a cache, so a poisoned lock is simply taken over.
+        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut store, Instant::now())
+    }
+
+    fn live<'a>(store: &'a mut Store, key: &str, now: Instant) -> Option<&'a mut Entry> {
+        if store.entries.get(key).is_some_and(|e| e.expires_at <= now) {
+            store.entries.remove(key);
+        }
+        store.entries.get_mut(key)
+    }
+
+    fn insert(store: &mut Store, key: String, entry: Entry, now: Instant) {
+        store.writes += 1;
+        if store.writes.is_multiple_of(SWEEP_EVERY_WRITES) {
+            store.entries.retain(|_, e| e.expires_at > now);
+        }
+        store.entries.insert(key, entry);
+    }
+
+    pub fn get(&self, key: &str) -> Option<Bytes> {
+        let key = self.key(key);
+        self.with_store(|store, now| match Self::live(store, &key, now) {
+            Some(Entry {
+                value: Value::Bytes(bytes),
+                ..
+            }) => Some(bytes.clone()),
+            Some(Entry {
+                value: Value::Counter(n),
+                ..
+            }) => Some(Bytes::from(n.to_string())),
+            None => None,
+        })
+    }
+
+    pub fn set(&self, key: &str, value: Bytes, ttl: Duration) {
+        let key = self.key(key);
+        self.with_store(|store, now| {
+            let entry = Entry {
+                value: Value::Bytes(value),
+                expires_at: now + ttl,
+            };
+            Self::insert(store, key, entry, now);
+        });
+    }
+
+    pub fn delete(&self, key: &str) -> bool {
+        let key = self.key(key);
+        self.with_store(|store, now| {
+            let existed = Self::live(store, &key, now).is_some();
+            store.entries.remove(&key);
+            existed
+        })
+    }
+
+    pub fn incr(&self, key: &str, by: i64, ttl: Duration) -> Counter {
+        let key = self.key(key);
+        self.with_store(|store, now| {
+            if let Some(entry) = Self::live(store, &key, now) {
+                let value = match &entry.value {
+                    Value::Counter(n) => n + by,
+                    // Redis would refuse INCR on a non-integer; restarting the counter is
+                    // the forgiving equivalent for a cache.
+                    Value::Bytes(b) => {
+                        std::str::from_utf8(b)
+                            .ok()
+                            .and_then(|s| s.parse::<i64>().ok())
+                            .unwrap_or(0)
+                            + by
+                    }
+                };
+                entry.value = Value::Counter(value);
+                return Counter {
+                    value,
+                    ttl: entry.expires_at.saturating_duration_since(now),
+                };
+            }
+            let entry = Entry {
+                value: Value::Counter(by),
+                expires_at: now + ttl,
+            };
+            Self::insert(store, key, entry, now);
+            Counter { value: by, ttl }
+        })
+    }
+
+    pub fn get_counter(&self, key: &str) -> i64 {
+        let key = self.key(key);
+        self.with_store(|store, now| match Self::live(store, &key, now) {
+            Some(Entry {
+                value: Value::Counter(n),
+                ..
+            }) => *n,
+            _ => 0,
+        })
+    }
+
+    pub fn try_lock(&self, key: &str, token: &str, lease: Duration) -> bool {
+        let key = self.key(key);
+        self.with_store(|store, now| {
+            if Self::live(store, &key, now).is_some() {
+                return false;
+            }
+            let entry = Entry {
+                value: Value::Bytes(Bytes::copy_from_slice(token.as_bytes())),
+                expires_at: now + lease,
+            };
+            Self::insert(store, key, entry, now);
+            true
+        })
+    }
+
+    pub fn unlock(&self, key: &str, token: &str) -> bool {
+        let key = self.key(key);
+        self.with_store(|store, now| {
+            let holds = matches!(
+                Self::live(store, &key, now),
+                Some(Entry { value: Value::Bytes(b), .. }) if b.as_ref() == token.as_bytes()
+            );
+            if holds {
+                store.entries.remove(&key);
+            }
+            holds
+        })
+    }
+}

@@ -1,0 +1,234 @@
+//! Redis backend on redis 1.x's ConnectionManager, wrapped because the manager cannot be
+//! built while Redis is down and does not retry a failed command: we connect lazily, drop a
+//! broken manager, and try again at most once per `RECONNECT_INTERVAL` so that an outage
+//! costs callers a fast error, not a connect timeout per request.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use redis::{AsyncCommands, Script, aio::ConnectionManager, aio::ConnectionManagerConfig};
+
+use super::{CacheError, Counter};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// INCRBY, and start the window on the first increment. Returns {value, pttl}.
+const INCR_SCRIPT: &str = r"
+local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+if v == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]); ttl = tonumber(ARGV[2]) end
+return {v, ttl}
+";
+
+/// Compare-and-delete: release a lock only if we still hold it.
+const UNLOCK_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+#[derive(Default)]
+struct State {
+    manager: Option<ConnectionManager>,
+    last_attempt: Option<Instant>,
+}
+
+#[derive(Clone)]
+pub struct RedisCache {
+    client: redis::Client,
+    prefix: Arc<str>,
+    state: Arc<Mutex<State>>,
+    connecting: Arc<tokio::sync::Mutex<()>>,
+    incr_script: Arc<Script>,
+    unlock_script: Arc<Script>,
+}
+
+fn command_error(err: redis::RedisError) -> CacheError {
+    if err.is_io_error()
+        || err.is_connection_dropped()
+        || err.is_timeout()
+        || err.is_connection_refusal()
+    {
+        CacheError::Unavailable(err.to_string())
+    } else {
+        CacheError::Command(err.to_string())
+    }
+}
+
+impl RedisCache {
+    pub fn new(url: &str, prefix: &str) -> Result<Self, CacheError> {
+        let client = redis::Client::open(url)
+            .map_err(|e| CacheError::Unavailable(format!("bad redis url: {e}")))?;
+        Ok(Self {
+            client,
+            prefix: prefix.into(),
+            state: Arc::default(),
+            connecting: Arc::default(),
+            incr_script: Arc::new(Script::new(INCR_SCRIPT)),
+            unlock_script: Arc::new(Script::new(UNLOCK_SCRIPT)),
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, CacheError> {
+        if let Some(manager) = &self.lock_state().manager {
+            return Ok(manager.clone());
+        }
+        let _connecting = self.connecting.lock().await;
+        {
+            let mut state = self.lock_state();
+            if let Some(manager) = &state.manager {
+                return Ok(manager.clone());
+            }
+            if state
+                .last_attempt
+                .is_some_and(|t| t.elapsed() < RECONNECT_INTERVAL)
+            {
+                return Err(CacheError::Unavailable(
+                    "redis is down (retrying soon)".into(),
+                ));
+            }
+            state.last_attempt = Some(Instant::now());
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(1);
+        let manager = tokio::time::timeout(
+            CONNECT_TIMEOUT * 2,
+            self.client.get_connection_manager_with_config(config),
+        )
+        .await
+        .map_err(|_| CacheError::Unavailable("redis connect timed out".into()))?
+        .map_err(command_error)?;
+        self.lock_state().manager = Some(manager.clone());
+        Ok(manager)
+    }
+
+    /// Runs a command; when the connection is broken, forget the manager so that the next
+    /// call reconnects.
+    async fn run<T, F, Fut>(&self, f: F) -> Result<T, CacheError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let conn = self.connection().await?;
+        match f(conn).await {
+            Ok(value) => Ok(value),
+            Err(err) => {
+                let err = command_error(err);
+                if matches!(err, CacheError::Unavailable(_)) {
+                    let mut state = self.lock_state();
+                    state.manager = None;
+                    state.last_attempt = Some(Instant::now());
+                }
+                Err(err)
+            }
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
+        let key = self.key(key);
+        self.run(|mut c| async move {
+            let value: Option<Vec<u8>> = c.get(key).await?;
+            Ok(value.map(Bytes::from))
+        })
+        .await
+    }
+
+    pub async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
+        let key = self.key(key);
+        let millis = ttl.as_millis().max(1) as u64;
+        self.run(|mut c| async move { c.pset_ex(key, value, millis).await })
+            .await
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        let key = self.key(key);
+        self.run(|mut c| async move {
+            let removed: i64 = c.del(key).await?;
+            Ok(removed > 0)
+        })
+        .await
+    }
+
+    pub async fn incr(&self, key: &str, by: i64, ttl: Duration) -> Result<Counter, CacheError> {
+        let key = self.key(key);
+        let millis = ttl.as_millis().max(1) as u64;
+        let script = self.incr_script.clone();
+        self.run(|mut c| async move {
+            let (value, pttl): (i64, i64) = script
+                .key(key)
+                .arg(by)
+                .arg(millis)
+                .invoke_async(&mut c)
+                .await?;
+            Ok(Counter {
+                value,
+                ttl: Duration::from_millis(pttl.max(0) as u64),
+            })
+        })
+        .await
+    }
+
+    pub async fn get_counter(&self, key: &str) -> Result<i64, CacheError> {
+        let key = self.key(key);
+        self.run(|mut c| async move {
+            let value: Option<i64> = c.get(key).await?;
+            Ok(value.unwrap_or(0))
+        })
+        .await
+    }
+
+    pub async fn try_lock(
+        &self,
+        key: &str,
+        token: &str,
+        lease: Duration,
+    ) -> Result<bool, CacheError> {
+        let key = self.key(key);
+        let millis = lease.as_millis().max(1) as u64;
+        self.run(|mut c| async move {
+            let reply: Option<String> = redis::cmd("SET")
+                .arg(key)
+                .arg(token)
+                .arg("NX")
+                .arg("PX")
+                .arg(millis)
+                .query_async(&mut c)
+                .await?;
+            Ok(reply.is_some())
+        })
+        .await
+    }
+
+    pub async fn unlock(&self, key: &str, token: &str) -> Result<bool, CacheError> {
+        let key = self.key(key);
+        let script = self.unlock_script.clone();
+        self.run(|mut c| async move {
+            let removed: i64 = script.key(key).arg(token).invoke_async(&mut c).await?;
+            Ok(removed > 0)
+        })
+        .await
+    }
+
+    pub async fn ping(&self) -> Result<(), CacheError> {
+        self.run(|mut c| async move {
+            let _: String = redis::cmd("PING").query_async(&mut c).await?;
+            Ok(())
+        })
+        .await
+    }
+}

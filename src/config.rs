@@ -1,0 +1,231 @@
+//! Settings: layered YAML (see `config/default.yaml`) plus environment overrides, validated
+//! once at start-up so that a bad value stops the process with a clear message.
+
+use std::{fmt, path::Path};
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+const EMBEDDED_DEFAULT: &str = include_str!("../config/default.yaml");
+const DEV_ADMIN_TOKEN: &str = "dev-admin-token-change-me";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppEnv {
+    Development,
+    Test,
+    Production,
+}
+
+impl AppEnv {
+    fn parse(value: &str) -> Result<Self, ConfigError> {
+        match value {
+            "development" => Ok(Self::Development),
+            "test" => Ok(Self::Test),
+            "production" => Ok(Self::Production),
+            other => Err(ConfigError::Invalid(format!(
+                "APP_ENV must be development, test or production, not {other:?}"
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Test => "test",
+            Self::Production => "production",
+        }
+    }
+}
+
+#[derive(Clone, Deserialize)]
+pub struct Settings {
+    #[serde(skip_deserializing, default = "default_env")]
+    pub env: AppEnv,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub cache: CacheSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+    pub demo: DemoSettings,
+}
+
+fn default_env() -> AppEnv {
+    AppEnv::Development
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Clone, Deserialize)]
+pub struct CacheSettings {
+    pub redis_url: Option<String>,
+    pub key_prefix: String,
+}
+
+#[derive(Clone, Deserialize)]
+pub struct AuthSettings {
+    pub admin_token: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DemoSettings {
+    pub seed_when_empty: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Secrets are redacted so that printing settings never leaks them.
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("env", &self.env)
+            .field("server", &self.server)
+            .field("database.url", &redact_url(&self.database.url))
+            .field(
+                "cache.redis_url",
+                &self.cache.redis_url.as_deref().map(redact_url),
+            )
+            .field("cache.key_prefix", &self.cache.key_prefix)
+            .field("log", &self.log)
+            .field("demo", &self.demo)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `scheme://user:secret@host/db` -> `scheme://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Settings {
+    /// Loads settings for `APP_ENV` (development when unset) from `./config`.
+    pub fn load() -> Result<Self, ConfigError> {
+        let env =
+            AppEnv::parse(&std::env::var("APP_ENV").unwrap_or_else(|_| "development".into()))?;
+        Self::load_from(Path::new("config"), env)
+    }
+
+    /// Loads the layers from `dir` (missing files are skipped: the embedded default stands).
+    pub fn load_from(dir: &Path, env: AppEnv) -> Result<Self, ConfigError> {
+        let layer = |name: &str| {
+            File::from(dir.join(name))
+                .format(FileFormat::Yaml)
+                .required(false)
+        };
+        let builder = Config::builder()
+            .add_source(File::from_str(EMBEDDED_DEFAULT, FileFormat::Yaml))
+            .add_source(layer("default.yaml"))
+            .add_source(layer(&format!("{}.yaml", env.as_str())))
+            .add_source(layer(&format!("{}.local.yaml", env.as_str())))
+            .add_source(
+                Environment::with_prefix("APP")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .set_override_option("database.url", std::env::var("DATABASE_URL").ok())?
+            .set_override_option("cache.redis_url", std::env::var("REDIS_URL").ok())?;
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        settings.env = env;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        let db = &self.database.url;
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            return invalid(format!(
+                "database.url must start with sqlite:, postgres:// or postgresql:// (got {:?})",
+                redact_url(db)
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return invalid("database.max_connections must be at least 1".into());
+        }
+        if let Some(url) = &self.cache.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return invalid(format!(
+                "cache.redis_url must start with redis:// or rediss:// (got {:?})",
+                redact_url(url)
+            ));
+        }
+        if self.cache.key_prefix.is_empty() {
+            return invalid("cache.key_prefix must not be empty".into());
+        }
+        if self.server.body_limit_bytes < 1024 {
+            return invalid("server.body_limit_bytes must be at least 1024".into());
+        }
+        if self.server.request_timeout_secs == 0 {
+            return invalid("server.request_timeout_secs must be at least 1".into());
+        }
+        if self.auth.admin_token.len() < 16 {
+            return invalid("auth.admin_token must be at least 16 characters".into());
+        }
+        if self.env == AppEnv::Production {
+            if self.auth.admin_token == DEV_ADMIN_TOKEN {
+                return invalid(
+                    "production refuses the development auth.admin_token: set APP_AUTH__ADMIN_TOKEN".into(),
+                );
+            }
+            if db.starts_with("sqlite:") {
+                return invalid("production needs PostgreSQL: set DATABASE_URL".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// `host:port` to bind.
+    pub fn bind_address(&self) -> String {
+        format!("{}:{}", self.server.host, self.server.port)
+    }
+}

@@ -1,0 +1,69 @@
+//! Database connection: SQLite (embedded default) or PostgreSQL, chosen by URL.
+
+use std::{path::Path, time::Duration};
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+};
+
+use crate::config::{DatabaseSettings, redact_url};
+
+/// Opens the pool. For SQLite, creates the file's directory, and turns on WAL and foreign
+/// keys for every connection of the pool.
+pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+    let url = settings.url.as_str();
+    if url.starts_with("sqlite:") {
+        ensure_sqlite_dir(url);
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(settings.max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5))
+        });
+    let db = Database::connect(options).await?;
+    tracing::info!(url = %redact_url(url), backend = ?db.get_database_backend(), "database connected");
+    Ok(db)
+}
+
+/// Applies pending migrations (idempotent; safe to run from several instances at start-up
+/// on PostgreSQL because each migration runs in its own transaction).
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// A cheap round trip for `/readyz`.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute_unprepared("SELECT 1").await.map(|_| ())
+}
+
+pub fn is_postgres(db: &DatabaseConnection) -> bool {
+    db.get_database_backend() == DbBackend::Postgres
+}
+
+fn ensure_sqlite_dir(url: &str) {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path.starts_with(":memory:") {
+        return;
+    }
+    if let Some(dir) = Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+        && let Err(err) = std::fs::create_dir_all(dir)
+    {
+        tracing::warn!(dir = %dir.display(), %err, "cannot create the SQLite directory");
+    }
+}

@@ -1,0 +1,17 @@
+//! qshare: the backend of a quality-sharing (优质分享) tech-article site, its app and its
+//! WeChat mini-program. See DESIGN.md for the whole picture.
+
+pub mod api;
+pub mod app;
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod pagination;
+pub mod service;
+pub mod state;
+pub mod telemetry;
+pub mod time;
+
+pub use app::Application;
+pub use config::Settings;

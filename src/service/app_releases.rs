@@ -1,0 +1,193 @@
+//! App releases per platform and the update check the app runs at start.
+
+use entity::app_release::{self, Platform};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, SqlErr,
+};
+
+use super::validate;
+use crate::{
+    error::{AppError, AppResult},
+    time,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateKind {
+    /// The client runs the latest version (or newer).
+    None,
+    /// A newer version exists; the client still works.
+    Optional,
+    /// The client is older than the minimum supported version.
+    Required,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpdateCheck {
+    pub latest: app_release::Model,
+    pub update: UpdateKind,
+}
+
+/// Compares the client's version with the latest release of its platform. The latest
+/// release is the highest semantic version, not the newest row.
+pub async fn check(
+    db: &DatabaseConnection,
+    platform: Platform,
+    client_version: &str,
+) -> AppResult<UpdateCheck> {
+    let client = validate::version("version", client_version)?;
+    let latest = releases(db, Some(platform))
+        .await?
+        .into_iter()
+        .filter_map(|r| semver::Version::parse(&r.version).ok().map(|v| (v, r)))
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .ok_or(AppError::not_found("release"))?;
+    let (latest_version, latest) = latest;
+    let minimum = semver::Version::parse(&latest.min_supported_version)
+        .unwrap_or_else(|_| latest_version.clone());
+    let update = if client >= latest_version {
+        UpdateKind::None
+    } else if client < minimum {
+        UpdateKind::Required
+    } else {
+        UpdateKind::Optional
+    };
+    Ok(UpdateCheck { latest, update })
+}
+
+pub async fn releases(
+    db: &DatabaseConnection,
+    platform: Option<Platform>,
+) -> AppResult<Vec<app_release::Model>> {
+    let mut query = app_release::Entity::find();
+    if let Some(platform) = platform {
+        query = query.filter(app_release::Column::Platform.eq(platform));
+    }
+    Ok(query.order_by_desc(app_release::Column::Id).all(db).await?)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReleaseInput {
+    pub platform: Option<Platform>,
+    pub version: Option<String>,
+    pub min_supported_version: Option<String>,
+    pub size_bytes: Option<i64>,
+    pub download_url: Option<String>,
+    pub notes: Option<String>,
+}
+
+fn version_conflict(err: DbErr) -> AppError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => AppError::conflict(
+            "release_exists",
+            "this platform already has a release with this version",
+        ),
+        _ => err.into(),
+    }
+}
+
+fn check_versions(version: &str, minimum: &str) -> AppResult<()> {
+    let version = validate::version("version", version)?;
+    if validate::version("min_supported_version", minimum)? > version {
+        return Err(AppError::bad_field(
+            "min_supported_version",
+            "min_supported_version must not be above version",
+        ));
+    }
+    Ok(())
+}
+
+fn size(value: i64) -> AppResult<i64> {
+    if value < 0 {
+        return Err(AppError::bad_field(
+            "size_bytes",
+            "size_bytes must not be negative",
+        ));
+    }
+    Ok(value)
+}
+
+pub async fn create(db: &DatabaseConnection, input: ReleaseInput) -> AppResult<app_release::Model> {
+    let platform = input
+        .platform
+        .ok_or_else(|| AppError::bad_field("platform", "platform is required"))?;
+    let version = input.version.unwrap_or_default().trim().to_string();
+    let minimum = input
+        .min_supported_version
+        .map(|m| m.trim().to_string())
+        .unwrap_or_else(|| version.clone());
+    check_versions(&version, &minimum)?;
+    app_release::ActiveModel {
+        platform: Set(platform),
+        version: Set(version),
+        min_supported_version: Set(minimum),
+        size_bytes: Set(size(input.size_bytes.unwrap_or(0))?),
+        download_url: Set(validate::url(
+            "download_url",
+            input.download_url.as_deref().unwrap_or_default(),
+        )?),
+        notes: Set(validate::text(
+            "notes",
+            input.notes.as_deref().unwrap_or_default(),
+            0,
+            5000,
+        )?),
+        created_at: Set(time::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map_err(version_conflict)
+}
+
+pub async fn update(
+    db: &DatabaseConnection,
+    id: i64,
+    input: ReleaseInput,
+) -> AppResult<app_release::Model> {
+    let current = app_release::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(AppError::not_found("release"))?;
+    let version = input
+        .version
+        .as_deref()
+        .unwrap_or(&current.version)
+        .trim()
+        .to_string();
+    let minimum = input
+        .min_supported_version
+        .as_deref()
+        .unwrap_or(&current.min_supported_version)
+        .trim()
+        .to_string();
+    check_versions(&version, &minimum)?;
+    let mut model: app_release::ActiveModel = current.into();
+    if let Some(p) = input.platform {
+        model.platform = Set(p);
+    }
+    model.version = Set(version);
+    model.min_supported_version = Set(minimum);
+    if let Some(v) = input.size_bytes {
+        model.size_bytes = Set(size(v)?);
+    }
+    if let Some(v) = &input.download_url {
+        model.download_url = Set(validate::url("download_url", v)?);
+    }
+    if let Some(v) = &input.notes {
+        model.notes = Set(validate::text("notes", v, 0, 5000)?);
+    }
+    model.update(db).await.map_err(version_conflict)
+}
+
+pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
+    if app_release::Entity::delete_by_id(id)
+        .exec(db)
+        .await?
+        .rows_affected
+        == 0
+    {
+        return Err(AppError::not_found("release"));
+    }
+    Ok(())
+}

@@ -1,0 +1,360 @@
+//! Editorial writes: create, edit, publish, schedule, feature, delete.
+
+use chrono::{DateTime, Utc};
+use entity::{
+    article::{self, ArticleStatus},
+    article_tag, category, tag,
+};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    prelude::Expr,
+};
+
+use super::{
+    articles::{ArticleCard, ArticleView, CardView, with_taxonomy},
+    validate,
+};
+use crate::{
+    error::{AppError, AppResult},
+    pagination::{self, IdCursor, Page},
+    time,
+};
+
+/// A new article, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct NewArticle {
+    pub title: String,
+    pub summary: String,
+    pub content: String,
+    pub cover_url: Option<String>,
+    pub author: String,
+    pub source_url: String,
+    pub source_name: String,
+    /// Generated from the source when absent.
+    pub copyright_notice: Option<String>,
+    pub category_id: Option<i64>,
+    pub tag_ids: Vec<i64>,
+}
+
+/// Changes to an article; `None` leaves a field as it is. For nullable fields the inner
+/// `None` clears the value.
+#[derive(Debug, Clone, Default)]
+pub struct ArticleChanges {
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub content: Option<String>,
+    pub cover_url: Option<Option<String>>,
+    pub author: Option<String>,
+    pub source_url: Option<String>,
+    pub source_name: Option<String>,
+    pub copyright_notice: Option<String>,
+    pub category_id: Option<Option<i64>>,
+    pub tag_ids: Option<Vec<i64>>,
+}
+
+pub fn default_copyright_notice(source_name: &str, source_url: &str) -> String {
+    format!(
+        "本文转载自「{source_name}」，原文链接：{source_url}。版权归原作者所有，仅供学习交流；如有侵权请联系删除。"
+    )
+}
+
+const MAX_TAGS: usize = 10;
+
+async fn check_category(db: &impl ConnectionTrait, id: Option<i64>) -> AppResult<()> {
+    if let Some(id) = id
+        && category::Entity::find_by_id(id).one(db).await?.is_none()
+    {
+        return Err(AppError::bad_field(
+            "category_id",
+            format!("category {id} does not exist"),
+        ));
+    }
+    Ok(())
+}
+
+async fn check_tags(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<i64>> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() > MAX_TAGS {
+        return Err(AppError::bad_field(
+            "tag_ids",
+            format!("at most {MAX_TAGS} tags"),
+        ));
+    }
+    if !ids.is_empty() {
+        let found = tag::Entity::find()
+            .filter(tag::Column::Id.is_in(ids.clone()))
+            .count(db)
+            .await?;
+        if found as usize != ids.len() {
+            return Err(AppError::bad_field("tag_ids", "some tag_ids do not exist"));
+        }
+    }
+    Ok(ids)
+}
+
+async fn replace_tags(
+    db: &impl ConnectionTrait,
+    article_id: i64,
+    tag_ids: &[i64],
+) -> AppResult<()> {
+    article_tag::Entity::delete_many()
+        .filter(article_tag::Column::ArticleId.eq(article_id))
+        .exec(db)
+        .await?;
+    if !tag_ids.is_empty() {
+        article_tag::Entity::insert_many(tag_ids.iter().map(|&tag_id| article_tag::ActiveModel {
+            article_id: Set(article_id),
+            tag_id: Set(tag_id),
+        }))
+        .exec(db)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn create(db: &DatabaseConnection, new: NewArticle) -> AppResult<ArticleView> {
+    let title = validate::text("title", &new.title, 1, 200)?;
+    let summary = validate::text("summary", &new.summary, 0, 500)?;
+    let content = validate::text("content", &new.content, 1, 200_000)?;
+    let cover_url = new
+        .cover_url
+        .as_deref()
+        .map(|u| validate::url("cover_url", u))
+        .transpose()?;
+    let author = validate::text("author", &new.author, 1, 100)?;
+    let source_url = validate::url("source_url", &new.source_url)?;
+    let source_name = validate::text("source_name", &new.source_name, 1, 100)?;
+    let copyright_notice = match new.copyright_notice.as_deref() {
+        Some(notice) => validate::text("copyright_notice", notice, 1, 1000)?,
+        None => default_copyright_notice(&source_name, &source_url),
+    };
+    let txn = db.begin().await?;
+    check_category(&txn, new.category_id).await?;
+    let tag_ids = check_tags(&txn, &new.tag_ids).await?;
+    let now = time::now();
+    let saved = article::ActiveModel {
+        title: Set(title),
+        summary: Set(summary),
+        content: Set(content),
+        cover_url: Set(cover_url),
+        author: Set(author),
+        source_url: Set(source_url),
+        source_name: Set(source_name),
+        copyright_notice: Set(copyright_notice),
+        category_id: Set(new.category_id),
+        status: Set(ArticleStatus::Draft),
+        published_at: Set(None),
+        featured: Set(false),
+        featured_at: Set(None),
+        view_count: Set(0),
+        like_count: Set(0),
+        comment_count: Set(0),
+        favorite_count: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    replace_tags(&txn, saved.id, &tag_ids).await?;
+    txn.commit().await?;
+    get(db, saved.id).await
+}
+
+/// Any article, whatever its status.
+pub async fn get(db: &DatabaseConnection, id: i64) -> AppResult<ArticleView> {
+    let article = find(db, id).await?;
+    let mut views = with_taxonomy(db, vec![article], |a| (a.id, a.category_id)).await?;
+    Ok(views.remove(0))
+}
+
+async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<article::Model> {
+    article::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(AppError::not_found("article"))
+}
+
+/// All articles, newest id first, optionally of one status.
+pub async fn list(
+    db: &DatabaseConnection,
+    status: Option<ArticleStatus>,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> AppResult<Page<CardView>> {
+    let limit = pagination::limit(limit)?;
+    let mut query = article::Entity::find();
+    if let Some(status) = status {
+        query = query.filter(article::Column::Status.eq(status));
+    }
+    if let Some(cursor) = cursor.map(IdCursor::decode).transpose()? {
+        query = query.filter(article::Column::Id.lt(cursor.0));
+    }
+    let rows = query
+        .order_by_desc(article::Column::Id)
+        .limit(limit + 1)
+        .into_partial_model::<ArticleCard>()
+        .all(db)
+        .await?;
+    let page = pagination::page_from_rows(rows, limit, |a| IdCursor(a.id).encode());
+    let items = with_taxonomy(db, page.items, |a| (a.id, a.category_id)).await?;
+    Ok(Page {
+        items,
+        next_cursor: page.next_cursor,
+    })
+}
+
+pub async fn update(
+    db: &DatabaseConnection,
+    id: i64,
+    changes: ArticleChanges,
+) -> AppResult<ArticleView> {
+    let txn = db.begin().await?;
+    let current = find(&txn, id).await?;
+    let mut model: article::ActiveModel = current.into();
+    if let Some(v) = &changes.title {
+        model.title = Set(validate::text("title", v, 1, 200)?);
+    }
+    if let Some(v) = &changes.summary {
+        model.summary = Set(validate::text("summary", v, 0, 500)?);
+    }
+    if let Some(v) = &changes.content {
+        model.content = Set(validate::text("content", v, 1, 200_000)?);
+    }
+    if let Some(v) = &changes.cover_url {
+        model.cover_url = Set(v
+            .as_deref()
+            .map(|u| validate::url("cover_url", u))
+            .transpose()?);
+    }
+    if let Some(v) = &changes.author {
+        model.author = Set(validate::text("author", v, 1, 100)?);
+    }
+    if let Some(v) = &changes.source_url {
+        model.source_url = Set(validate::url("source_url", v)?);
+    }
+    if let Some(v) = &changes.source_name {
+        model.source_name = Set(validate::text("source_name", v, 1, 100)?);
+    }
+    if let Some(v) = &changes.copyright_notice {
+        model.copyright_notice = Set(validate::text("copyright_notice", v, 1, 1000)?);
+    }
+    if let Some(v) = changes.category_id {
+        check_category(&txn, v).await?;
+        model.category_id = Set(v);
+    }
+    if let Some(ids) = &changes.tag_ids {
+        let ids = check_tags(&txn, ids).await?;
+        replace_tags(&txn, id, &ids).await?;
+    }
+    model.updated_at = Set(time::now());
+    model.update(&txn).await?;
+    txn.commit().await?;
+    get(db, id).await
+}
+
+/// Publishes now. An already published article keeps its original publication time.
+pub async fn publish(db: &DatabaseConnection, id: i64) -> AppResult<ArticleView> {
+    let current = find(db, id).await?;
+    if current.status != ArticleStatus::Published {
+        let now = time::now();
+        let mut model: article::ActiveModel = current.into();
+        model.status = Set(ArticleStatus::Published);
+        model.published_at = Set(Some(now));
+        model.updated_at = Set(now);
+        model.update(db).await?;
+    }
+    get(db, id).await
+}
+
+/// Schedules publication at `at` (must be in the future).
+pub async fn schedule(
+    db: &DatabaseConnection,
+    id: i64,
+    at: DateTime<Utc>,
+) -> AppResult<ArticleView> {
+    let at = time::to_millis_precision(at);
+    let now = time::now();
+    if at <= now {
+        return Err(AppError::bad_field(
+            "publish_at",
+            "publish_at must be in the future",
+        ));
+    }
+    let current = find(db, id).await?;
+    if current.status == ArticleStatus::Published {
+        return Err(AppError::Unprocessable {
+            code: "already_published",
+            message: "the article is already published; unpublish it first".into(),
+        });
+    }
+    let mut model: article::ActiveModel = current.into();
+    model.status = Set(ArticleStatus::Scheduled);
+    model.published_at = Set(Some(at));
+    model.updated_at = Set(now);
+    model.update(db).await?;
+    get(db, id).await
+}
+
+/// Back to draft: hidden from the public again.
+pub async fn unpublish(db: &DatabaseConnection, id: i64) -> AppResult<ArticleView> {
+    let current = find(db, id).await?;
+    let mut model: article::ActiveModel = current.into();
+    model.status = Set(ArticleStatus::Draft);
+    model.published_at = Set(None);
+    model.updated_at = Set(time::now());
+    model.update(db).await?;
+    get(db, id).await
+}
+
+/// Features (精选) or unfeatures an article. Featuring an already featured article keeps
+/// its original `featured_at`, so repeating the call changes nothing.
+pub async fn set_featured(
+    db: &DatabaseConnection,
+    id: i64,
+    featured: bool,
+) -> AppResult<ArticleView> {
+    let current = find(db, id).await?;
+    if featured && current.status == ArticleStatus::Draft {
+        return Err(AppError::Unprocessable {
+            code: "not_published",
+            message: "only published or scheduled articles can be featured".into(),
+        });
+    }
+    if current.featured != featured {
+        let now = time::now();
+        let mut model: article::ActiveModel = current.into();
+        model.featured = Set(featured);
+        model.featured_at = Set(featured.then_some(now));
+        model.updated_at = Set(now);
+        model.update(db).await?;
+    }
+    get(db, id).await
+}
+
+pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
+    let result = article::Entity::delete_by_id(id).exec(db).await?;
+    if result.rows_affected == 0 {
+        return Err(AppError::not_found("article"));
+    }
+    Ok(())
+}
+
+/// Publishes every scheduled article whose time has come; returns how many. The
+/// `publish_scheduled` job calls this.
+pub async fn publish_due(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<u64> {
+    let result = article::Entity::update_many()
+        .col_expr(
+            article::Column::Status,
+            Expr::value(ArticleStatus::Published),
+        )
+        .col_expr(article::Column::UpdatedAt, Expr::value(now))
+        .filter(article::Column::Status.eq(ArticleStatus::Scheduled))
+        .filter(article::Column::PublishedAt.lte(now))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}

@@ -1,0 +1,9 @@
+//! Business rules, one module per area. Nothing in here knows about HTTP.
+
+pub mod app_releases;
+pub mod article_admin;
+pub mod articles;
+pub mod demo_content;
+pub mod resources;
+pub mod taxonomy;
+pub mod validate;

@@ -1,0 +1,175 @@
+//! Software resources (资源下载): curated downloads with their links per platform.
+
+use entity::resource::{self, DownloadLink, DownloadLinks};
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+    prelude::Expr,
+    sea_query::{Func, LikeExpr},
+};
+
+use super::validate;
+use crate::{
+    error::{AppError, AppResult},
+    pagination::{self, IdCursor, Page},
+    time,
+};
+
+const MAX_LINKS: usize = 20;
+
+#[derive(Debug, Clone, Default)]
+pub struct ResourceInput {
+    pub name: Option<String>,
+    pub summary: Option<String>,
+    pub description: Option<String>,
+    pub homepage: Option<String>,
+    pub download_links: Option<Vec<DownloadLink>>,
+    pub version: Option<String>,
+    pub license: Option<String>,
+    pub category: Option<String>,
+}
+
+fn links(value: &[DownloadLink]) -> AppResult<DownloadLinks> {
+    if value.len() > MAX_LINKS {
+        return Err(AppError::bad_field(
+            "download_links",
+            format!("at most {MAX_LINKS} links"),
+        ));
+    }
+    value
+        .iter()
+        .map(|link| {
+            Ok(DownloadLink {
+                platform: validate::text("download_links.platform", &link.platform, 1, 32)?,
+                url: validate::url("download_links.url", &link.url)?,
+                label: link
+                    .label
+                    .as_deref()
+                    .map(|l| validate::text("download_links.label", l, 1, 64))
+                    .transpose()?,
+            })
+        })
+        .collect::<AppResult<Vec<_>>>()
+        .map(DownloadLinks)
+}
+
+pub async fn list(
+    db: &DatabaseConnection,
+    category: Option<&str>,
+    q: Option<&str>,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> AppResult<Page<resource::Model>> {
+    let limit = pagination::limit(limit)?;
+    let mut condition = Condition::all();
+    if let Some(category) = category {
+        condition = condition.add(resource::Column::Category.eq(category));
+    }
+    if let Some(q) = q.map(str::trim).filter(|q| !q.is_empty()) {
+        let q = validate::text("q", q, 1, 100)?.to_lowercase();
+        let escaped = q
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let pattern = LikeExpr::new(format!("%{escaped}%")).escape('\\');
+        condition = condition.add(
+            Condition::any()
+                .add(
+                    Expr::expr(Func::lower(Expr::col(resource::Column::Name)))
+                        .like(pattern.clone()),
+                )
+                .add(Expr::expr(Func::lower(Expr::col(resource::Column::Summary))).like(pattern)),
+        );
+    }
+    if let Some(cursor) = cursor.map(IdCursor::decode).transpose()? {
+        condition = condition.add(resource::Column::Id.lt(cursor.0));
+    }
+    let rows = resource::Entity::find()
+        .filter(condition)
+        .order_by_desc(resource::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    Ok(pagination::page_from_rows(rows, limit, |r| {
+        IdCursor(r.id).encode()
+    }))
+}
+
+pub async fn get(db: &DatabaseConnection, id: i64) -> AppResult<resource::Model> {
+    resource::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(AppError::not_found("resource"))
+}
+
+pub async fn create(db: &DatabaseConnection, input: ResourceInput) -> AppResult<resource::Model> {
+    let text = |field: &str, v: &Option<String>, min, max| {
+        validate::text(field, v.as_deref().unwrap_or_default(), min, max)
+    };
+    let now = time::now();
+    let model = resource::ActiveModel {
+        name: Set(text("name", &input.name, 1, 100)?),
+        summary: Set(text("summary", &input.summary, 0, 300)?),
+        description: Set(text("description", &input.description, 0, 20_000)?),
+        homepage: Set(validate::url(
+            "homepage",
+            input.homepage.as_deref().unwrap_or_default(),
+        )?),
+        download_links: Set(links(input.download_links.as_deref().unwrap_or_default())?),
+        version: Set(text("version", &input.version, 0, 64)?),
+        license: Set(text("license", &input.license, 0, 64)?),
+        category: Set(text("category", &input.category, 1, 64)?),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    Ok(model.insert(db).await?)
+}
+
+pub async fn update(
+    db: &DatabaseConnection,
+    id: i64,
+    input: ResourceInput,
+) -> AppResult<resource::Model> {
+    let mut model: resource::ActiveModel = get(db, id).await?.into();
+    if let Some(v) = &input.name {
+        model.name = Set(validate::text("name", v, 1, 100)?);
+    }
+    if let Some(v) = &input.summary {
+        model.summary = Set(validate::text("summary", v, 0, 300)?);
+    }
+    if let Some(v) = &input.description {
+        model.description = Set(validate::text("description", v, 0, 20_000)?);
+    }
+    if let Some(v) = &input.homepage {
+        model.homepage = Set(validate::url("homepage", v)?);
+    }
+    if let Some(v) = &input.download_links {
+        model.download_links = Set(links(v)?);
+    }
+    if let Some(v) = &input.version {
+        model.version = Set(validate::text("version", v, 0, 64)?);
+    }
+    if let Some(v) = &input.license {
+        model.license = Set(validate::text("license", v, 0, 64)?);
+    }
+    if let Some(v) = &input.category {
+        model.category = Set(validate::text("category", v, 1, 64)?);
+    }
+    model.updated_at = Set(time::now());
+    Ok(model.update(db).await?)
+}
+
+pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
+    if resource::Entity::delete_by_id(id)
+        .exec(db)
+        .await?
+        .rows_affected
+        == 0
+    {
+        return Err(AppError::not_found("resource"));
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! Categories and tags, with the number of published articles in each.
+
+use std::collections::HashMap;
+
+use entity::{
+    article::{self, ArticleStatus},
+    article_tag, category, tag,
+};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, SqlErr,
+};
+
+use super::validate;
+use crate::{
+    error::{AppError, AppResult},
+    time,
+};
+
+#[derive(Debug, Clone)]
+pub struct Counted<T> {
+    pub item: T,
+    pub article_count: i64,
+}
+
+pub async fn categories(db: &DatabaseConnection) -> AppResult<Vec<Counted<category::Model>>> {
+    let counts: HashMap<i64, i64> = article::Entity::find()
+        .select_only()
+        .column(article::Column::CategoryId)
+        .column_as(article::Column::Id.count(), "n")
+        .filter(article::Column::Status.eq(ArticleStatus::Published))
+        .filter(article::Column::CategoryId.is_not_null())
+        .group_by(article::Column::CategoryId)
+        .into_tuple::<(Option<i64>, i64)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|(id, n)| id.map(|id| (id, n)))
+        .collect();
+    let list = category::Entity::find()
+        .order_by_asc(category::Column::SortOrder)
+        .order_by_asc(category::Column::Id)
+        .all(db)
+        .await?;
+    Ok(list
+        .into_iter()
+        .map(|c| Counted {
+            article_count: counts.get(&c.id).copied().unwrap_or(0),
+            item: c,
+        })
+        .collect())
+}
+
+pub async fn tags(db: &DatabaseConnection) -> AppResult<Vec<Counted<tag::Model>>> {
+    let counts: HashMap<i64, i64> = article_tag::Entity::find()
+        .inner_join(article::Entity)
+        .select_only()
+        .column(article_tag::Column::TagId)
+        .column_as(article_tag::Column::ArticleId.count(), "n")
+        .filter(article::Column::Status.eq(ArticleStatus::Published))
+        .group_by(article_tag::Column::TagId)
+        .into_tuple::<(i64, i64)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let list = tag::Entity::find()
+        .order_by_asc(tag::Column::Name)
+        .all(db)
+        .await?;
+    Ok(list
+        .into_iter()
+        .map(|t| Counted {
+            article_count: counts.get(&t.id).copied().unwrap_or(0),
+            item: t,
+        })
+        .collect())
+}
+
+/// A unique-constraint violation becomes a 409 about the slug.
+fn slug_conflict(err: DbErr) -> AppError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => {
+            AppError::conflict("slug_taken", "another item already uses this slug")
+        }
+        _ => err.into(),
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CategoryInput {
+    pub slug: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub sort_order: Option<i32>,
+}
+
+pub async fn create_category(
+    db: &DatabaseConnection,
+    input: CategoryInput,
+) -> AppResult<category::Model> {
+    let slug = validate::slug("slug", input.slug.as_deref().unwrap_or_default())?;
+    let name = validate::text("name", input.name.as_deref().unwrap_or_default(), 1, 64)?;
+    let description = validate::text(
+        "description",
+        input.description.as_deref().unwrap_or_default(),
+        0,
+        500,
+    )?;
+    let now = time::now();
+    category::ActiveModel {
+        slug: Set(slug),
+        name: Set(name),
+        description: Set(description),
+        sort_order: Set(input.sort_order.unwrap_or(0)),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map_err(slug_conflict)
+}
+
+pub async fn update_category(
+    db: &DatabaseConnection,
+    id: i64,
+    input: CategoryInput,
+) -> AppResult<category::Model> {
+    let current = category::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(AppError::not_found("category"))?;
+    let mut model: category::ActiveModel = current.into();
+    if let Some(v) = &input.slug {
+        model.slug = Set(validate::slug("slug", v)?);
+    }
+    if let Some(v) = &input.name {
+        model.name = Set(validate::text("name", v, 1, 64)?);
+    }
+    if let Some(v) = &input.description {
+        model.description = Set(validate::text("description", v, 0, 500)?);
+    }
+    if let Some(v) = input.sort_order {
+        model.sort_order = Set(v);
+    }
+    model.updated_at = Set(time::now());
+    model.update(db).await.map_err(slug_conflict)
+}
+
+/// Deletes a category; its articles stay, without a category.
+pub async fn delete_category(db: &DatabaseConnection, id: i64) -> AppResult<()> {
+    if category::Entity::delete_by_id(id)
+        .exec(db)
+        .await?
+        .rows_affected
+        == 0
+    {
+        return Err(AppError::not_found("category"));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TagInput {
+    pub slug: Option<String>,
+    pub name: Option<String>,
+}
+
+pub async fn create_tag(db: &DatabaseConnection, input: TagInput) -> AppResult<tag::Model> {
+    let slug = validate::slug("slug", input.slug.as_deref().unwrap_or_default())?;
+    let name = validate::text("name", input.name.as_deref().unwrap_or_default(), 1, 64)?;
+    tag::ActiveModel {
+        slug: Set(slug),
+        name: Set(name),
+        created_at: Set(time::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map_err(slug_conflict)
+}
+
+pub async fn update_tag(
+    db: &DatabaseConnection,
+    id: i64,
+    input: TagInput,
+) -> AppResult<tag::Model> {
+    let current = tag::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(AppError::not_found("tag"))?;
+    let mut model: tag::ActiveModel = current.into();
+    if let Some(v) = &input.slug {
+        model.slug = Set(validate::slug("slug", v)?);
+    }
+    if let Some(v) = &input.name {
+        model.name = Set(validate::text("name", v, 1, 64)?);
+    }
+    model.update(db).await.map_err(slug_conflict)
+}
+
+/// Deletes a tag and its links to articles.
+pub async fn delete_tag(db: &DatabaseConnection, id: i64) -> AppResult<()> {
+    if tag::Entity::delete_by_id(id).exec(db).await?.rows_affected == 0 {
+        return Err(AppError::not_found("tag"));
+    }
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! Integration tests: one binary (fast to link), one module per area. Every test starts the
+//! real application on port 0 with the real migrations, on SQLite + in-process cache by
+//! default, or on PostgreSQL + Redis when TEST_DATABASE_URL / TEST_REDIS_URL are set.
+
+mod admin_articles;
+mod admin_catalogue;
+mod articles;
+mod cache;
+mod catalogue;
+mod config;
+mod errors;
+mod helpers;
+mod ops;
