@@ -7,6 +7,7 @@
 #                                                      # a fresh database on that server
 # Release build; sends traffic only to 127.0.0.1; bounded (a few thousand requests).
 set -euo pipefail
+export PGOPTIONS="-c client_min_messages=warning"
 cd "$(dirname "$0")/.."
 ARTICLES=20000
 DEPTH=10000
@@ -66,7 +67,7 @@ def measure(path):
     return statistics.median(samples), samples[int(len(samples) * 0.95)]
 m1, p1 = measure(first)
 md, pd = measure(deep)
-print(f"backend={backend} articles={get('/api/articles?limit=1') and 'seeded'} depth={seen} requests={repeat} each")
+print(f"backend={backend} depth={seen} requests={repeat} per position")
 print(f"{'page':<16}{'median ms':>10}{'p95 ms':>10}")
 print(f"{'first':<16}{m1:>10.3f}{p1:>10.3f}")
 print(f"{'depth '+str(seen):<16}{md:>10.3f}{pd:>10.3f}")

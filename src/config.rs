@@ -7,7 +7,7 @@ use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
 const EMBEDDED_DEFAULT: &str = include_str!("../config/default.yaml");
-const DEV_ADMIN_TOKEN: &str = "dev-admin-token-change-me";
+const DEV_JWT_SECRET: &str = "dev-jwt-secret-change-me-0123456789abcdef";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -46,6 +46,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub cache: CacheSettings,
     pub auth: AuthSettings,
+    pub rate_limit: RateLimitSettings,
     pub log: LogSettings,
     pub demo: DemoSettings,
 }
@@ -60,6 +61,7 @@ pub struct ServerSettings {
     pub port: u16,
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Clone, Deserialize)]
@@ -76,7 +78,17 @@ pub struct CacheSettings {
 
 #[derive(Clone, Deserialize)]
 pub struct AuthSettings {
-    pub admin_token: String,
+    pub jwt_secret: String,
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    pub login_failures_per_ip: u32,
+    pub login_failures_per_username: u32,
+    pub registrations_per_ip: u32,
+    pub window_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -117,6 +129,9 @@ impl fmt::Debug for Settings {
                 &self.cache.redis_url.as_deref().map(redact_url),
             )
             .field("cache.key_prefix", &self.cache.key_prefix)
+            .field("auth.access_ttl_secs", &self.auth.access_ttl_secs)
+            .field("auth.refresh_ttl_secs", &self.auth.refresh_ttl_secs)
+            .field("rate_limit", &self.rate_limit)
             .field("log", &self.log)
             .field("demo", &self.demo)
             .finish_non_exhaustive()
@@ -208,13 +223,24 @@ impl Settings {
         if self.server.request_timeout_secs == 0 {
             return invalid("server.request_timeout_secs must be at least 1".into());
         }
-        if self.auth.admin_token.len() < 16 {
-            return invalid("auth.admin_token must be at least 16 characters".into());
+        if self.auth.jwt_secret.len() < 32 {
+            return invalid("auth.jwt_secret must be at least 32 characters".into());
+        }
+        if self.auth.access_ttl_secs < 60 || self.auth.refresh_ttl_secs <= self.auth.access_ttl_secs
+        {
+            return invalid(
+                "auth.access_ttl_secs must be at least 60 and auth.refresh_ttl_secs longer than it"
+                    .into(),
+            );
+        }
+        if self.rate_limit.window_secs == 0 {
+            return invalid("rate_limit.window_secs must be at least 1".into());
         }
         if self.env == AppEnv::Production {
-            if self.auth.admin_token == DEV_ADMIN_TOKEN {
+            if self.auth.jwt_secret == DEV_JWT_SECRET {
                 return invalid(
-                    "production refuses the development auth.admin_token: set APP_AUTH__ADMIN_TOKEN".into(),
+                    "production refuses the development auth.jwt_secret: set APP_AUTH__JWT_SECRET"
+                        .into(),
                 );
             }
             if db.starts_with("sqlite:") {

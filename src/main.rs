@@ -1,8 +1,12 @@
-//! The qshare command line: `serve` (the default), `migrate`, `seed-demo`.
+//! The qshare command line: `serve` (the default), `migrate`, `admin create`, `seed-demo`.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use qshare::{Application, Settings, db, service::demo_content, telemetry};
+use qshare::{
+    Application, Settings, db,
+    service::{accounts, demo_content},
+    telemetry,
+};
 
 #[derive(Parser)]
 #[command(name = "qshare", version, about = "qshare backend")]
@@ -17,12 +21,43 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Manage administrators.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Seed demo content into an empty database (or bulk articles for measurements).
     SeedDemo {
         /// Instead of the demo set, add this many generated published articles.
         #[arg(long)]
         bulk: Option<usize>,
     },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an administrator (or promote the user with this name and password).
+    Create {
+        #[arg(long)]
+        username: String,
+        /// Read from standard input when omitted (keeps it out of the shell history).
+        #[arg(long)]
+        password: Option<String>,
+    },
+}
+
+fn read_password_from_stdin() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if std::io::stdin().is_terminal() {
+        eprint!("password: ");
+        std::io::stderr().flush().ok();
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 #[tokio::main]
@@ -41,6 +76,23 @@ async fn main() -> anyhow::Result<()> {
             let database = db::connect(&settings.database).await?;
             db::migrate(&database).await?;
             tracing::info!("migrations applied");
+        }
+        Command::Admin {
+            command: AdminCommand::Create { username, password },
+        } => {
+            let password = match password {
+                Some(p) => p,
+                None => read_password_from_stdin()?,
+            };
+            let database = db::connect(&settings.database).await?;
+            db::migrate(&database).await?;
+            let admin = accounts::create_admin(&database, &username, &password)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "administrator {} (id {}) is ready",
+                admin.username, admin.id
+            );
         }
         Command::SeedDemo { bulk } => {
             let database = db::connect(&settings.database).await?;

@@ -2,7 +2,10 @@
 
 pub mod app_release;
 pub mod article;
+pub mod article_reaction;
 pub mod article_tag;
 pub mod category;
+pub mod refresh_token;
 pub mod resource;
 pub mod tag;
+pub mod user;

@@ -394,3 +394,36 @@ impl From<app_release::Model> for AppRelease {
 pub struct AppReleaseList {
     pub items: Vec<AppRelease>,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    Admin,
+}
+
+/// A user's own profile (我的).
+#[derive(Debug, Clone, Object)]
+pub struct UserProfile {
+    pub id: i64,
+    pub username: String,
+    pub nickname: String,
+    pub avatar_url: Option<String>,
+    pub bio: String,
+    pub role: Role,
+    pub created_at: Timestamp,
+}
+
+impl From<entity::user::Model> for UserProfile {
+    fn from(u: entity::user::Model) -> Self {
+        Self {
+            id: u.id,
+            username: u.username,
+            nickname: u.nickname,
+            avatar_url: u.avatar_url,
+            bio: u.bio,
+            role: u.role.into(),
+            created_at: u.created_at.into(),
+        }
+    }
+}

@@ -3,11 +3,15 @@
 pub mod admin;
 mod app_release;
 mod articles;
+mod auth;
+mod client_ip;
 pub mod dto;
 pub mod error;
+mod me;
 pub mod middleware;
 mod ops;
 mod resources;
+pub mod security;
 mod tags;
 mod taxonomy;
 pub mod types;
@@ -24,6 +28,8 @@ type Apis = (
     taxonomy::TaxonomyApi,
     resources::ResourcesApi,
     app_release::AppReleaseApi,
+    auth::AuthApi,
+    me::MeApi,
     admin::AdminArticlesApi,
     admin::AdminTaxonomyApi,
     admin::AdminResourcesApi,
@@ -37,6 +43,8 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
             taxonomy::TaxonomyApi,
             resources::ResourcesApi,
             app_release::AppReleaseApi,
+            auth::AuthApi,
+            me::MeApi,
             admin::AdminArticlesApi,
             admin::AdminTaxonomyApi,
             admin::AdminResourcesApi,

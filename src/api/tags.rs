@@ -11,6 +11,10 @@ pub enum ApiTags {
     Resources,
     /// App update check.
     App,
+    /// Accounts and tokens.
+    Auth,
+    /// The current user (我的): profile, likes, favourites.
+    Me,
     /// Admin: articles.
     AdminArticles,
     /// Admin: categories and tags.

@@ -138,14 +138,17 @@ impl MemoryCache {
         })
     }
 
-    pub fn get_counter(&self, key: &str) -> i64 {
+    pub fn counter(&self, key: &str) -> Option<Counter> {
         let key = self.key(key);
         self.with_store(|store, now| match Self::live(store, &key, now) {
             Some(Entry {
                 value: Value::Counter(n),
-                ..
-            }) => *n,
-            _ => 0,
+                expires_at,
+            }) => Some(Counter {
+                value: *n,
+                ttl: expires_at.saturating_duration_since(now),
+            }),
+            _ => None,
         })
     }
 

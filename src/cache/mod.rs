@@ -101,11 +101,11 @@ impl Cache {
         }
     }
 
-    /// Current value of a counter (0 when absent or expired).
-    pub async fn get_counter(&self, key: &str) -> Result<i64, CacheError> {
+    /// A counter's current value and remaining window, None when absent or expired.
+    pub async fn counter(&self, key: &str) -> Result<Option<Counter>, CacheError> {
         match self {
-            Self::Memory(c) => Ok(c.get_counter(key)),
-            Self::Redis(c) => c.get_counter(key).await,
+            Self::Memory(c) => Ok(c.counter(key)),
+            Self::Redis(c) => c.counter(key).await,
         }
     }
 

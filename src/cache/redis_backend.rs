@@ -183,11 +183,18 @@ impl RedisCache {
         .await
     }
 
-    pub async fn get_counter(&self, key: &str) -> Result<i64, CacheError> {
+    pub async fn counter(&self, key: &str) -> Result<Option<Counter>, CacheError> {
         let key = self.key(key);
         self.run(|mut c| async move {
-            let value: Option<i64> = c.get(key).await?;
-            Ok(value.unwrap_or(0))
+            let (value, pttl): (Option<i64>, i64) = redis::pipe()
+                .get(&key)
+                .pttl(&key)
+                .query_async(&mut c)
+                .await?;
+            Ok(value.map(|value| Counter {
+                value,
+                ttl: Duration::from_millis(pttl.max(0) as u64),
+            }))
         })
         .await
     }

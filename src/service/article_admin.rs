@@ -7,8 +7,7 @@ use entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
-    prelude::Expr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, prelude::Expr,
 };
 
 use super::{
@@ -16,6 +15,7 @@ use super::{
     validate,
 };
 use crate::{
+    db,
     error::{AppError, AppResult},
     pagination::{self, IdCursor, Page},
     time,
@@ -131,7 +131,7 @@ pub async fn create(db: &DatabaseConnection, new: NewArticle) -> AppResult<Artic
         Some(notice) => validate::text("copyright_notice", notice, 1, 1000)?,
         None => default_copyright_notice(&source_name, &source_url),
     };
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     check_category(&txn, new.category_id).await?;
     let tag_ids = check_tags(&txn, &new.tag_ids).await?;
     let now = time::now();
@@ -212,7 +212,7 @@ pub async fn update(
     id: i64,
     changes: ArticleChanges,
 ) -> AppResult<ArticleView> {
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     let current = find(&txn, id).await?;
     let mut model: article::ActiveModel = current.into();
     if let Some(v) = &changes.title {

@@ -1,9 +1,14 @@
 //! Business rules, one module per area. Nothing in here knows about HTTP.
 
+pub mod accounts;
 pub mod app_releases;
 pub mod article_admin;
 pub mod articles;
 pub mod demo_content;
+pub mod password;
+pub mod rate_limit;
+pub mod reactions;
 pub mod resources;
 pub mod taxonomy;
+pub mod tokens;
 pub mod validate;

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::helpers::{expect_json, spawn_app};
 
 #[tokio::test]
-async fn admin_routes_refuse_a_missing_or_wrong_token() {
+async fn admin_routes_refuse_anonymous_callers_bad_tokens_and_non_admins() {
     let app = spawn_app().await;
     let body = json!({ "title": "t", "content": "c", "author": "a", "source_url": "https://e.org", "source_name": "e" });
     let resp = app

@@ -86,8 +86,13 @@ async fn counters_count_within_a_fixed_window() {
             third.ttl <= Duration::from_secs(30),
             "{name}: later increments keep the window"
         );
-        assert_eq!(cache.get_counter("hits").await.unwrap(), 7, "{name}");
-        assert_eq!(cache.get_counter("absent").await.unwrap(), 0, "{name}");
+        let peek = cache.counter("hits").await.unwrap().unwrap();
+        assert_eq!(peek.value, 7, "{name}");
+        assert!(
+            peek.ttl <= Duration::from_secs(30) && peek.ttl > Duration::from_secs(25),
+            "{name}"
+        );
+        assert_eq!(cache.counter("absent").await.unwrap(), None, "{name}");
 
         cache
             .incr("brief", 1, Duration::from_millis(50))
@@ -188,7 +193,7 @@ async fn concurrent_increments_are_not_lost() {
             t.await.unwrap();
         }
         assert_eq!(
-            cache.get_counter("race").await.unwrap(),
+            cache.counter("race").await.unwrap().unwrap().value,
             50,
             "{}",
             cache.backend_name()

@@ -37,7 +37,7 @@ fn later_layers_override_earlier_ones() {
 }
 
 #[test]
-fn production_refuses_the_development_admin_token_and_sqlite() {
+fn production_refuses_the_development_jwt_secret_and_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("production.yaml"),
@@ -46,13 +46,13 @@ fn production_refuses_the_development_admin_token_and_sqlite() {
     .unwrap();
     let err = Settings::load_from(dir.path(), AppEnv::Production).unwrap_err();
     assert!(
-        matches!(err, ConfigError::Invalid(ref m) if m.contains("admin_token")),
+        matches!(err, ConfigError::Invalid(ref m) if m.contains("jwt_secret")),
         "{err}"
     );
 
     std::fs::write(
         dir.path().join("production.local.yaml"),
-        "auth:\n  admin_token: \"a-real-production-secret\"\ndatabase:\n  url: \"sqlite://x.db\"\n",
+        "auth:\n  jwt_secret: \"a-real-production-secret-of-enough-length\"\ndatabase:\n  url: \"sqlite://x.db\"\n",
     )
     .unwrap();
     let err = Settings::load_from(dir.path(), AppEnv::Production).unwrap_err();
@@ -66,7 +66,8 @@ fn bad_values_are_refused_with_a_message_naming_the_key() {
         ("database:\n  url: \"mysql://x\"\n", "database.url"),
         ("cache:\n  redis_url: \"http://x\"\n", "cache.redis_url"),
         ("cache:\n  key_prefix: \"\"\n", "cache.key_prefix"),
-        ("auth:\n  admin_token: \"short\"\n", "auth.admin_token"),
+        ("auth:\n  jwt_secret: \"short\"\n", "auth.jwt_secret"),
+        ("rate_limit:\n  window_secs: 0\n", "rate_limit.window_secs"),
     ] {
         std::fs::write(dir.path().join("test.local.yaml"), yaml).unwrap();
         let err = Settings::load_from(dir.path(), AppEnv::Test).unwrap_err();
@@ -93,7 +94,7 @@ fn secrets_never_appear_when_settings_are_printed() {
         !printed.contains("hunter2") && !printed.contains("redispass"),
         "{printed}"
     );
-    assert!(!printed.contains(&settings.auth.admin_token), "{printed}");
+    assert!(!printed.contains(&settings.auth.jwt_secret), "{printed}");
     assert_eq!(
         redact_url("postgres://u:secret@h/d"),
         "postgres://u:***@h/d"

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;
 
-use crate::helpers::{ADMIN_TOKEN, expect_json, spawn_app};
+use crate::helpers::{expect_json, spawn_app};
 
 #[tokio::test]
 async fn bad_list_parameters_are_400s_naming_the_parameter() {
@@ -92,7 +92,7 @@ async fn malformed_json_and_wrong_field_types_are_400s_and_change_nothing() {
     let send_raw = |body: &'static str| {
         app.client
             .post(app.url("/api/admin/articles"))
-            .bearer_auth(ADMIN_TOKEN)
+            .bearer_auth(&app.admin_token)
             .header(header::CONTENT_TYPE, "application/json")
             .body(body)
             .send()
@@ -125,7 +125,7 @@ async fn malformed_json_and_wrong_field_types_are_400s_and_change_nothing() {
     let not_json = app
         .client
         .post(app.url("/api/admin/articles"))
-        .bearer_auth(ADMIN_TOKEN)
+        .bearer_auth(&app.admin_token)
         .header(header::CONTENT_TYPE, "text/plain")
         .body("hello")
         .send()
@@ -155,7 +155,7 @@ async fn an_oversized_body_is_a_413() {
     let resp = app
         .client
         .post(app.url("/api/admin/articles"))
-        .bearer_auth(ADMIN_TOKEN)
+        .bearer_auth(&app.admin_token)
         .header(header::CONTENT_TYPE, "application/json")
         .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
             chunks,

@@ -10,12 +10,15 @@ use reqwest::{Method, Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 
-pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const ADMIN_USERNAME: &str = "site_admin";
+pub const ADMIN_PASSWORD: &str = "admin-password-123";
 
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub state: AppState,
+    /// Access token of an administrator created for this app.
+    pub admin_token: String,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -70,7 +73,6 @@ async fn fresh_postgres_url() -> Option<String> {
 pub async fn test_settings() -> (Settings, Option<tempfile::TempDir>) {
     let mut settings = Settings::load_from(&config_dir(), AppEnv::Test).expect("test settings");
     settings.server.port = 0;
-    settings.auth.admin_token = ADMIN_TOKEN.into();
     settings.cache = test_cache_settings();
     let dir = match fresh_postgres_url().await {
         Some(url) => {
@@ -102,12 +104,21 @@ pub async fn spawn_app_with(settings: Settings, dir: Option<tempfile::TempDir>) 
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
     tokio::spawn(app.run_until(std::future::pending()));
-    TestApp {
+    qshare::service::accounts::create_admin(&state.db, ADMIN_USERNAME, ADMIN_PASSWORD)
+        .await
+        .expect("create the test admin");
+    let mut app = TestApp {
         address,
         client: reqwest::Client::new(),
         state,
+        admin_token: String::new(),
         _dir: dir,
-    }
+    };
+    app.admin_token = app.login(ADMIN_USERNAME, ADMIN_PASSWORD).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app
 }
 
 impl TestApp {
@@ -143,7 +154,46 @@ impl TestApp {
     }
 
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Response {
-        self.request(method, path, Some(ADMIN_TOKEN), body).await
+        self.request(method, path, Some(&self.admin_token), body)
+            .await
+    }
+
+    /// Registers a user (expects 201) and returns the token response.
+    pub async fn register(&self, username: &str, password: &str) -> Value {
+        let body = json!({ "username": username, "password": password });
+        let resp = self
+            .request(Method::POST, "/api/auth/register", None, Some(body))
+            .await;
+        expect_json(resp, StatusCode::CREATED).await
+    }
+
+    /// Logs in (expects 200) and returns the token response.
+    pub async fn login(&self, username: &str, password: &str) -> Value {
+        let body = json!({ "username": username, "password": password });
+        let resp = self
+            .request(Method::POST, "/api/auth/login", None, Some(body))
+            .await;
+        expect_json(resp, StatusCode::OK).await
+    }
+
+    /// Registers a user and returns their access token.
+    pub async fn user_token(&self, username: &str) -> String {
+        self.register(username, "a-good-password").await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A call with a user's access token expecting `status`; returns the JSON body.
+    pub async fn as_user(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        status: StatusCode,
+    ) -> Value {
+        expect_json(self.request(method, path, Some(token), body).await, status).await
     }
 
     /// Admin call expecting `status`, returning the JSON body (Null for an empty body).

@@ -5,9 +5,12 @@
 mod admin_articles;
 mod admin_catalogue;
 mod articles;
+mod auth;
 mod cache;
 mod catalogue;
+mod cli;
 mod config;
 mod errors;
 mod helpers;
+mod me;
 mod ops;

@@ -3,7 +3,8 @@ use poem_openapi::{
     Object, OpenApi, param::Path, param::Query, payload::Json, types::MaybeUndefined,
 };
 
-use super::{AdminAuth, Created, Deleted};
+use super::{Created, Deleted};
+use crate::api::security::AdminAuth;
 use crate::{
     api::{
         dto::{ArticleDetail, ArticlePage, ArticleStatus},

@@ -1,13 +1,11 @@
 //! `/api/admin`: editorial and catalogue management.
 
 mod articles;
-mod auth;
 mod releases;
 mod resources;
 mod taxonomy;
 
 pub use articles::AdminArticlesApi;
-pub use auth::AdminAuth;
 pub use releases::AdminReleasesApi;
 pub use resources::AdminResourcesApi;
 pub use taxonomy::AdminTaxonomyApi;

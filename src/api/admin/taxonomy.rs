@@ -1,7 +1,8 @@
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 
-use super::{AdminAuth, Created, Deleted};
+use super::{Created, Deleted};
+use crate::api::security::AdminAuth;
 use crate::{
     api::{
         dto::{Category, Tag},

@@ -1,0 +1,156 @@
+use poem::{Request, web::Data};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+
+use super::{
+    client_ip::client_ip,
+    dto::{Role, UserProfile},
+    error::ApiResult,
+    tags::ApiTags,
+    types::Text,
+};
+use crate::{
+    service::{
+        accounts::{self, Registration},
+        tokens::{self, IssuedTokens},
+    },
+    state::AppState,
+};
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// 3..32 letters (Chinese included), digits or '_'; unique ignoring case.
+    pub username: Text,
+    /// 8..128 characters, not the username.
+    pub password: Text,
+    pub nickname: Option<Text>,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: Text,
+    pub password: Text,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: Text,
+}
+
+/// Tokens for the app and mini-program: send `Authorization: Bearer <access_token>`; when it
+/// expires, exchange the refresh token (each refresh token works once).
+#[derive(Debug, Object)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub user: UserProfile,
+}
+
+impl From<IssuedTokens> for TokenResponse {
+    fn from(t: IssuedTokens) -> Self {
+        Self {
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            token_type: "Bearer".into(),
+            expires_in: t.expires_in,
+            user: t.user.into(),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum Registered {
+    /// The account exists and is logged in.
+    #[oai(status = 201)]
+    Created(Json<TokenResponse>),
+}
+
+#[derive(ApiResponse)]
+pub enum LoggedOut {
+    #[oai(status = 204)]
+    Done,
+}
+
+pub struct AuthApi;
+
+#[OpenApi(prefix_path = "/api/auth", tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Create an account with a username and password
+    #[oai(path = "/register", method = "post")]
+    async fn register(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        body: Json<RegisterRequest>,
+    ) -> ApiResult<Registered> {
+        let ip = client_ip(req, state.settings.server.trust_forwarded_for);
+        let reg = Registration {
+            username: body.0.username.into(),
+            password: body.0.password.into(),
+            nickname: body.0.nickname.map(Into::into),
+        };
+        let tokens = accounts::register(&state.db, &state.cache, &state.settings, reg, &ip).await?;
+        Ok(Registered::Created(Json(tokens.into())))
+    }
+
+    /// Log in with a username and password
+    #[oai(path = "/login", method = "post")]
+    async fn login(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        body: Json<LoginRequest>,
+    ) -> ApiResult<Json<TokenResponse>> {
+        let ip = client_ip(req, state.settings.server.trust_forwarded_for);
+        let tokens = accounts::login(
+            &state.db,
+            &state.cache,
+            &state.settings,
+            &body.0.username.0,
+            &body.0.password.0,
+            &ip,
+        )
+        .await?;
+        Ok(Json(tokens.into()))
+    }
+
+    /// Exchange a refresh token for new tokens (the old refresh token stops working)
+    #[oai(path = "/refresh", method = "post")]
+    async fn refresh(
+        &self,
+        state: Data<&AppState>,
+        body: Json<RefreshRequest>,
+    ) -> ApiResult<Json<TokenResponse>> {
+        Ok(Json(
+            tokens::rotate(&state.db, &state.settings.auth, &body.0.refresh_token.0)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// End the session of a refresh token (its access tokens stop working too)
+    #[oai(path = "/logout", method = "post")]
+    async fn logout(
+        &self,
+        state: Data<&AppState>,
+        body: Json<RefreshRequest>,
+    ) -> ApiResult<LoggedOut> {
+        tokens::revoke(&state.db, &body.0.refresh_token.0).await?;
+        Ok(LoggedOut::Done)
+    }
+}
+
+impl From<entity::user::Role> for Role {
+    fn from(r: entity::user::Role) -> Self {
+        match r {
+            entity::user::Role::User => Self::User,
+            entity::user::Role::Admin => Self::Admin,
+        }
+    }
+}

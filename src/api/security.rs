@@ -1,0 +1,49 @@
+//! Bearer authentication: `UserAuth` yields the current user; `AdminAuth` also requires the
+//! admin role (403 otherwise).
+
+use entity::user::{self, Role};
+use poem::Request;
+use poem_openapi::{SecurityScheme, auth::Bearer};
+
+use crate::{api::error::ApiError, error::AppError, service::accounts, state::AppState};
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub user::Model);
+
+impl CurrentUser {
+    pub fn id(&self) -> i64 {
+        self.0.id
+    }
+}
+
+/// A logged-in user (any role).
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_user")]
+pub struct UserAuth(pub CurrentUser);
+
+/// A logged-in administrator.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_admin")]
+pub struct AdminAuth(pub CurrentUser);
+
+fn state(req: &Request) -> poem::Result<&AppState> {
+    req.data::<AppState>()
+        .ok_or_else(|| ApiError::from(AppError::Internal(anyhow::anyhow!("no app state"))).into())
+}
+
+async fn check_user(req: &Request, bearer: Bearer) -> poem::Result<CurrentUser> {
+    let state = state(req)?;
+    accounts::authenticate(&state.db, &state.settings, &bearer.token)
+        .await
+        .map(CurrentUser)
+        .map_err(|e| ApiError::from(e).into())
+}
+
+async fn check_admin(req: &Request, bearer: Bearer) -> poem::Result<CurrentUser> {
+    let user = check_user(req, bearer).await?;
+    if user.0.role != Role::Admin {
+        return Err(ApiError::from(AppError::Forbidden("administrators only".into())).into());
+    }
+    Ok(user)
+}

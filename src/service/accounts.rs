@@ -1,0 +1,341 @@
+//! Accounts: registration, password login, the current user, profiles, admins.
+
+use std::time::Duration;
+
+use entity::{
+    refresh_token,
+    user::{self, Role, UserStatus},
+};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, SqlErr, prelude::Expr, sea_query::Query,
+};
+
+use super::{
+    password,
+    rate_limit::{self, RateLimit},
+    tokens::{self, IssuedTokens},
+    validate,
+};
+use crate::{
+    cache::Cache,
+    config::Settings,
+    error::{AppError, AppResult},
+    time,
+};
+
+/// 3..32 characters of letters (any script, so Chinese names work), digits and `_`.
+pub fn check_username(raw: &str) -> AppResult<String> {
+    let name = raw.trim();
+    let len = name.chars().count();
+    if !(3..=32).contains(&len) || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return Err(AppError::bad_field(
+            "username",
+            "username must be 3 to 32 letters, digits or '_'",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// 8..128 characters, not the username.
+pub fn check_password(password: &str, username: &str) -> AppResult<()> {
+    let len = password.chars().count();
+    if !(8..=128).contains(&len) {
+        return Err(AppError::bad_field(
+            "password",
+            "password must be 8 to 128 characters",
+        ));
+    }
+    if password.to_lowercase() == username.to_lowercase() {
+        return Err(AppError::bad_field(
+            "password",
+            "password must not be the username",
+        ));
+    }
+    Ok(())
+}
+
+fn username_key(username: &str) -> String {
+    username.to_lowercase()
+}
+
+fn window(settings: &Settings) -> Duration {
+    Duration::from_secs(settings.rate_limit.window_secs)
+}
+
+fn username_taken(err: DbErr) -> AppError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => {
+            AppError::conflict("username_taken", "this username is taken")
+        }
+        _ => err.into(),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub username: String,
+    pub password: String,
+    pub nickname: Option<String>,
+}
+
+async fn insert_user(
+    db: &DatabaseConnection,
+    reg: Registration,
+    role: Role,
+) -> AppResult<user::Model> {
+    let username = check_username(&reg.username)?;
+    check_password(&reg.password, &username)?;
+    let nickname = match reg.nickname.as_deref() {
+        Some(n) => validate::text("nickname", n, 1, 32)?,
+        None => username.clone(),
+    };
+    let key = username_key(&username);
+    // Hashing is slow: refuse a taken name before paying for it (the unique index still
+    // decides races).
+    if user::Entity::find()
+        .filter(user::Column::UsernameKey.eq(&key))
+        .one(db)
+        .await?
+        .is_some()
+    {
+        return Err(AppError::conflict(
+            "username_taken",
+            "this username is taken",
+        ));
+    }
+    let password_hash = password::hash(reg.password).await?;
+    let now = time::now();
+    user::ActiveModel {
+        username: Set(username),
+        username_key: Set(key),
+        password_hash: Set(Some(password_hash)),
+        nickname: Set(nickname),
+        avatar_url: Set(None),
+        bio: Set(String::new()),
+        role: Set(role),
+        status: Set(UserStatus::Active),
+        wechat_unionid: Set(None),
+        wechat_mini_openid: Set(None),
+        wechat_oa_openid: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        last_login_at: Set(Some(now)),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map_err(username_taken)
+}
+
+/// Creates a user and logs them in. Limited per client IP.
+pub async fn register(
+    db: &DatabaseConnection,
+    cache: &Cache,
+    settings: &Settings,
+    reg: Registration,
+    client_ip: &str,
+) -> AppResult<IssuedTokens> {
+    let limit = RateLimit {
+        max: settings.rate_limit.registrations_per_ip,
+        window: window(settings),
+    };
+    rate_limit::count(cache, &format!("register:ip:{client_ip}"), limit).await?;
+    let user = insert_user(db, reg, Role::User).await?;
+    tokens::start_session(db, &settings.auth, user).await
+}
+
+fn bad_credentials() -> AppError {
+    // The same answer whether the user or the password is wrong.
+    AppError::Unauthorized("invalid username or password".into())
+}
+
+/// Password login. Failures are counted per client IP and per username; past the limits
+/// the answer is 429 whatever the password.
+pub async fn login(
+    db: &DatabaseConnection,
+    cache: &Cache,
+    settings: &Settings,
+    username: &str,
+    password: &str,
+    client_ip: &str,
+) -> AppResult<IssuedTokens> {
+    let key = username_key(username.trim());
+    let window = window(settings);
+    let by_ip = (
+        format!("login:ip:{client_ip}"),
+        RateLimit {
+            max: settings.rate_limit.login_failures_per_ip,
+            window,
+        },
+    );
+    let by_user = (
+        format!("login:user:{key}"),
+        RateLimit {
+            max: settings.rate_limit.login_failures_per_username,
+            window,
+        },
+    );
+    rate_limit::ensure_below(cache, &by_ip.0, by_ip.1).await?;
+    rate_limit::ensure_below(cache, &by_user.0, by_user.1).await?;
+
+    let found = user::Entity::find()
+        .filter(user::Column::UsernameKey.eq(&key))
+        .one(db)
+        .await?;
+    let stored = found.as_ref().and_then(|u| u.password_hash.clone());
+    if !password::verify(password.to_string(), stored).await? {
+        rate_limit::record(cache, &by_ip.0, by_ip.1).await;
+        rate_limit::record(cache, &by_user.0, by_user.1).await;
+        return Err(bad_credentials());
+    }
+    let user = found.ok_or_else(bad_credentials)?;
+    if user.status != UserStatus::Active {
+        return Err(AppError::Forbidden("this account is disabled".into()));
+    }
+    let mut active: user::ActiveModel = user.into();
+    active.last_login_at = Set(Some(time::now()));
+    let user = active.update(db).await?;
+    tokens::start_session(db, &settings.auth, user).await
+}
+
+/// The user behind an access token: the token must be valid, its session still live and
+/// the account active.
+pub async fn authenticate(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    access_token: &str,
+) -> AppResult<user::Model> {
+    let claims = tokens::verify_access(&settings.auth, access_token)?;
+    let user_id: i64 = claims
+        .sub
+        .parse()
+        .map_err(|_| AppError::Unauthorized("invalid or expired access token".into()))?;
+    let live_session = Query::select()
+        .expr(Expr::val(1))
+        .from(refresh_token::Entity)
+        .and_where(refresh_token::Column::FamilyId.eq(claims.sid.as_str()))
+        .and_where(refresh_token::Column::UserId.eq(user_id))
+        .and_where(refresh_token::Column::RevokedAt.is_null())
+        .to_owned();
+    let user = user::Entity::find_by_id(user_id)
+        .filter(Expr::exists(live_session))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::Unauthorized("the session has ended; log in again".into()))?;
+    if user.status != UserStatus::Active {
+        return Err(AppError::Forbidden("this account is disabled".into()));
+    }
+    Ok(user)
+}
+
+/// Creates an administrator, or promotes an existing user with that name and password.
+pub async fn create_admin(
+    db: &DatabaseConnection,
+    username: &str,
+    password: &str,
+) -> AppResult<user::Model> {
+    let key = username_key(username.trim());
+    if let Some(existing) = user::Entity::find()
+        .filter(user::Column::UsernameKey.eq(&key))
+        .one(db)
+        .await?
+    {
+        if !password::verify(password.to_string(), existing.password_hash.clone()).await? {
+            return Err(AppError::conflict(
+                "username_taken",
+                "a user with this name exists and the password does not match",
+            ));
+        }
+        let mut active: user::ActiveModel = existing.into();
+        active.role = Set(Role::Admin);
+        active.updated_at = Set(time::now());
+        return Ok(active.update(db).await?);
+    }
+    insert_user(
+        db,
+        Registration {
+            username: username.to_string(),
+            password: password.to_string(),
+            nickname: None,
+        },
+        Role::Admin,
+    )
+    .await
+}
+
+pub async fn get(db: &DatabaseConnection, user_id: i64) -> AppResult<user::Model> {
+    user::Entity::find_by_id(user_id)
+        .one(db)
+        .await?
+        .ok_or(AppError::not_found("user"))
+}
+
+/// Changes to a profile; `None` leaves a field, `Some(None)` clears the avatar.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChanges {
+    pub nickname: Option<String>,
+    pub avatar_url: Option<Option<String>>,
+    pub bio: Option<String>,
+}
+
+pub async fn update_profile(
+    db: &DatabaseConnection,
+    user_id: i64,
+    changes: ProfileChanges,
+) -> AppResult<user::Model> {
+    let mut active: user::ActiveModel = get(db, user_id).await?.into();
+    if let Some(n) = &changes.nickname {
+        active.nickname = Set(validate::text("nickname", n, 1, 32)?);
+    }
+    if let Some(a) = &changes.avatar_url {
+        active.avatar_url = Set(a
+            .as_deref()
+            .map(|u| validate::url("avatar_url", u))
+            .transpose()?);
+    }
+    if let Some(b) = &changes.bio {
+        active.bio = Set(validate::text("bio", b, 0, 500)?);
+    }
+    active.updated_at = Set(time::now());
+    Ok(active.update(db).await?)
+}
+
+/// Disables or re-enables an account; disabling ends its sessions.
+pub async fn set_status(
+    db: &DatabaseConnection,
+    user_id: i64,
+    status: UserStatus,
+) -> AppResult<user::Model> {
+    let mut active: user::ActiveModel = get(db, user_id).await?.into();
+    active.status = Set(status);
+    active.updated_at = Set(time::now());
+    let user = active.update(db).await?;
+    if status == UserStatus::Disabled {
+        tokens::revoke_all_for_user(db, user_id).await?;
+    }
+    Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_allow_letters_of_any_script_digits_and_underscores() {
+        assert!(check_username("alice_01").is_ok());
+        assert!(check_username("张三丰").is_ok());
+        assert!(check_username("ab").is_err());
+        assert!(check_username("has space").is_err());
+        assert!(check_username("dash-ed").is_err());
+        assert!(check_username(&"x".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn passwords_are_8_to_128_characters_and_not_the_username() {
+        assert!(check_password("correct horse", "alice").is_ok());
+        assert!(check_password("short", "alice").is_err());
+        assert!(check_password("AliceAlice", "alicealice").is_err());
+        assert!(check_password(&"p".repeat(129), "alice").is_err());
+    }
+}

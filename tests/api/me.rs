@@ -1,0 +1,233 @@
+//! The current user (我的): profile, likes and favourites.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{expect_json, spawn_app};
+
+#[tokio::test]
+async fn a_user_reads_and_edits_their_profile() {
+    let app = spawn_app().await;
+    let token = app.user_token("liam_user").await;
+    let me = app
+        .as_user(&token, Method::GET, "/api/me", None, StatusCode::OK)
+        .await;
+    assert_eq!(me["nickname"], "liam_user");
+    assert!(me["avatar_url"].is_null());
+
+    let body = json!({ "nickname": "小李", "bio": "写 Rust 的", "avatar_url": "https://img.example.org/l.png" });
+    let edited = app
+        .as_user(&token, Method::PATCH, "/api/me", Some(body), StatusCode::OK)
+        .await;
+    assert_eq!(edited["nickname"], "小李");
+    assert_eq!(edited["bio"], "写 Rust 的");
+    let cleared = app
+        .as_user(
+            &token,
+            Method::PATCH,
+            "/api/me",
+            Some(json!({ "avatar_url": null })),
+            StatusCode::OK,
+        )
+        .await;
+    assert!(cleared["avatar_url"].is_null());
+    assert_eq!(cleared["nickname"], "小李", "omitted fields stay");
+
+    let err = app
+        .as_user(
+            &token,
+            Method::PATCH,
+            "/api/me",
+            Some(json!({ "nickname": "  " })),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert_eq!(err["details"]["field"], "nickname");
+    let err = app
+        .as_user(
+            &token,
+            Method::PATCH,
+            "/api/me",
+            Some(json!({ "role": "admin" })),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert_eq!(err["code"], "invalid_body", "unknown fields are refused");
+    let me = app
+        .as_user(&token, Method::GET, "/api/me", None, StatusCode::OK)
+        .await;
+    assert_eq!(me["role"], "user");
+    assert_eq!(me["nickname"], "小李");
+}
+
+#[tokio::test]
+async fn liking_twice_then_unliking_leaves_the_count_right() {
+    let app = spawn_app().await;
+    let article = app.published_article("Likeable", json!({})).await;
+    let token = app.user_token("mia_user").await;
+    let other = app.user_token("noah_user").await;
+    let like = format!("/api/articles/{article}/like");
+
+    let first = app
+        .as_user(&token, Method::PUT, &like, None, StatusCode::OK)
+        .await;
+    assert_eq!(first["active"], true);
+    assert_eq!(first["count"], 1);
+    let again = app
+        .as_user(&token, Method::PUT, &like, None, StatusCode::OK)
+        .await;
+    assert_eq!(again["count"], 1, "liking twice counts once");
+    assert_eq!(
+        app.as_user(&other, Method::PUT, &like, None, StatusCode::OK)
+            .await["count"],
+        2
+    );
+
+    let undone = app
+        .as_user(&token, Method::DELETE, &like, None, StatusCode::OK)
+        .await;
+    assert_eq!(undone["active"], false);
+    assert_eq!(undone["count"], 1);
+    assert_eq!(
+        app.as_user(&token, Method::DELETE, &like, None, StatusCode::OK)
+            .await["count"],
+        1
+    );
+    let page = app
+        .get_json(&format!("/api/articles/{article}"), StatusCode::OK)
+        .await;
+    assert_eq!(page["like_count"], 1);
+    assert_eq!(page["favorite_count"], 0);
+
+    let anonymous = expect_json(
+        app.request(Method::PUT, &like, None, None).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert_eq!(anonymous["code"], "unauthorized");
+}
+
+#[tokio::test]
+async fn concurrent_likes_from_many_users_are_all_counted() {
+    let app = spawn_app().await;
+    let article = app.published_article("Popular", json!({})).await;
+    let mut tokens = Vec::new();
+    for i in 0..12 {
+        tokens.push(app.user_token(&format!("fan_{i:02}")).await);
+    }
+    let like = format!("/api/articles/{article}/like");
+    let requests = tokens
+        .iter()
+        .flat_map(|t| [t, t])
+        .map(|t| app.request(Method::PUT, &like, Some(t), None));
+    for resp in futures_util::future::join_all(requests).await {
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    let page = app
+        .get_json(&format!("/api/articles/{article}"), StatusCode::OK)
+        .await;
+    assert_eq!(page["like_count"], 12);
+}
+
+#[tokio::test]
+async fn my_likes_and_favorites_list_published_articles_newest_reaction_first() {
+    let app = spawn_app().await;
+    let token = app.user_token("olivia_user").await;
+    let mut liked = Vec::new();
+    for i in 0..5 {
+        let id = app
+            .published_article(&format!("Liked {i}"), json!({}))
+            .await;
+        app.as_user(
+            &token,
+            Method::PUT,
+            &format!("/api/articles/{id}/like"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+        liked.push(id);
+    }
+    let fav = app.published_article("Favourite", json!({})).await;
+    app.as_user(
+        &token,
+        Method::PUT,
+        &format!("/api/articles/{fav}/favorite"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    liked.reverse();
+
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/me/likes?limit=2&cursor={c}"),
+            None => "/api/me/likes?limit=2".to_string(),
+        };
+        let page = app
+            .as_user(&token, Method::GET, &path, None, StatusCode::OK)
+            .await;
+        ids.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_i64().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(ids, liked);
+
+    let favs = app
+        .as_user(
+            &token,
+            Method::GET,
+            "/api/me/favorites",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(favs["items"][0]["id"], fav);
+    assert_eq!(favs["items"].as_array().unwrap().len(), 1);
+
+    // An article that leaves publication leaves the lists too.
+    app.admin_json(
+        Method::POST,
+        &format!("/api/admin/articles/{}/unpublish", liked[0]),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    let likes = app
+        .as_user(&token, Method::GET, "/api/me/likes", None, StatusCode::OK)
+        .await;
+    assert_eq!(likes["items"].as_array().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn drafts_cannot_be_liked() {
+    let app = spawn_app().await;
+    let draft = app.create_article("Draft", json!({})).await;
+    let token = app.user_token("paul_user").await;
+    app.as_user(
+        &token,
+        Method::PUT,
+        &format!("/api/articles/{draft}/like"),
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    app.as_user(
+        &token,
+        Method::PUT,
+        "/api/articles/987654/favorite",
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
