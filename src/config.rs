@@ -47,6 +47,7 @@ pub struct Settings {
     pub cache: CacheSettings,
     pub auth: AuthSettings,
     pub rate_limit: RateLimitSettings,
+    pub moderation: ModerationSettings,
     pub log: LogSettings,
     pub demo: DemoSettings,
 }
@@ -89,6 +90,24 @@ pub struct RateLimitSettings {
     pub login_failures_per_username: u32,
     pub registrations_per_ip: u32,
     pub window_secs: u64,
+    pub comments_per_user: u32,
+    pub comments_per_ip: u32,
+    pub comment_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModerationMode {
+    /// Published at once; admins can hide.
+    Post,
+    /// Pending until approved.
+    Pre,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModerationSettings {
+    pub mode: ModerationMode,
+    pub blocked_words: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -132,6 +151,7 @@ impl fmt::Debug for Settings {
             .field("auth.access_ttl_secs", &self.auth.access_ttl_secs)
             .field("auth.refresh_ttl_secs", &self.auth.refresh_ttl_secs)
             .field("rate_limit", &self.rate_limit)
+            .field("moderation", &self.moderation)
             .field("log", &self.log)
             .field("demo", &self.demo)
             .finish_non_exhaustive()
@@ -233,8 +253,19 @@ impl Settings {
                     .into(),
             );
         }
-        if self.rate_limit.window_secs == 0 {
-            return invalid("rate_limit.window_secs must be at least 1".into());
+        if self.rate_limit.window_secs == 0 || self.rate_limit.comment_window_secs == 0 {
+            return invalid(
+                "rate_limit.window_secs and rate_limit.comment_window_secs must be at least 1"
+                    .into(),
+            );
+        }
+        if self
+            .moderation
+            .blocked_words
+            .iter()
+            .any(|w| w.trim().is_empty())
+        {
+            return invalid("moderation.blocked_words must not contain empty words".into());
         }
         if self.env == AppEnv::Production {
             if self.auth.jwt_secret == DEV_JWT_SECRET {

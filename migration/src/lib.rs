@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_catalogue;
 mod m20261124_000002_accounts;
+mod m20261124_000003_conversation;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261124_000001_catalogue::Migration),
             Box::new(m20261124_000002_accounts::Migration),
+            Box::new(m20261124_000003_conversation::Migration),
         ]
     }
 }

@@ -427,3 +427,53 @@ impl From<entity::user::Model> for UserProfile {
         }
     }
 }
+
+/// Another user as the public sees them.
+#[derive(Debug, Clone, Object)]
+pub struct UserBrief {
+    pub id: i64,
+    pub nickname: String,
+    pub avatar_url: Option<String>,
+}
+
+impl From<entity::user::Model> for UserBrief {
+    fn from(u: entity::user::Model) -> Self {
+        Self {
+            id: u.id,
+            nickname: u.nickname,
+            avatar_url: u.avatar_url,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ModerationState {
+    Pending,
+    Published,
+    Hidden,
+    Deleted,
+}
+
+impl From<entity::moderation::ModerationStatus> for ModerationState {
+    fn from(s: entity::moderation::ModerationStatus) -> Self {
+        use entity::moderation::ModerationStatus as S;
+        match s {
+            S::Pending => Self::Pending,
+            S::Published => Self::Published,
+            S::Hidden => Self::Hidden,
+            S::Deleted => Self::Deleted,
+        }
+    }
+}
+
+impl From<ModerationState> for entity::moderation::ModerationStatus {
+    fn from(s: ModerationState) -> Self {
+        match s {
+            ModerationState::Pending => Self::Pending,
+            ModerationState::Published => Self::Published,
+            ModerationState::Hidden => Self::Hidden,
+            ModerationState::Deleted => Self::Deleted,
+        }
+    }
+}

@@ -5,10 +5,13 @@ mod app_release;
 mod articles;
 mod auth;
 mod client_ip;
+pub mod comments;
 pub mod dto;
 pub mod error;
+pub mod guestbook;
 mod me;
 pub mod middleware;
+mod notifications;
 mod ops;
 mod resources;
 pub mod security;
@@ -30,10 +33,14 @@ type Apis = (
     app_release::AppReleaseApi,
     auth::AuthApi,
     me::MeApi,
+    notifications::NotificationsApi,
+    comments::CommentsApi,
+    guestbook::GuestbookApi,
     admin::AdminArticlesApi,
     admin::AdminTaxonomyApi,
     admin::AdminResourcesApi,
     admin::AdminReleasesApi,
+    admin::AdminModerationApi,
 );
 
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
@@ -45,10 +52,14 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
             app_release::AppReleaseApi,
             auth::AuthApi,
             me::MeApi,
+            notifications::NotificationsApi,
+            comments::CommentsApi,
+            guestbook::GuestbookApi,
             admin::AdminArticlesApi,
             admin::AdminTaxonomyApi,
             admin::AdminResourcesApi,
             admin::AdminReleasesApi,
+            admin::AdminModerationApi,
         ),
         "qshare",
         env!("CARGO_PKG_VERSION"),

@@ -13,8 +13,12 @@ pub enum ApiTags {
     App,
     /// Accounts and tokens.
     Auth,
-    /// The current user (我的): profile, likes, favourites.
+    /// The current user (我的): profile, likes, favourites, notifications.
     Me,
+    /// Comments on articles.
+    Comments,
+    /// The guestbook (留言).
+    Guestbook,
     /// Admin: articles.
     AdminArticles,
     /// Admin: categories and tags.
@@ -23,4 +27,6 @@ pub enum ApiTags {
     AdminResources,
     /// Admin: app releases.
     AdminReleases,
+    /// Admin: comment and guestbook moderation.
+    AdminModeration,
 }

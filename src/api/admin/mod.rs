@@ -1,11 +1,13 @@
 //! `/api/admin`: editorial and catalogue management.
 
 mod articles;
+mod moderation;
 mod releases;
 mod resources;
 mod taxonomy;
 
 pub use articles::AdminArticlesApi;
+pub use moderation::AdminModerationApi;
 pub use releases::AdminReleasesApi;
 pub use resources::AdminResourcesApi;
 pub use taxonomy::AdminTaxonomyApi;

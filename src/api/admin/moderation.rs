@@ -1,0 +1,202 @@
+use entity::moderation::ModerationStatus;
+use poem::web::Data;
+use poem_openapi::{Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
+
+use crate::{
+    api::{
+        comments::CommentPage,
+        dto::ModerationState,
+        error::{ApiError, ApiResult},
+        guestbook::GuestbookPage,
+        security::AdminAuth,
+        tags::ApiTags,
+        types::Text,
+    },
+    service::{comments, guestbook, moderation::ModerationAction},
+    state::AppState,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ModerationVerb {
+    Approve,
+    Hide,
+    Delete,
+}
+
+impl From<ModerationVerb> for ModerationAction {
+    fn from(v: ModerationVerb) -> Self {
+        match v {
+            ModerationVerb::Approve => Self::Approve,
+            ModerationVerb::Hide => Self::Hide,
+            ModerationVerb::Delete => Self::Delete,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct BulkModeration {
+    /// 1..100 ids.
+    #[oai(validator(min_items = 1, max_items = 100))]
+    pub ids: Vec<i64>,
+    pub action: ModerationVerb,
+}
+
+#[derive(Debug, Object)]
+pub struct BulkItemResult {
+    pub id: i64,
+    /// The new status when the action applied.
+    pub status: Option<ModerationState>,
+    /// Why it did not apply (e.g. `not_found`, `invalid_transition`).
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct BulkResult {
+    pub results: Vec<BulkItemResult>,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct GuestbookReplyWrite {
+    pub content: Text,
+}
+
+fn error_code(err: crate::error::AppError) -> String {
+    match ApiError::from(err) {
+        ApiError::BadRequest(b)
+        | ApiError::Unauthorized(b)
+        | ApiError::Forbidden(b)
+        | ApiError::NotFound(b)
+        | ApiError::Conflict(b)
+        | ApiError::PayloadTooLarge(b)
+        | ApiError::Unprocessable(b)
+        | ApiError::TooManyRequests(b, _)
+        | ApiError::Internal(b)
+        | ApiError::Unavailable(b) => b.0.code,
+    }
+}
+
+pub struct AdminModerationApi;
+
+#[OpenApi(prefix_path = "/api/admin", tag = "ApiTags::AdminModeration")]
+impl AdminModerationApi {
+    /// The comment moderation queue (replies included), newest first
+    #[oai(path = "/comments", method = "get")]
+    async fn admin_comment_queue(
+        &self,
+        _admin: AdminAuth,
+        state: Data<&AppState>,
+        /// Default `pending`.
+        status: Query<Option<ModerationState>>,
+        cursor: Query<Option<String>>,
+        limit: Query<Option<u32>>,
+    ) -> ApiResult<Json<CommentPage>> {
+        let status = status.0.map_or(ModerationStatus::Pending, Into::into);
+        let page = comments::queue(&state.db, status, cursor.0.as_deref(), limit.0).await?;
+        Ok(Json(CommentPage::from_page(page, false)))
+    }
+
+    /// Approve, hide or delete one comment
+    #[oai(path = "/comments/:id/:action", method = "post")]
+    async fn admin_moderate_comment(
+        &self,
+        admin: AdminAuth,
+        state: Data<&AppState>,
+        id: Path<i64>,
+        action: Path<ModerationVerb>,
+    ) -> ApiResult<Json<ModerationOutcome>> {
+        let c = comments::apply(&state.db, &admin.0.0, id.0, action.0.into()).await?;
+        Ok(Json(ModerationOutcome {
+            id: c.id,
+            status: c.status.into(),
+        }))
+    }
+
+    /// Approve, hide or delete many comments; each id gets its own result
+    #[oai(path = "/comments/moderate", method = "post")]
+    async fn admin_moderate_comments(
+        &self,
+        admin: AdminAuth,
+        state: Data<&AppState>,
+        body: Json<BulkModeration>,
+    ) -> ApiResult<Json<BulkResult>> {
+        let outcomes =
+            comments::apply_many(&state.db, &admin.0.0, &body.0.ids, body.0.action.into()).await;
+        let results = outcomes
+            .into_iter()
+            .map(|o| match o.result {
+                Ok(status) => BulkItemResult {
+                    id: o.id,
+                    status: Some(status.into()),
+                    error: None,
+                },
+                Err(e) => BulkItemResult {
+                    id: o.id,
+                    status: None,
+                    error: Some(error_code(e)),
+                },
+            })
+            .collect();
+        Ok(Json(BulkResult { results }))
+    }
+
+    /// The guestbook moderation queue, newest first
+    #[oai(path = "/guestbook", method = "get")]
+    async fn admin_guestbook_queue(
+        &self,
+        _admin: AdminAuth,
+        state: Data<&AppState>,
+        /// Default `pending`.
+        status: Query<Option<ModerationState>>,
+        cursor: Query<Option<String>>,
+        limit: Query<Option<u32>>,
+    ) -> ApiResult<Json<GuestbookPage>> {
+        let status = status.0.map_or(ModerationStatus::Pending, Into::into);
+        Ok(Json(
+            guestbook::queue(&state.db, status, cursor.0.as_deref(), limit.0)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Answer a guestbook message (the author is notified once)
+    #[oai(path = "/guestbook/:id/reply", method = "post")]
+    async fn admin_reply_guestbook(
+        &self,
+        admin: AdminAuth,
+        state: Data<&AppState>,
+        id: Path<i64>,
+        body: Json<GuestbookReplyWrite>,
+    ) -> ApiResult<Json<ModerationOutcome>> {
+        let m = guestbook::reply(&state.db, &admin.0.0, id.0, &body.0.content.0).await?;
+        Ok(Json(ModerationOutcome {
+            id: m.id,
+            status: m.status.into(),
+        }))
+    }
+
+    /// Approve, hide or delete one guestbook message
+    #[oai(path = "/guestbook/:id/:action", method = "post")]
+    async fn admin_moderate_guestbook(
+        &self,
+        admin: AdminAuth,
+        state: Data<&AppState>,
+        id: Path<i64>,
+        action: Path<ModerationVerb>,
+    ) -> ApiResult<Json<ModerationOutcome>> {
+        let m = guestbook::apply(&state.db, &admin.0.0, id.0, action.0.into()).await?;
+        Ok(Json(ModerationOutcome {
+            id: m.id,
+            status: m.status.into(),
+        }))
+    }
+}
+
+/// The status after a moderation action.
+#[derive(Debug, Object)]
+pub struct ModerationOutcome {
+    pub id: i64,
+    pub status: ModerationState,
+}

@@ -1,0 +1,507 @@
+//! Comments on published articles: one reply level (`parent_id` is the thread, `reply_to`
+//! the comment answered), moderation, tombstones, and the article's comment count.
+//!
+//! Counts move by deltas, in the same transaction as a status change guarded by a
+//! compare-and-set on the old status, so that concurrent posts, hides and deletes never
+//! lose or double-count: `articles.comment_count` counts published comments (replies
+//! included) and a thread's `reply_count` its published replies.
+
+use std::collections::HashMap;
+
+use entity::{
+    article::{self, ArticleStatus},
+    comment::{self, CommentStatus},
+    notification::NotificationKind,
+    user::{self, Role},
+};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
+    DatabaseConnection, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect,
+    prelude::Expr,
+};
+
+use super::{
+    moderation::{self, ModerationAction},
+    notifications::{self, NewNotification},
+};
+use crate::{
+    cache::Cache,
+    config::Settings,
+    db,
+    error::{AppError, AppResult},
+    pagination::{self, IdCursor, Page, TimeCursor},
+    time,
+};
+
+/// Replies shown under each thread in the article's comment list.
+pub const REPLY_PREVIEW: u64 = 3;
+
+/// A comment with the people it involves.
+#[derive(Debug, Clone)]
+pub struct CommentView {
+    pub comment: comment::Model,
+    pub author: Option<user::Model>,
+    pub reply_to_author: Option<user::Model>,
+    /// For threads in a list: the first published replies.
+    pub replies: Vec<CommentView>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewComment {
+    pub content: String,
+    pub parent_id: Option<i64>,
+    pub reply_to: Option<i64>,
+}
+
+async fn published_article(
+    db: &impl ConnectionTrait,
+    article_id: i64,
+) -> AppResult<article::Model> {
+    article::Entity::find_by_id(article_id)
+        .filter(article::Column::Status.eq(ArticleStatus::Published))
+        .one(db)
+        .await?
+        .ok_or(AppError::not_found("article"))
+}
+
+/// A published comment of `article_id` that a new comment may answer, or a 400 on `field`.
+async fn answerable(
+    db: &impl ConnectionTrait,
+    id: i64,
+    article_id: i64,
+    field: &str,
+) -> AppResult<comment::Model> {
+    let found = comment::Entity::find_by_id(id).one(db).await?;
+    match found {
+        Some(c) if c.article_id != article_id => Err(AppError::bad_field(
+            field,
+            format!("{field} refers to a comment of another article"),
+        )),
+        Some(c) if c.status == CommentStatus::Published => Ok(c),
+        _ => Err(AppError::bad_field(
+            field,
+            format!("{field} refers to no visible comment"),
+        )),
+    }
+}
+
+/// Adds `delta` to a counter column of one row, never below zero.
+async fn move_count<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    column: E::Column,
+    id_column: E::Column,
+    id: i64,
+    delta: i64,
+) -> AppResult<()> {
+    let mut update = E::update_many()
+        .col_expr(column, Expr::col(column).add(delta))
+        .filter(id_column.eq(id));
+    if delta < 0 {
+        update = update.filter(column.gt(0));
+    }
+    update.exec(db).await?;
+    Ok(())
+}
+
+/// Counters (and the reply notification) when a comment becomes or stops being published.
+async fn published_changed(
+    db: &impl ConnectionTrait,
+    c: &comment::Model,
+    now_published: bool,
+) -> AppResult<()> {
+    let delta = if now_published { 1 } else { -1 };
+    move_count::<article::Entity>(
+        db,
+        article::Column::CommentCount,
+        article::Column::Id,
+        c.article_id,
+        delta,
+    )
+    .await?;
+    if let Some(parent) = c.parent_id {
+        move_count::<comment::Entity>(
+            db,
+            comment::Column::ReplyCount,
+            comment::Column::Id,
+            parent,
+            delta,
+        )
+        .await?;
+    }
+    if now_published
+        && let Some(target) = c.reply_to_user_id
+        && target != c.user_id
+    {
+        notifications::notify(
+            db,
+            NewNotification {
+                user_id: target,
+                kind: NotificationKind::CommentReply,
+                dedup_key: format!("comment:{}", c.id),
+                title: "有人回复了你的评论".into(),
+                body: moderation::excerpt(&c.content),
+                article_id: Some(c.article_id),
+                comment_id: Some(c.id),
+                guestbook_message_id: None,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Posts a comment (or a reply) on a published article.
+pub async fn create(
+    db: &DatabaseConnection,
+    cache: &Cache,
+    settings: &Settings,
+    author: &user::Model,
+    article_id: i64,
+    new: NewComment,
+    client_ip: &str,
+) -> AppResult<CommentView> {
+    let content = moderation::clean_text(&new.content)?;
+    moderation::count_creation(cache, settings, author.id, client_ip).await?;
+
+    let txn = db::begin_write(db).await?;
+    published_article(&txn, article_id).await?;
+    let (parent_id, reply_to) = match (new.parent_id, new.reply_to) {
+        (None, None) => (None, None),
+        (Some(p), r) => {
+            let parent = answerable(&txn, p, article_id, "parent_id").await?;
+            if parent.parent_id.is_some() {
+                return Err(AppError::bad_field(
+                    "parent_id",
+                    "parent_id must be a top-level comment",
+                ));
+            }
+            let target = match r {
+                Some(r) if r != p => {
+                    let target = answerable(&txn, r, article_id, "reply_to").await?;
+                    if target.parent_id != Some(p) {
+                        return Err(AppError::bad_field(
+                            "reply_to",
+                            "reply_to must be in the thread of parent_id",
+                        ));
+                    }
+                    target
+                }
+                _ => parent,
+            };
+            (Some(p), Some(target))
+        }
+        (None, Some(r)) => {
+            let target = answerable(&txn, r, article_id, "reply_to").await?;
+            (Some(target.parent_id.unwrap_or(target.id)), Some(target))
+        }
+    };
+    let status = moderation::initial_status(settings, author.role == Role::Admin, &content);
+    let now = time::now();
+    let saved = comment::ActiveModel {
+        article_id: Set(article_id),
+        user_id: Set(author.id),
+        parent_id: Set(parent_id),
+        reply_to_id: Set(reply_to.as_ref().map(|t| t.id)),
+        reply_to_user_id: Set(reply_to.as_ref().map(|t| t.user_id)),
+        content: Set(content),
+        status: Set(status),
+        reply_count: Set(0),
+        client_ip: Set(client_ip.chars().take(64).collect()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    if status == CommentStatus::Published {
+        published_changed(&txn, &saved, true).await?;
+    }
+    txn.commit().await?;
+    let mut views = with_people(db, vec![saved]).await?;
+    Ok(views.remove(0))
+}
+
+/// Approves, hides or deletes a comment. Authors may delete their own; everything else
+/// needs an administrator.
+pub async fn apply(
+    db: &DatabaseConnection,
+    actor: &user::Model,
+    id: i64,
+    action: ModerationAction,
+) -> AppResult<comment::Model> {
+    let txn = db::begin_write(db).await?;
+    let current = comment::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::not_found("comment"))?;
+    let own_delete = action == ModerationAction::Delete && current.user_id == actor.id;
+    if actor.role != Role::Admin && !own_delete {
+        return Err(AppError::Forbidden(
+            "you can only delete your own comments".into(),
+        ));
+    }
+    let to = moderation::transition(current.status, action)?;
+    let changed = comment::Entity::update_many()
+        .col_expr(comment::Column::Status, Expr::value(to))
+        .col_expr(comment::Column::UpdatedAt, Expr::value(time::now()))
+        .filter(comment::Column::Id.eq(id))
+        .filter(comment::Column::Status.eq(current.status))
+        .exec(&txn)
+        .await?;
+    if changed.rows_affected == 0 {
+        return Err(AppError::conflict(
+            "changed_concurrently",
+            "the comment changed meanwhile; retry",
+        ));
+    }
+    let was_published = current.status == CommentStatus::Published;
+    if was_published != (to == CommentStatus::Published) {
+        published_changed(&txn, &current, to == CommentStatus::Published).await?;
+    }
+    txn.commit().await?;
+    comment::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(AppError::not_found("comment"))
+}
+
+/// The outcome of one id in a bulk moderation.
+#[derive(Debug)]
+pub struct BulkOutcome {
+    pub id: i64,
+    pub result: AppResult<CommentStatus>,
+}
+
+pub async fn apply_many(
+    db: &DatabaseConnection,
+    admin: &user::Model,
+    ids: &[i64],
+    action: ModerationAction,
+) -> Vec<BulkOutcome> {
+    let mut outcomes = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let result = apply(db, admin, id, action).await.map(|c| c.status);
+        outcomes.push(BulkOutcome { id, result });
+    }
+    outcomes
+}
+
+/// Whether a top-level comment is shown in its article's list: published, or a tombstone
+/// (deleted or hidden) that still has visible replies.
+fn listed_thread() -> Condition {
+    Condition::any()
+        .add(comment::Column::Status.eq(CommentStatus::Published))
+        .add(
+            Condition::all()
+                .add(comment::Column::Status.is_in([CommentStatus::Deleted, CommentStatus::Hidden]))
+                .add(comment::Column::ReplyCount.gt(0)),
+        )
+}
+
+/// The threads of a published article, newest first, each with its first replies.
+pub async fn threads(
+    db: &DatabaseConnection,
+    article_id: i64,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> AppResult<Page<CommentView>> {
+    let limit = pagination::limit(limit)?;
+    let cursor = cursor.map(TimeCursor::decode).transpose()?;
+    published_article(db, article_id).await?;
+    let mut query = comment::Entity::find()
+        .filter(comment::Column::ArticleId.eq(article_id))
+        .filter(comment::Column::ParentId.is_null())
+        .filter(listed_thread());
+    if let Some(c) = &cursor {
+        query = query.filter(
+            Expr::tuple([
+                Expr::col(comment::Column::CreatedAt),
+                Expr::col(comment::Column::Id),
+            ])
+            .lt(Expr::tuple([Expr::val(c.at), Expr::val(c.id)])),
+        );
+    }
+    let rows = query
+        .order_by_desc(comment::Column::CreatedAt)
+        .order_by_desc(comment::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let page = pagination::page_from_rows(rows, limit, |c| {
+        TimeCursor {
+            at: c.created_at,
+            id: c.id,
+        }
+        .encode()
+    });
+
+    let mut replies_by_thread: HashMap<i64, Vec<comment::Model>> = HashMap::new();
+    for thread in page.items.iter().filter(|t| t.reply_count > 0) {
+        let replies = comment::Entity::find()
+            .filter(comment::Column::ParentId.eq(thread.id))
+            .filter(comment::Column::Status.eq(CommentStatus::Published))
+            .order_by_asc(comment::Column::CreatedAt)
+            .order_by_asc(comment::Column::Id)
+            .limit(REPLY_PREVIEW)
+            .all(db)
+            .await?;
+        replies_by_thread.insert(thread.id, replies);
+    }
+    let all: Vec<comment::Model> = page
+        .items
+        .iter()
+        .cloned()
+        .chain(replies_by_thread.values().flatten().cloned())
+        .collect();
+    let mut views: HashMap<i64, CommentView> = with_people(db, all)
+        .await?
+        .into_iter()
+        .map(|v| (v.comment.id, v))
+        .collect();
+    let items = page
+        .items
+        .iter()
+        .filter_map(|t| {
+            let mut view = views.remove(&t.id)?;
+            view.replies = replies_by_thread
+                .get(&t.id)
+                .map(|rs| rs.iter().filter_map(|r| views.remove(&r.id)).collect())
+                .unwrap_or_default();
+            Some(view)
+        })
+        .collect();
+    Ok(Page {
+        items,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// All published replies of a listed thread, oldest first.
+pub async fn replies(
+    db: &DatabaseConnection,
+    thread_id: i64,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> AppResult<Page<CommentView>> {
+    let limit = pagination::limit(limit)?;
+    let cursor = cursor.map(TimeCursor::decode).transpose()?;
+    let thread = comment::Entity::find_by_id(thread_id)
+        .filter(comment::Column::ParentId.is_null())
+        .filter(listed_thread())
+        .one(db)
+        .await?
+        .ok_or(AppError::not_found("comment"))?;
+    published_article(db, thread.article_id).await?;
+    let mut query = comment::Entity::find()
+        .filter(comment::Column::ParentId.eq(thread_id))
+        .filter(comment::Column::Status.eq(CommentStatus::Published));
+    if let Some(c) = &cursor {
+        query = query.filter(
+            Expr::tuple([
+                Expr::col(comment::Column::CreatedAt),
+                Expr::col(comment::Column::Id),
+            ])
+            .gt(Expr::tuple([Expr::val(c.at), Expr::val(c.id)])),
+        );
+    }
+    let rows = query
+        .order_by_asc(comment::Column::CreatedAt)
+        .order_by_asc(comment::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let page = pagination::page_from_rows(rows, limit, |c| {
+        TimeCursor {
+            at: c.created_at,
+            id: c.id,
+        }
+        .encode()
+    });
+    Ok(Page {
+        items: with_people(db, page.items).await?,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// A user's own comments (not the deleted ones), newest first, whatever their moderation.
+pub async fn mine(
+    db: &DatabaseConnection,
+    user_id: i64,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> AppResult<Page<CommentView>> {
+    let limit = pagination::limit(limit)?;
+    let mut query = comment::Entity::find()
+        .filter(comment::Column::UserId.eq(user_id))
+        .filter(comment::Column::Status.ne(CommentStatus::Deleted));
+    if let Some(c) = cursor.map(IdCursor::decode).transpose()? {
+        query = query.filter(comment::Column::Id.lt(c.0));
+    }
+    let rows = query
+        .order_by_desc(comment::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let page = pagination::page_from_rows(rows, limit, |c| IdCursor(c.id).encode());
+    Ok(Page {
+        items: with_people(db, page.items).await?,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// The moderation queue: every comment of a status, replies included, newest first.
+pub async fn queue(
+    db: &DatabaseConnection,
+    status: CommentStatus,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> AppResult<Page<CommentView>> {
+    let limit = pagination::limit(limit)?;
+    let mut query = comment::Entity::find().filter(comment::Column::Status.eq(status));
+    if let Some(c) = cursor.map(IdCursor::decode).transpose()? {
+        query = query.filter(comment::Column::Id.lt(c.0));
+    }
+    let rows = query
+        .order_by_desc(comment::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let page = pagination::page_from_rows(rows, limit, |c| IdCursor(c.id).encode());
+    Ok(Page {
+        items: with_people(db, page.items).await?,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// Resolves authors and answered authors in one query.
+async fn with_people(
+    db: &DatabaseConnection,
+    comments: Vec<comment::Model>,
+) -> AppResult<Vec<CommentView>> {
+    let mut ids: Vec<i64> = comments
+        .iter()
+        .flat_map(|c| std::iter::once(c.user_id).chain(c.reply_to_user_id))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let users: HashMap<i64, user::Model> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        user::Entity::find()
+            .filter(user::Column::Id.is_in(ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u))
+            .collect()
+    };
+    Ok(comments
+        .into_iter()
+        .map(|c| CommentView {
+            author: users.get(&c.user_id).cloned(),
+            reply_to_author: c.reply_to_user_id.and_then(|u| users.get(&u).cloned()),
+            comment: c,
+            replies: Vec::new(),
+        })
+        .collect())
+}
