@@ -12,6 +12,7 @@ pub mod service;
 pub mod state;
 pub mod telemetry;
 pub mod time;
+pub mod wechat;
 
 pub use app::Application;
 pub use config::Settings;
