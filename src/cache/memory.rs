@@ -2,7 +2,7 @@
 //! shared between processes.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -10,6 +10,9 @@ use std::{
 use bytes::Bytes;
 
 use super::Counter;
+
+/// Entries without a natural lifetime (pending view counts, rankings) live this long.
+const FOREVER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Expired entries are dropped when read, and swept in bulk every this many writes so that
 /// keys nobody reads again do not pile up.
@@ -19,6 +22,9 @@ const SWEEP_EVERY_WRITES: u64 = 1024;
 enum Value {
     Bytes(Bytes),
     Counter(i64),
+    Set(HashSet<String>),
+    /// Members sorted by score, highest first.
+    Ranking(Vec<String>),
 }
 
 struct Entry {
@@ -83,7 +89,7 @@ impl MemoryCache {
                 value: Value::Counter(n),
                 ..
             }) => Some(Bytes::from(n.to_string())),
-            None => None,
+            _ => None,
         })
     }
 
@@ -122,6 +128,7 @@ impl MemoryCache {
                             .unwrap_or(0)
                             + by
                     }
+                    Value::Set(_) | Value::Ranking(_) => by,
                 };
                 entry.value = Value::Counter(value);
                 return Counter {
@@ -178,6 +185,86 @@ impl MemoryCache {
                 store.entries.remove(&key);
             }
             holds
+        })
+    }
+
+    /// If `marker` is new, sets it for `marker_ttl`, adds `by` to `counter` and `member` to
+    /// `set`; true when the marker was new.
+    pub fn count_once(&self, marker: &str, marker_ttl: Duration, counter: &str, set: &str, member: &str) -> bool {
+        let (marker, counter, set) = (self.key(marker), self.key(counter), self.key(set));
+        self.with_store(|store, now| {
+            if Self::live(store, &marker, now).is_some() {
+                return false;
+            }
+            let entry = Entry {
+                value: Value::Bytes(Bytes::from_static(b"1")),
+                expires_at: now + marker_ttl,
+            };
+            Self::insert(store, marker, entry, now);
+            match Self::live(store, &counter, now) {
+                Some(Entry { value: Value::Counter(n), .. }) => *n += 1,
+                _ => {
+                    let entry = Entry { value: Value::Counter(1), expires_at: now + FOREVER };
+                    Self::insert(store, counter, entry, now);
+                }
+            }
+            match Self::live(store, &set, now) {
+                Some(Entry { value: Value::Set(members), .. }) => {
+                    members.insert(member.to_string());
+                }
+                _ => {
+                    let members = HashSet::from([member.to_string()]);
+                    let entry = Entry { value: Value::Set(members), expires_at: now + FOREVER };
+                    Self::insert(store, set, entry, now);
+                }
+            }
+            true
+        })
+    }
+
+    /// Removes and returns up to `max` members of a set.
+    pub fn take_members(&self, set: &str, max: usize) -> Vec<String> {
+        let set = self.key(set);
+        self.with_store(|store, now| match Self::live(store, &set, now) {
+            Some(Entry { value: Value::Set(members), .. }) => {
+                let taken: Vec<String> = members.iter().take(max).cloned().collect();
+                for m in &taken {
+                    members.remove(m);
+                }
+                taken
+            }
+            _ => Vec::new(),
+        })
+    }
+
+    /// Returns a counter's value and deletes it.
+    pub fn take_counter(&self, key: &str) -> i64 {
+        let key = self.key(key);
+        self.with_store(|store, now| {
+            let value = match Self::live(store, &key, now) {
+                Some(Entry { value: Value::Counter(n), .. }) => *n,
+                _ => 0,
+            };
+            store.entries.remove(&key);
+            value
+        })
+    }
+
+    /// Replaces a ranking with `members` (already ordered, best first).
+    pub fn set_ranking(&self, key: &str, members: Vec<String>) {
+        let key = self.key(key);
+        self.with_store(|store, now| {
+            let entry = Entry { value: Value::Ranking(members), expires_at: now + FOREVER };
+            Self::insert(store, key, entry, now);
+        });
+    }
+
+    /// The first `n` members of a ranking; None when there is no ranking.
+    pub fn ranking_top(&self, key: &str, n: usize) -> Option<Vec<String>> {
+        let key = self.key(key);
+        self.with_store(|store, now| match Self::live(store, &key, now) {
+            Some(Entry { value: Value::Ranking(members), .. }) => Some(members.iter().take(n).cloned().collect()),
+            _ => None,
         })
     }
 }

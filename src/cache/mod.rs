@@ -3,11 +3,17 @@
 //! parallel test runs) can share one Redis.
 
 mod memory;
+pub mod read_through;
 mod redis_backend;
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Weak},
+    time::Duration,
+};
 
 use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::broadcast;
 
 use crate::config::CacheSettings;
 
@@ -44,81 +50,109 @@ impl LockToken {
     }
 }
 
+/// A change announced between instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Cached reads older than this version are stale.
+    Version(u64),
+    /// The signal was interrupted (Redis reconnected): re-read the current version.
+    Resync,
+}
+
+const CHANGES_CHANNEL: &str = "changes";
+
 #[derive(Clone)]
-pub enum Cache {
+enum Backend {
     Memory(MemoryCache),
     Redis(RedisCache),
 }
 
+#[derive(Clone)]
+pub struct Cache {
+    backend: Backend,
+    changes: Arc<broadcast::Sender<Change>>,
+}
+
 impl Cache {
     /// Builds the configured backend. Never fails because Redis is down: the Redis backend
-    /// connects lazily and reconnects on its own (see `RedisCache`).
+    /// connects lazily and reconnects on its own (see `RedisCache`). With Redis, a task
+    /// relays change signals from the other instances (it needs a tokio runtime).
     pub fn from_settings(settings: &CacheSettings) -> Result<Self, CacheError> {
-        match &settings.redis_url {
-            Some(url) => Ok(Self::Redis(RedisCache::new(url, &settings.key_prefix)?)),
-            None => Ok(Self::Memory(MemoryCache::new(&settings.key_prefix))),
-        }
+        let changes = Arc::new(broadcast::channel(64).0);
+        let backend = match &settings.redis_url {
+            Some(url) => {
+                let redis = RedisCache::new(url, &settings.key_prefix)?;
+                tokio::spawn(relay_changes(redis.clone(), Arc::downgrade(&changes)));
+                Backend::Redis(redis)
+            }
+            None => Backend::Memory(MemoryCache::new(&settings.key_prefix)),
+        };
+        Ok(Self { backend, changes })
     }
 
     pub fn backend_name(&self) -> &'static str {
-        match self {
-            Self::Memory(_) => "memory",
-            Self::Redis(_) => "redis",
+        match &self.backend {
+            Backend::Memory(_) => "memory",
+            Backend::Redis(_) => "redis",
+        }
+    }
+
+    /// Failed cache commands since start.
+    pub fn error_count(&self) -> u64 {
+        match &self.backend {
+            Backend::Memory(_) => 0,
+            Backend::Redis(c) => c.error_count(),
         }
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
-        match self {
-            Self::Memory(c) => Ok(c.get(key)),
-            Self::Redis(c) => c.get(key).await,
+        match &self.backend {
+            Backend::Memory(c) => Ok(c.get(key)),
+            Backend::Redis(c) => c.get(key).await,
         }
     }
 
     pub async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
-        match self {
-            Self::Memory(c) => {
+        match &self.backend {
+            Backend::Memory(c) => {
                 c.set(key, Bytes::copy_from_slice(value), ttl);
                 Ok(())
             }
-            Self::Redis(c) => c.set(key, value, ttl).await,
+            Backend::Redis(c) => c.set(key, value, ttl).await,
         }
     }
 
     /// Removes a key; true when it existed.
     pub async fn delete(&self, key: &str) -> Result<bool, CacheError> {
-        match self {
-            Self::Memory(c) => Ok(c.delete(key)),
-            Self::Redis(c) => c.delete(key).await,
+        match &self.backend {
+            Backend::Memory(c) => Ok(c.delete(key)),
+            Backend::Redis(c) => c.delete(key).await,
         }
     }
 
     /// Adds `by` to a counter. A new counter lives for `ttl` (a fixed window: later
     /// increments do not extend it).
     pub async fn incr(&self, key: &str, by: i64, ttl: Duration) -> Result<Counter, CacheError> {
-        match self {
-            Self::Memory(c) => Ok(c.incr(key, by, ttl)),
-            Self::Redis(c) => c.incr(key, by, ttl).await,
+        match &self.backend {
+            Backend::Memory(c) => Ok(c.incr(key, by, ttl)),
+            Backend::Redis(c) => c.incr(key, by, ttl).await,
         }
     }
 
     /// A counter's current value and remaining window, None when absent or expired.
     pub async fn counter(&self, key: &str) -> Result<Option<Counter>, CacheError> {
-        match self {
-            Self::Memory(c) => Ok(c.counter(key)),
-            Self::Redis(c) => c.counter(key).await,
+        match &self.backend {
+            Backend::Memory(c) => Ok(c.counter(key)),
+            Backend::Redis(c) => c.counter(key).await,
         }
     }
 
     /// Takes the lock `key` for `lease` if nobody holds it.
-    pub async fn try_lock(
-        &self,
-        key: &str,
-        lease: Duration,
-    ) -> Result<Option<LockToken>, CacheError> {
+    pub async fn try_lock(&self, key: &str, lease: Duration) -> Result<Option<LockToken>, CacheError> {
         let token = LockToken::new();
-        let taken = match self {
-            Self::Memory(c) => c.try_lock(key, token.as_str(), lease),
-            Self::Redis(c) => c.try_lock(key, token.as_str(), lease).await?,
+        let taken = match &self.backend {
+            Backend::Memory(c) => c.try_lock(key, token.as_str(), lease),
+            Backend::Redis(c) => c.try_lock(key, token.as_str(), lease).await?,
         };
         Ok(taken.then_some(token))
     }
@@ -126,17 +160,124 @@ impl Cache {
     /// Releases the lock if `token` still holds it; false when the lease had passed to
     /// someone else (or expired).
     pub async fn unlock(&self, key: &str, token: &LockToken) -> Result<bool, CacheError> {
-        match self {
-            Self::Memory(c) => Ok(c.unlock(key, token.as_str())),
-            Self::Redis(c) => c.unlock(key, token.as_str()).await,
+        match &self.backend {
+            Backend::Memory(c) => Ok(c.unlock(key, token.as_str())),
+            Backend::Redis(c) => c.unlock(key, token.as_str()).await,
         }
+    }
+
+    /// Deletes `key` only if it still holds `expected` (compare-and-delete); true if deleted.
+    /// Used to drop a shared credential without clobbering one a peer just refreshed.
+    pub async fn delete_if_equals(&self, key: &str, expected: &str) -> Result<bool, CacheError> {
+        match &self.backend {
+            Backend::Memory(c) => Ok(c.unlock(key, expected)),
+            Backend::Redis(c) => c.unlock(key, expected).await,
+        }
+    }
+
+    /// In one step: if `marker` is absent, set it for `marker_ttl`, add 1 to `counter` and
+    /// `member` to `set`. True when the marker was absent (the event counted).
+    pub async fn count_once(&self, marker: &str, marker_ttl: Duration, counter: &str, set: &str, member: &str) -> Result<bool, CacheError> {
+        match &self.backend {
+            Backend::Memory(c) => Ok(c.count_once(marker, marker_ttl, counter, set, member)),
+            Backend::Redis(c) => c.count_once(marker, marker_ttl, counter, set, member).await,
+        }
+    }
+
+    /// Removes and returns up to `max` members of a set.
+    pub async fn take_members(&self, set: &str, max: usize) -> Result<Vec<String>, CacheError> {
+        match &self.backend {
+            Backend::Memory(c) => Ok(c.take_members(set, max)),
+            Backend::Redis(c) => c.take_members(set, max).await,
+        }
+    }
+
+    /// Returns a counter's value (0 when absent) and deletes it, atomically.
+    pub async fn take_counter(&self, key: &str) -> Result<i64, CacheError> {
+        match &self.backend {
+            Backend::Memory(c) => Ok(c.take_counter(key)),
+            Backend::Redis(c) => c.take_counter(key).await,
+        }
+    }
+
+    /// Replaces a ranking (a sorted set in Redis) with `members`, best first.
+    pub async fn set_ranking(&self, key: &str, members: Vec<String>) -> Result<(), CacheError> {
+        match &self.backend {
+            Backend::Memory(c) => {
+                c.set_ranking(key, members);
+                Ok(())
+            }
+            Backend::Redis(c) => c.set_ranking(key, members).await,
+        }
+    }
+
+    /// The best `n` members of a ranking; None when no ranking is stored.
+    pub async fn ranking_top(&self, key: &str, n: usize) -> Result<Option<Vec<String>>, CacheError> {
+        match &self.backend {
+            Backend::Memory(c) => Ok(c.ranking_top(key, n)),
+            Backend::Redis(c) => c.ranking_top(key, n).await,
+        }
+    }
+
+    /// Announces a new version to this instance at once and to the others through Redis.
+    pub async fn publish_change(&self, version: u64) -> Result<(), CacheError> {
+        let _ = self.changes.send(Change::Version(version));
+        match &self.backend {
+            Backend::Memory(_) => Ok(()),
+            Backend::Redis(c) => c.publish(CHANGES_CHANNEL, &version.to_string()).await,
+        }
+    }
+
+    /// Changes announced by any instance (this one included).
+    pub fn subscribe_changes(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
     }
 
     /// Reachability check for `/readyz`.
     pub async fn ping(&self) -> Result<(), CacheError> {
-        match self {
-            Self::Memory(_) => Ok(()),
-            Self::Redis(c) => c.ping().await,
+        match &self.backend {
+            Backend::Memory(_) => Ok(()),
+            Backend::Redis(c) => c.ping().await,
         }
+    }
+}
+
+/// Relays the Redis change channel into the local broadcast until the Cache is dropped,
+/// reconnecting after failures (and asking subscribers to resync after each reconnect,
+/// since messages sent meanwhile were lost).
+async fn relay_changes(redis: RedisCache, changes: Weak<broadcast::Sender<Change>>) {
+    let channel = redis.prefixed(CHANGES_CHANNEL);
+    let mut first = true;
+    loop {
+        if changes.strong_count() == 0 {
+            return;
+        }
+        let connected = tokio::time::timeout(Duration::from_secs(2), redis.client().get_async_pubsub()).await;
+        let mut pubsub = match connected {
+            Ok(Ok(p)) => p,
+            _ => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if pubsub.subscribe(&channel).await.is_err() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        if !first && let Some(tx) = changes.upgrade() {
+            let _ = tx.send(Change::Resync);
+        }
+        first = false;
+        let mut messages = pubsub.on_message();
+        while let Some(msg) = messages.next().await {
+            let Some(tx) = changes.upgrade() else { return };
+            if let Ok(version) = msg.get_payload::<String>().map(|p| p.parse::<u64>())
+                && let Ok(version) = version
+            {
+                let _ = tx.send(Change::Version(version));
+            }
+        }
+        // The connection dropped: reconnect.
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -4,7 +4,10 @@
 //! costs callers a fast error, not a connect timeout per request.
 
 use std::{
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -24,6 +27,16 @@ if v == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]); ttl = tonumber(ARGV[2]) end
 return {v, ttl}
+";
+
+/// Set a marker if absent; when it was absent, count and remember the member. Returns 1/0.
+const COUNT_ONCE_SCRIPT: &str = r"
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
+  redis.call('INCR', KEYS[2])
+  redis.call('SADD', KEYS[3], ARGV[2])
+  return 1
+end
+return 0
 ";
 
 /// Compare-and-delete: release a lock only if we still hold it.
@@ -46,6 +59,8 @@ pub struct RedisCache {
     connecting: Arc<tokio::sync::Mutex<()>>,
     incr_script: Arc<Script>,
     unlock_script: Arc<Script>,
+    count_once_script: Arc<Script>,
+    errors: Arc<AtomicU64>,
 }
 
 fn command_error(err: redis::RedisError) -> CacheError {
@@ -71,7 +86,23 @@ impl RedisCache {
             connecting: Arc::default(),
             incr_script: Arc::new(Script::new(INCR_SCRIPT)),
             unlock_script: Arc::new(Script::new(UNLOCK_SCRIPT)),
+            count_once_script: Arc::new(Script::new(COUNT_ONCE_SCRIPT)),
+            errors: Arc::default(),
         })
+    }
+
+    pub fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    /// Full key of `key` (with the prefix), for pub/sub channel names.
+    pub fn prefixed(&self, key: &str) -> String {
+        self.key(key)
+    }
+
+    /// Failed commands since start (for metrics).
+    pub fn error_count(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
     }
 
     fn key(&self, key: &str) -> String {
@@ -124,14 +155,24 @@ impl RedisCache {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let conn = self.connection().await?;
+        let conn = match self.connection().await {
+            Ok(conn) => conn,
+            Err(err) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                return Err(err);
+            }
+        };
         match f(conn).await {
             Ok(value) => Ok(value),
             Err(err) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
                 let err = command_error(err);
                 if matches!(err, CacheError::Unavailable(_)) {
                     let mut state = self.lock_state();
-                    state.manager = None;
+                    if state.manager.take().is_some() {
+                        // Logged once per outage; later failures only count.
+                        tracing::warn!(%err, "redis connection lost; serving without it until it returns");
+                    }
                     state.last_attempt = Some(Instant::now());
                 }
                 Err(err)
@@ -237,5 +278,76 @@ impl RedisCache {
             Ok(())
         })
         .await
+    }
+
+    pub async fn count_once(&self, marker: &str, marker_ttl: Duration, counter: &str, set: &str, member: &str) -> Result<bool, CacheError> {
+        let keys = [self.key(marker), self.key(counter), self.key(set)];
+        let millis = marker_ttl.as_millis().max(1) as u64;
+        let member = member.to_string();
+        let script = self.count_once_script.clone();
+        self.run(|mut c| async move {
+            let counted: i64 = script.key(&keys[0]).key(&keys[1]).key(&keys[2]).arg(millis).arg(member).invoke_async(&mut c).await?;
+            Ok(counted == 1)
+        })
+        .await
+    }
+
+    pub async fn take_members(&self, set: &str, max: usize) -> Result<Vec<String>, CacheError> {
+        let key = self.key(set);
+        self.run(|mut c| async move {
+            let members: Vec<String> = redis::cmd("SPOP").arg(key).arg(max).query_async(&mut c).await?;
+            Ok(members)
+        })
+        .await
+    }
+
+    pub async fn take_counter(&self, key: &str) -> Result<i64, CacheError> {
+        let key = self.key(key);
+        self.run(|mut c| async move {
+            let value: Option<i64> = redis::cmd("GETDEL").arg(key).query_async(&mut c).await?;
+            Ok(value.unwrap_or(0))
+        })
+        .await
+    }
+
+    /// Replaces the ranking atomically: built under a temporary key, then renamed.
+    pub async fn set_ranking(&self, key: &str, members: Vec<String>) -> Result<(), CacheError> {
+        let key = self.key(key);
+        let tmp = format!("{key}:building:{}", uuid::Uuid::new_v4().simple());
+        self.run(|mut c| async move {
+            if members.is_empty() {
+                let _: () = c.del(&key).await?;
+                return Ok(());
+            }
+            let total = members.len();
+            // Scores encode the given order: the first member gets the highest score.
+            let scored: Vec<(f64, String)> = members.into_iter().enumerate().map(|(i, m)| ((total - i) as f64, m)).collect();
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            for chunk in scored.chunks(1000) {
+                pipe.zadd_multiple(&tmp, chunk).ignore();
+            }
+            pipe.rename(&tmp, &key).ignore();
+            let _: () = pipe.query_async(&mut c).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn ranking_top(&self, key: &str, n: usize) -> Result<Option<Vec<String>>, CacheError> {
+        let key = self.key(key);
+        let stop = n.max(1) as isize - 1;
+        self.run(|mut c| async move {
+            let (exists, members): (bool, Vec<String>) =
+                redis::pipe().exists(&key).zrevrange(&key, 0, stop).query_async(&mut c).await?;
+            Ok(exists.then_some(members))
+        })
+        .await
+    }
+
+    pub async fn publish(&self, channel: &str, message: &str) -> Result<(), CacheError> {
+        let channel = self.key(channel);
+        let message = message.to_string();
+        self.run(|mut c| async move { c.publish(channel, message).await }).await
     }
 }

@@ -1,0 +1,207 @@
+//! Pre-serialized public reads (feed, featured, hot, article pages) in two layers: an
+//! in-process map (L1: a hit costs a hash lookup, no network) and the shared cache (L2).
+//!
+//! Freshness is a version number. Every write that changes public content bumps the version
+//! in the shared cache and announces it (Redis pub/sub); every instance then reads under the
+//! new version, so the next read rebuilds from SQL. Entries of old versions are simply no
+//! longer asked for and expire. L1 entries also expire after `L1_TTL`, which bounds the
+//! staleness of the few values no write announces (like counts between flushes).
+//!
+//! A missing entry is rebuilt once per instance: concurrent readers of the same key wait for
+//! the one building it (single flight). When the shared cache is down, reads still answer:
+//! L1 and SQL need no Redis.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+
+use super::{Cache, Change};
+
+const VERSION_KEY: &str = "rc:version";
+/// The version counter never expires in practice.
+const VERSION_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+const L1_TTL: Duration = Duration::from_secs(30);
+const L2_TTL: Duration = Duration::from_secs(300);
+/// L1 is cleared when it grows past this many entries (article pages are many).
+const L1_MAX_ENTRIES: usize = 20_000;
+
+struct L1Entry {
+    bytes: Bytes,
+    stored: Instant,
+}
+
+struct Inner {
+    cache: Cache,
+    version: AtomicU64,
+    l1: RwLock<HashMap<String, L1Entry>>,
+    building: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct ReadCache {
+    inner: Arc<Inner>,
+}
+
+/// Counters for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadCacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub version: u64,
+}
+
+impl ReadCache {
+    /// Reads the current version and starts following the change signal.
+    pub async fn start(cache: Cache) -> Self {
+        let read_cache = Self {
+            inner: Arc::new(Inner {
+                version: AtomicU64::new(0),
+                l1: RwLock::default(),
+                building: Mutex::default(),
+                hits: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
+                cache,
+            }),
+        };
+        let changes = read_cache.inner.cache.subscribe_changes();
+        read_cache.resync().await;
+        tokio::spawn(follow_changes(Arc::downgrade(&read_cache.inner), changes));
+        read_cache
+    }
+
+    pub fn stats(&self) -> ReadCacheStats {
+        ReadCacheStats {
+            hits: self.inner.hits.load(Ordering::Relaxed),
+            misses: self.inner.misses.load(Ordering::Relaxed),
+            version: self.inner.version.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn resync(&self) {
+        if let Ok(Some(c)) = self.inner.cache.counter(VERSION_KEY).await {
+            self.inner.observe(c.value.max(0) as u64);
+        }
+    }
+
+    /// The cached bytes of `key`, or the result of `build` (stored for the next readers).
+    /// Errors of `build` are returned and nothing is stored.
+    pub async fn get_or_build<E, F, Fut>(&self, key: &str, build: F) -> Result<Bytes, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Bytes, E>>,
+    {
+        let version = self.inner.version.load(Ordering::Acquire);
+        let full_key = format!("rc:{version}:{key}");
+        if let Some(bytes) = self.inner.l1_get(&full_key) {
+            self.inner.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(bytes);
+        }
+
+        let gate = {
+            let mut building = self.inner.building.lock().unwrap_or_else(|e| e.into_inner());
+            building.entry(full_key.clone()).or_default().clone()
+        };
+        let _turn = gate.lock().await;
+        let result = self.fill(&full_key, version, build).await;
+        self.inner
+            .building
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&full_key);
+        result
+    }
+
+    async fn fill<E, F, Fut>(&self, full_key: &str, version: u64, build: F) -> Result<Bytes, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Bytes, E>>,
+    {
+        // Someone else may have built it while we waited for our turn.
+        if let Some(bytes) = self.inner.l1_get(full_key) {
+            self.inner.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(bytes);
+        }
+        if let Ok(Some(bytes)) = self.inner.cache.get(full_key).await {
+            self.inner.hits.fetch_add(1, Ordering::Relaxed);
+            self.inner.l1_put(full_key, bytes.clone(), version);
+            return Ok(bytes);
+        }
+        self.inner.misses.fetch_add(1, Ordering::Relaxed);
+        let bytes = build().await?;
+        if let Err(err) = self.inner.cache.set(full_key, &bytes, L2_TTL).await {
+            tracing::debug!(%err, "read cache: not stored in the shared cache");
+        }
+        self.inner.l1_put(full_key, bytes.clone(), version);
+        Ok(bytes)
+    }
+
+    /// Public content changed: every instance reads fresh data from now on.
+    pub async fn invalidate(&self) {
+        let next = match self.inner.cache.incr(VERSION_KEY, 1, VERSION_TTL).await {
+            Ok(c) => c.value.max(0) as u64,
+            Err(err) => {
+                // Without the shared cache only this instance learns of the change; the
+                // others catch up within L1_TTL.
+                tracing::warn!(%err, "read cache: version not shared; invalidating locally");
+                self.inner.version.load(Ordering::Acquire) + 1
+            }
+        };
+        self.inner.observe(next);
+        if let Err(err) = self.inner.cache.publish_change(next).await {
+            tracing::warn!(%err, "read cache: change not announced to other instances");
+        }
+    }
+}
+
+impl Inner {
+    fn l1_get(&self, key: &str) -> Option<Bytes> {
+        let l1 = self.l1.read().unwrap_or_else(|e| e.into_inner());
+        l1.get(key).filter(|e| e.stored.elapsed() < L1_TTL).map(|e| e.bytes.clone())
+    }
+
+    fn l1_put(&self, key: &str, bytes: Bytes, version: u64) {
+        // A value built under a version that is no longer current is not kept.
+        if self.version.load(Ordering::Acquire) != version {
+            return;
+        }
+        let mut l1 = self.l1.write().unwrap_or_else(|e| e.into_inner());
+        if l1.len() >= L1_MAX_ENTRIES {
+            l1.clear();
+        }
+        l1.insert(key.to_string(), L1Entry { bytes, stored: Instant::now() });
+    }
+
+    /// Moves to `version` if it is newer, dropping the L1 entries of older versions.
+    fn observe(&self, version: u64) {
+        if self.version.fetch_max(version, Ordering::AcqRel) < version {
+            self.l1.write().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+    }
+}
+
+async fn follow_changes(inner: std::sync::Weak<Inner>, mut changes: tokio::sync::broadcast::Receiver<Change>) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let change = changes.recv().await;
+        let Some(inner) = inner.upgrade() else { return };
+        match change {
+            Ok(Change::Version(v)) => inner.observe(v),
+            Ok(Change::Resync) | Err(RecvError::Lagged(_)) => {
+                if let Ok(Some(c)) = inner.cache.counter(VERSION_KEY).await {
+                    inner.observe(c.value.max(0) as u64);
+                }
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
