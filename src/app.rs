@@ -9,7 +9,14 @@ use poem::{
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
 };
 
-use crate::{api, cache::Cache, config::Settings, db, service::demo_content, state::AppState};
+use crate::{
+    api,
+    cache::{Cache, read_through::ReadCache},
+    config::Settings,
+    db,
+    service::demo_content,
+    state::AppState,
+};
 
 /// How long graceful shutdown waits for in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -24,19 +31,32 @@ impl Application {
     /// Connects the database (and migrates it), the cache, seeds demo content when asked and
     /// the database is empty, and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_cache(settings, None).await
+    }
+
+    /// Like `build`, sharing `cache` when given (tests run two instances on one in-process
+    /// cache the way production runs them on one Redis).
+    pub async fn build_with_cache(
+        settings: Settings,
+        cache: Option<Cache>,
+    ) -> anyhow::Result<Self> {
         let database = db::connect(&settings.database)
             .await
             .context("cannot connect to the database")?;
         db::migrate(&database)
             .await
             .context("cannot apply migrations")?;
+        let cache = match cache {
+            Some(cache) => cache,
+            None => Cache::from_settings(&settings.cache).context("cannot set up the cache")?,
+        };
+        let read_cache = ReadCache::start(cache.clone()).await;
         if settings.demo.seed_when_empty && demo_content::is_empty(&database).await? {
-            demo_content::seed(&database)
+            demo_content::seed(&database, &read_cache)
                 .await
                 .context("cannot seed demo content")?;
             tracing::info!("seeded demo content into the empty database");
         }
-        let cache = Cache::from_settings(&settings.cache).context("cannot set up the cache")?;
         let acceptor = TcpListener::bind(settings.bind_address())
             .into_acceptor()
             .await
@@ -49,6 +69,7 @@ impl Application {
         let state = AppState {
             db: database,
             cache,
+            read_cache,
             settings: Arc::new(settings),
         };
         Ok(Self {

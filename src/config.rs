@@ -48,6 +48,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub rate_limit: RateLimitSettings,
     pub moderation: ModerationSettings,
+    pub hot: HotSettings,
     pub log: LogSettings,
     pub demo: DemoSettings,
 }
@@ -110,6 +111,22 @@ pub struct ModerationSettings {
     pub blocked_words: Vec<String>,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+pub struct HotWeights {
+    pub views: f64,
+    pub likes: f64,
+    pub comments: f64,
+    pub favorites: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HotSettings {
+    pub weights: HotWeights,
+    pub gravity: f64,
+    pub window_days: u32,
+    pub size: usize,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -152,6 +169,7 @@ impl fmt::Debug for Settings {
             .field("auth.refresh_ttl_secs", &self.auth.refresh_ttl_secs)
             .field("rate_limit", &self.rate_limit)
             .field("moderation", &self.moderation)
+            .field("hot", &self.hot)
             .field("log", &self.log)
             .field("demo", &self.demo)
             .finish_non_exhaustive()

@@ -3,7 +3,9 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use qshare::{
-    Application, Settings, db,
+    Application, Settings,
+    cache::{Cache, read_through::ReadCache},
+    db,
     service::{accounts, demo_content},
     telemetry,
 };
@@ -97,13 +99,16 @@ async fn main() -> anyhow::Result<()> {
         Command::SeedDemo { bulk } => {
             let database = db::connect(&settings.database).await?;
             db::migrate(&database).await?;
+            // Through the configured cache, so that running servers see the new content.
+            let read_cache = ReadCache::start(Cache::from_settings(&settings.cache)?).await;
             match bulk {
                 Some(count) => {
                     demo_content::seed_bulk(&database, count).await?;
+                    read_cache.invalidate().await;
                     tracing::info!(count, "bulk articles added");
                 }
                 None if demo_content::is_empty(&database).await? => {
-                    demo_content::seed(&database).await?;
+                    demo_content::seed(&database, &read_cache).await?;
                     tracing::info!("demo content seeded");
                 }
                 None => tracing::warn!("the database already has content; nothing seeded"),

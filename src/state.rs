@@ -2,12 +2,17 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::{cache::Cache, config::Settings};
+use crate::{
+    cache::{Cache, read_through::ReadCache},
+    config::Settings,
+};
 
 /// What every handler can reach. Cheap to clone (each part is a handle).
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
     pub cache: Cache,
+    /// Pre-serialized public reads; invalidated by every write that changes them.
+    pub read_cache: ReadCache,
     pub settings: Arc<Settings>,
 }

@@ -1,17 +1,42 @@
-use poem::web::Data;
+use poem::{Request, web::Data};
 use poem_openapi::{OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
+    client_ip::client_ip,
     dto::{ArticleDetail, ArticleList, ArticlePage, ArticleSummary},
     error::ApiResult,
+    json_bytes::JsonBytes,
     tags::ApiTags,
 };
 use crate::{
-    service::articles::{self, ListFilter},
+    error::AppError,
+    pagination,
+    service::{
+        articles::{self, ListFilter},
+        hot, tokens, views,
+    },
     state::AppState,
 };
 
 pub struct ArticlesApi;
+
+/// Who is reading, for counting a view once per hour: the user of a valid bearer token
+/// (checked without a database round trip), else the client IP.
+fn viewer(req: &Request, state: &AppState) -> String {
+    let user = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|t| tokens::verify_access(&state.settings.auth, t).ok());
+    match user {
+        Some(claims) => format!("u:{}", claims.sub),
+        None => format!(
+            "ip:{}",
+            client_ip(req, state.settings.server.trust_forwarded_for)
+        ),
+    }
+}
 
 #[OpenApi(prefix_path = "/api", tag = "ApiTags::Articles")]
 impl ArticlesApi {
@@ -28,15 +53,28 @@ impl ArticlesApi {
         cursor: Query<Option<String>>,
         /// 1..100, default 20.
         limit: Query<Option<u32>>,
-    ) -> ApiResult<Json<ArticlePage>> {
+    ) -> ApiResult<JsonBytes<ArticlePage>> {
         let filter = ListFilter {
             category: category.0,
             tag: tag.0,
             q: q.0,
         };
-        let page =
-            articles::list_published(&state.db, &filter, cursor.0.as_deref(), limit.0).await?;
-        Ok(Json(page.into()))
+        let home_page = filter.category.is_none()
+            && filter.tag.is_none()
+            && filter.q.is_none()
+            && cursor.0.is_none();
+        let build = || async {
+            let page =
+                articles::list_published(&state.db, &filter, cursor.0.as_deref(), limit.0).await?;
+            Ok::<_, AppError>(JsonBytes::encode(&ArticlePage::from(page)))
+        };
+        let bytes = if home_page {
+            let key = format!("feed:{}", pagination::limit(limit.0)?);
+            state.read_cache.get_or_build(&key, build).await?
+        } else {
+            build().await?
+        };
+        Ok(JsonBytes::from_bytes(bytes))
     }
 
     /// Featured (精选) articles, most recently featured first
@@ -47,19 +85,62 @@ impl ArticlesApi {
         cursor: Query<Option<String>>,
         /// 1..100, default 20.
         limit: Query<Option<u32>>,
-    ) -> ApiResult<Json<ArticlePage>> {
-        let page = articles::list_featured(&state.db, cursor.0.as_deref(), limit.0).await?;
-        Ok(Json(page.into()))
+    ) -> ApiResult<JsonBytes<ArticlePage>> {
+        let build = || async {
+            let page = articles::list_featured(&state.db, cursor.0.as_deref(), limit.0).await?;
+            Ok::<_, AppError>(JsonBytes::encode(&ArticlePage::from(page)))
+        };
+        let bytes = match cursor.0 {
+            None => {
+                let key = format!("featured:{}", pagination::limit(limit.0)?);
+                state.read_cache.get_or_build(&key, build).await?
+            }
+            Some(_) => build().await?,
+        };
+        Ok(JsonBytes::from_bytes(bytes))
     }
 
-    /// One published article with its source link and copyright notice
+    /// Hot articles: engagement (views, likes, comments, favourites) decayed by age
+    #[oai(path = "/articles/hot", method = "get")]
+    async fn list_hot(
+        &self,
+        state: Data<&AppState>,
+        /// 1..100, default 20.
+        limit: Query<Option<u32>>,
+    ) -> ApiResult<JsonBytes<ArticlePage>> {
+        let limit = pagination::limit(limit.0)? as usize;
+        let bytes = state
+            .read_cache
+            .get_or_build(&format!("hot:{limit}"), || async {
+                let ids = hot::top_ids(&state.db, &state.cache, &state.settings.hot, limit).await?;
+                let items = articles::cards_by_ids(&state.db, &ids).await?;
+                let page = ArticlePage {
+                    items: items.into_iter().map(ArticleSummary::from).collect(),
+                    next_cursor: None,
+                };
+                Ok::<_, AppError>(JsonBytes::encode(&page))
+            })
+            .await?;
+        Ok(JsonBytes::from_bytes(bytes))
+    }
+
+    /// One published article with its source link and copyright notice (counts a view)
     #[oai(path = "/articles/:id", method = "get")]
     async fn get_article(
         &self,
+        req: &Request,
         state: Data<&AppState>,
         id: Path<i64>,
-    ) -> ApiResult<Json<ArticleDetail>> {
-        Ok(Json(articles::get_published(&state.db, id.0).await?.into()))
+    ) -> ApiResult<JsonBytes<ArticleDetail>> {
+        let bytes = state
+            .read_cache
+            .get_or_build(&format!("article:{}", id.0), || async {
+                let article = articles::get_published(&state.db, id.0).await?;
+                Ok::<_, AppError>(JsonBytes::encode(&ArticleDetail::from(article)))
+            })
+            .await?;
+        views::record(&state.cache, id.0, &viewer(req, &state)).await;
+        Ok(JsonBytes::from_bytes(bytes))
     }
 
     /// Related articles: shared tags first, then the same category, then the newest

@@ -163,15 +163,16 @@ impl CommentsApi {
             content: body.0.content.into(),
             parent_id: body.0.parent_id,
             reply_to: body.0.reply_to,
+            client_ip: ip,
         };
         let view = comments::create(
             &state.db,
             &state.cache,
+            &state.read_cache,
             &state.settings,
             &auth.0.0,
             id.0,
             new,
-            &ip,
         )
         .await?;
         Ok(CommentCreated::Created(Json(Comment::from_view(
@@ -200,7 +201,14 @@ impl CommentsApi {
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<CommentDeleted> {
-        comments::apply(&state.db, &auth.0.0, id.0, ModerationAction::Delete).await?;
+        comments::apply(
+            &state.db,
+            &state.read_cache,
+            &auth.0.0,
+            id.0,
+            ModerationAction::Delete,
+        )
+        .await?;
         Ok(CommentDeleted::Deleted)
     }
 

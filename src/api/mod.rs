@@ -9,6 +9,7 @@ pub mod comments;
 pub mod dto;
 pub mod error;
 pub mod guestbook;
+mod json_bytes;
 mod me;
 pub mod middleware;
 mod notifications;

@@ -190,7 +190,14 @@ impl MemoryCache {
 
     /// If `marker` is new, sets it for `marker_ttl`, adds `by` to `counter` and `member` to
     /// `set`; true when the marker was new.
-    pub fn count_once(&self, marker: &str, marker_ttl: Duration, counter: &str, set: &str, member: &str) -> bool {
+    pub fn count_once(
+        &self,
+        marker: &str,
+        marker_ttl: Duration,
+        counter: &str,
+        set: &str,
+        member: &str,
+    ) -> bool {
         let (marker, counter, set) = (self.key(marker), self.key(counter), self.key(set));
         self.with_store(|store, now| {
             if Self::live(store, &marker, now).is_some() {
@@ -202,19 +209,31 @@ impl MemoryCache {
             };
             Self::insert(store, marker, entry, now);
             match Self::live(store, &counter, now) {
-                Some(Entry { value: Value::Counter(n), .. }) => *n += 1,
+                Some(Entry {
+                    value: Value::Counter(n),
+                    ..
+                }) => *n += 1,
                 _ => {
-                    let entry = Entry { value: Value::Counter(1), expires_at: now + FOREVER };
+                    let entry = Entry {
+                        value: Value::Counter(1),
+                        expires_at: now + FOREVER,
+                    };
                     Self::insert(store, counter, entry, now);
                 }
             }
             match Self::live(store, &set, now) {
-                Some(Entry { value: Value::Set(members), .. }) => {
+                Some(Entry {
+                    value: Value::Set(members),
+                    ..
+                }) => {
                     members.insert(member.to_string());
                 }
                 _ => {
                     let members = HashSet::from([member.to_string()]);
-                    let entry = Entry { value: Value::Set(members), expires_at: now + FOREVER };
+                    let entry = Entry {
+                        value: Value::Set(members),
+                        expires_at: now + FOREVER,
+                    };
                     Self::insert(store, set, entry, now);
                 }
             }
@@ -226,7 +245,10 @@ impl MemoryCache {
     pub fn take_members(&self, set: &str, max: usize) -> Vec<String> {
         let set = self.key(set);
         self.with_store(|store, now| match Self::live(store, &set, now) {
-            Some(Entry { value: Value::Set(members), .. }) => {
+            Some(Entry {
+                value: Value::Set(members),
+                ..
+            }) => {
                 let taken: Vec<String> = members.iter().take(max).cloned().collect();
                 for m in &taken {
                     members.remove(m);
@@ -242,7 +264,10 @@ impl MemoryCache {
         let key = self.key(key);
         self.with_store(|store, now| {
             let value = match Self::live(store, &key, now) {
-                Some(Entry { value: Value::Counter(n), .. }) => *n,
+                Some(Entry {
+                    value: Value::Counter(n),
+                    ..
+                }) => *n,
                 _ => 0,
             };
             store.entries.remove(&key);
@@ -254,7 +279,10 @@ impl MemoryCache {
     pub fn set_ranking(&self, key: &str, members: Vec<String>) {
         let key = self.key(key);
         self.with_store(|store, now| {
-            let entry = Entry { value: Value::Ranking(members), expires_at: now + FOREVER };
+            let entry = Entry {
+                value: Value::Ranking(members),
+                expires_at: now + FOREVER,
+            };
             Self::insert(store, key, entry, now);
         });
     }
@@ -263,7 +291,10 @@ impl MemoryCache {
     pub fn ranking_top(&self, key: &str, n: usize) -> Option<Vec<String>> {
         let key = self.key(key);
         self.with_store(|store, now| match Self::live(store, &key, now) {
-            Some(Entry { value: Value::Ranking(members), .. }) => Some(members.iter().take(n).cloned().collect()),
+            Some(Entry {
+                value: Value::Ranking(members),
+                ..
+            }) => Some(members.iter().take(n).cloned().collect()),
             _ => None,
         })
     }

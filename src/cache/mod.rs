@@ -148,7 +148,11 @@ impl Cache {
     }
 
     /// Takes the lock `key` for `lease` if nobody holds it.
-    pub async fn try_lock(&self, key: &str, lease: Duration) -> Result<Option<LockToken>, CacheError> {
+    pub async fn try_lock(
+        &self,
+        key: &str,
+        lease: Duration,
+    ) -> Result<Option<LockToken>, CacheError> {
         let token = LockToken::new();
         let taken = match &self.backend {
             Backend::Memory(c) => c.try_lock(key, token.as_str(), lease),
@@ -177,7 +181,14 @@ impl Cache {
 
     /// In one step: if `marker` is absent, set it for `marker_ttl`, add 1 to `counter` and
     /// `member` to `set`. True when the marker was absent (the event counted).
-    pub async fn count_once(&self, marker: &str, marker_ttl: Duration, counter: &str, set: &str, member: &str) -> Result<bool, CacheError> {
+    pub async fn count_once(
+        &self,
+        marker: &str,
+        marker_ttl: Duration,
+        counter: &str,
+        set: &str,
+        member: &str,
+    ) -> Result<bool, CacheError> {
         match &self.backend {
             Backend::Memory(c) => Ok(c.count_once(marker, marker_ttl, counter, set, member)),
             Backend::Redis(c) => c.count_once(marker, marker_ttl, counter, set, member).await,
@@ -212,7 +223,11 @@ impl Cache {
     }
 
     /// The best `n` members of a ranking; None when no ranking is stored.
-    pub async fn ranking_top(&self, key: &str, n: usize) -> Result<Option<Vec<String>>, CacheError> {
+    pub async fn ranking_top(
+        &self,
+        key: &str,
+        n: usize,
+    ) -> Result<Option<Vec<String>>, CacheError> {
         match &self.backend {
             Backend::Memory(c) => Ok(c.ranking_top(key, n)),
             Backend::Redis(c) => c.ranking_top(key, n).await,
@@ -252,7 +267,8 @@ async fn relay_changes(redis: RedisCache, changes: Weak<broadcast::Sender<Change
         if changes.strong_count() == 0 {
             return;
         }
-        let connected = tokio::time::timeout(Duration::from_secs(2), redis.client().get_async_pubsub()).await;
+        let connected =
+            tokio::time::timeout(Duration::from_secs(2), redis.client().get_async_pubsub()).await;
         let mut pubsub = match connected {
             Ok(Ok(p)) => p,
             _ => {

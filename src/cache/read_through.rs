@@ -108,7 +108,11 @@ impl ReadCache {
         }
 
         let gate = {
-            let mut building = self.inner.building.lock().unwrap_or_else(|e| e.into_inner());
+            let mut building = self
+                .inner
+                .building
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             building.entry(full_key.clone()).or_default().clone()
         };
         let _turn = gate.lock().await;
@@ -166,7 +170,9 @@ impl ReadCache {
 impl Inner {
     fn l1_get(&self, key: &str) -> Option<Bytes> {
         let l1 = self.l1.read().unwrap_or_else(|e| e.into_inner());
-        l1.get(key).filter(|e| e.stored.elapsed() < L1_TTL).map(|e| e.bytes.clone())
+        l1.get(key)
+            .filter(|e| e.stored.elapsed() < L1_TTL)
+            .map(|e| e.bytes.clone())
     }
 
     fn l1_put(&self, key: &str, bytes: Bytes, version: u64) {
@@ -178,7 +184,13 @@ impl Inner {
         if l1.len() >= L1_MAX_ENTRIES {
             l1.clear();
         }
-        l1.insert(key.to_string(), L1Entry { bytes, stored: Instant::now() });
+        l1.insert(
+            key.to_string(),
+            L1Entry {
+                bytes,
+                stored: Instant::now(),
+            },
+        );
     }
 
     /// Moves to `version` if it is newer, dropping the L1 entries of older versions.
@@ -189,7 +201,10 @@ impl Inner {
     }
 }
 
-async fn follow_changes(inner: std::sync::Weak<Inner>, mut changes: tokio::sync::broadcast::Receiver<Change>) {
+async fn follow_changes(
+    inner: std::sync::Weak<Inner>,
+    mut changes: tokio::sync::broadcast::Receiver<Change>,
+) {
     use tokio::sync::broadcast::error::RecvError;
     loop {
         let change = changes.recv().await;

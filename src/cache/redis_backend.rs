@@ -280,13 +280,27 @@ impl RedisCache {
         .await
     }
 
-    pub async fn count_once(&self, marker: &str, marker_ttl: Duration, counter: &str, set: &str, member: &str) -> Result<bool, CacheError> {
+    pub async fn count_once(
+        &self,
+        marker: &str,
+        marker_ttl: Duration,
+        counter: &str,
+        set: &str,
+        member: &str,
+    ) -> Result<bool, CacheError> {
         let keys = [self.key(marker), self.key(counter), self.key(set)];
         let millis = marker_ttl.as_millis().max(1) as u64;
         let member = member.to_string();
         let script = self.count_once_script.clone();
         self.run(|mut c| async move {
-            let counted: i64 = script.key(&keys[0]).key(&keys[1]).key(&keys[2]).arg(millis).arg(member).invoke_async(&mut c).await?;
+            let counted: i64 = script
+                .key(&keys[0])
+                .key(&keys[1])
+                .key(&keys[2])
+                .arg(millis)
+                .arg(member)
+                .invoke_async(&mut c)
+                .await?;
             Ok(counted == 1)
         })
         .await
@@ -295,7 +309,11 @@ impl RedisCache {
     pub async fn take_members(&self, set: &str, max: usize) -> Result<Vec<String>, CacheError> {
         let key = self.key(set);
         self.run(|mut c| async move {
-            let members: Vec<String> = redis::cmd("SPOP").arg(key).arg(max).query_async(&mut c).await?;
+            let members: Vec<String> = redis::cmd("SPOP")
+                .arg(key)
+                .arg(max)
+                .query_async(&mut c)
+                .await?;
             Ok(members)
         })
         .await
@@ -321,7 +339,11 @@ impl RedisCache {
             }
             let total = members.len();
             // Scores encode the given order: the first member gets the highest score.
-            let scored: Vec<(f64, String)> = members.into_iter().enumerate().map(|(i, m)| ((total - i) as f64, m)).collect();
+            let scored: Vec<(f64, String)> = members
+                .into_iter()
+                .enumerate()
+                .map(|(i, m)| ((total - i) as f64, m))
+                .collect();
             let mut pipe = redis::pipe();
             pipe.atomic();
             for chunk in scored.chunks(1000) {
@@ -334,12 +356,19 @@ impl RedisCache {
         .await
     }
 
-    pub async fn ranking_top(&self, key: &str, n: usize) -> Result<Option<Vec<String>>, CacheError> {
+    pub async fn ranking_top(
+        &self,
+        key: &str,
+        n: usize,
+    ) -> Result<Option<Vec<String>>, CacheError> {
         let key = self.key(key);
         let stop = n.max(1) as isize - 1;
         self.run(|mut c| async move {
-            let (exists, members): (bool, Vec<String>) =
-                redis::pipe().exists(&key).zrevrange(&key, 0, stop).query_async(&mut c).await?;
+            let (exists, members): (bool, Vec<String>) = redis::pipe()
+                .exists(&key)
+                .zrevrange(&key, 0, stop)
+                .query_async(&mut c)
+                .await?;
             Ok(exists.then_some(members))
         })
         .await
@@ -348,6 +377,7 @@ impl RedisCache {
     pub async fn publish(&self, channel: &str, message: &str) -> Result<(), CacheError> {
         let channel = self.key(channel);
         let message = message.to_string();
-        self.run(|mut c| async move { c.publish(channel, message).await }).await
+        self.run(|mut c| async move { c.publish(channel, message).await })
+            .await
     }
 }

@@ -15,6 +15,7 @@ use super::{
     validate,
 };
 use crate::{
+    cache::read_through::ReadCache,
     db,
     error::{AppError, AppResult},
     pagination::{self, IdCursor, Page},
@@ -209,6 +210,7 @@ pub async fn list(
 
 pub async fn update(
     db: &DatabaseConnection,
+    read_cache: &ReadCache,
     id: i64,
     changes: ArticleChanges,
 ) -> AppResult<ArticleView> {
@@ -253,11 +255,16 @@ pub async fn update(
     model.updated_at = Set(time::now());
     model.update(&txn).await?;
     txn.commit().await?;
+    read_cache.invalidate().await;
     get(db, id).await
 }
 
 /// Publishes now. An already published article keeps its original publication time.
-pub async fn publish(db: &DatabaseConnection, id: i64) -> AppResult<ArticleView> {
+pub async fn publish(
+    db: &DatabaseConnection,
+    read_cache: &ReadCache,
+    id: i64,
+) -> AppResult<ArticleView> {
     let current = find(db, id).await?;
     if current.status != ArticleStatus::Published {
         let now = time::now();
@@ -266,6 +273,7 @@ pub async fn publish(db: &DatabaseConnection, id: i64) -> AppResult<ArticleView>
         model.published_at = Set(Some(now));
         model.updated_at = Set(now);
         model.update(db).await?;
+        read_cache.invalidate().await;
     }
     get(db, id).await
 }
@@ -273,6 +281,7 @@ pub async fn publish(db: &DatabaseConnection, id: i64) -> AppResult<ArticleView>
 /// Schedules publication at `at` (must be in the future).
 pub async fn schedule(
     db: &DatabaseConnection,
+    read_cache: &ReadCache,
     id: i64,
     at: DateTime<Utc>,
 ) -> AppResult<ArticleView> {
@@ -296,17 +305,23 @@ pub async fn schedule(
     model.published_at = Set(Some(at));
     model.updated_at = Set(now);
     model.update(db).await?;
+    read_cache.invalidate().await;
     get(db, id).await
 }
 
 /// Back to draft: hidden from the public again.
-pub async fn unpublish(db: &DatabaseConnection, id: i64) -> AppResult<ArticleView> {
+pub async fn unpublish(
+    db: &DatabaseConnection,
+    read_cache: &ReadCache,
+    id: i64,
+) -> AppResult<ArticleView> {
     let current = find(db, id).await?;
     let mut model: article::ActiveModel = current.into();
     model.status = Set(ArticleStatus::Draft);
     model.published_at = Set(None);
     model.updated_at = Set(time::now());
     model.update(db).await?;
+    read_cache.invalidate().await;
     get(db, id).await
 }
 
@@ -314,6 +329,7 @@ pub async fn unpublish(db: &DatabaseConnection, id: i64) -> AppResult<ArticleVie
 /// its original `featured_at`, so repeating the call changes nothing.
 pub async fn set_featured(
     db: &DatabaseConnection,
+    read_cache: &ReadCache,
     id: i64,
     featured: bool,
 ) -> AppResult<ArticleView> {
@@ -331,21 +347,27 @@ pub async fn set_featured(
         model.featured_at = Set(featured.then_some(now));
         model.updated_at = Set(now);
         model.update(db).await?;
+        read_cache.invalidate().await;
     }
     get(db, id).await
 }
 
-pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
+pub async fn delete(db: &DatabaseConnection, read_cache: &ReadCache, id: i64) -> AppResult<()> {
     let result = article::Entity::delete_by_id(id).exec(db).await?;
     if result.rows_affected == 0 {
         return Err(AppError::not_found("article"));
     }
+    read_cache.invalidate().await;
     Ok(())
 }
 
 /// Publishes every scheduled article whose time has come; returns how many. The
 /// `publish_scheduled` job calls this.
-pub async fn publish_due(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<u64> {
+pub async fn publish_due(
+    db: &DatabaseConnection,
+    read_cache: &ReadCache,
+    now: DateTime<Utc>,
+) -> AppResult<u64> {
     let result = article::Entity::update_many()
         .col_expr(
             article::Column::Status,
@@ -356,5 +378,8 @@ pub async fn publish_due(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResu
         .filter(article::Column::PublishedAt.lte(now))
         .exec(db)
         .await?;
+    if result.rows_affected > 0 {
+        read_cache.invalidate().await;
+    }
     Ok(result.rows_affected)
 }

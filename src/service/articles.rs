@@ -303,6 +303,22 @@ pub async fn related(
     with_taxonomy(db, candidates, |a| (a.id, a.category_id)).await
 }
 
+/// Published articles by id, in the order of `ids` (missing or unpublished ones skipped).
+pub async fn cards_by_ids(db: &DatabaseConnection, ids: &[i64]) -> AppResult<Vec<CardView>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut cards = article::Entity::find()
+        .filter(published())
+        .filter(article::Column::Id.is_in(ids.to_vec()))
+        .into_partial_model::<ArticleCard>()
+        .all(db)
+        .await?;
+    let position: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    cards.sort_by_key(|c| position.get(&c.id).copied().unwrap_or(usize::MAX));
+    with_taxonomy(db, cards, |a| (a.id, a.category_id)).await
+}
+
 fn empty_page<T>() -> Page<T> {
     Page {
         items: Vec::new(),

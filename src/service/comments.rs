@@ -25,7 +25,7 @@ use super::{
     notifications::{self, NewNotification},
 };
 use crate::{
-    cache::Cache,
+    cache::{Cache, read_through::ReadCache},
     config::Settings,
     db,
     error::{AppError, AppResult},
@@ -51,6 +51,8 @@ pub struct NewComment {
     pub content: String,
     pub parent_id: Option<i64>,
     pub reply_to: Option<i64>,
+    /// The poster's address, for the per-IP limit and moderation.
+    pub client_ip: String,
 }
 
 async fn published_article(
@@ -154,12 +156,13 @@ async fn published_changed(
 pub async fn create(
     db: &DatabaseConnection,
     cache: &Cache,
+    read_cache: &ReadCache,
     settings: &Settings,
     author: &user::Model,
     article_id: i64,
     new: NewComment,
-    client_ip: &str,
 ) -> AppResult<CommentView> {
+    let client_ip = new.client_ip.as_str();
     let content = moderation::clean_text(&new.content)?;
     moderation::count_creation(cache, settings, author.id, client_ip).await?;
 
@@ -217,6 +220,10 @@ pub async fn create(
         published_changed(&txn, &saved, true).await?;
     }
     txn.commit().await?;
+    if status == CommentStatus::Published {
+        // The article's comment count is part of the cached public reads.
+        read_cache.invalidate().await;
+    }
     let mut views = with_people(db, vec![saved]).await?;
     Ok(views.remove(0))
 }
@@ -225,6 +232,7 @@ pub async fn create(
 /// needs an administrator.
 pub async fn apply(
     db: &DatabaseConnection,
+    read_cache: &ReadCache,
     actor: &user::Model,
     id: i64,
     action: ModerationAction,
@@ -255,10 +263,14 @@ pub async fn apply(
         ));
     }
     let was_published = current.status == CommentStatus::Published;
-    if was_published != (to == CommentStatus::Published) {
+    let count_changed = was_published != (to == CommentStatus::Published);
+    if count_changed {
         published_changed(&txn, &current, to == CommentStatus::Published).await?;
     }
     txn.commit().await?;
+    if count_changed {
+        read_cache.invalidate().await;
+    }
     comment::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -274,13 +286,16 @@ pub struct BulkOutcome {
 
 pub async fn apply_many(
     db: &DatabaseConnection,
+    read_cache: &ReadCache,
     admin: &user::Model,
     ids: &[i64],
     action: ModerationAction,
 ) -> Vec<BulkOutcome> {
     let mut outcomes = Vec::with_capacity(ids.len());
     for &id in ids {
-        let result = apply(db, admin, id, action).await.map(|c| c.status);
+        let result = apply(db, read_cache, admin, id, action)
+            .await
+            .map(|c| c.status);
         outcomes.push(BulkOutcome { id, result });
     }
     outcomes

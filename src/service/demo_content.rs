@@ -16,7 +16,7 @@ use super::{
     resources::{self, ResourceInput},
     taxonomy::{self, CategoryInput, TagInput},
 };
-use crate::{error::AppResult, time};
+use crate::{cache::read_through::ReadCache, error::AppResult, time};
 
 /// True when the database holds no catalogue at all.
 pub async fn is_empty(db: &DatabaseConnection) -> AppResult<bool> {
@@ -191,7 +191,7 @@ const ARTICLES: &[DemoArticle] = &[
 
 /// Seeds categories, tags, a dozen published articles (some featured), resources and app
 /// releases, through the same services the admin API uses.
-pub async fn seed(db: &DatabaseConnection) -> AppResult<()> {
+pub async fn seed(db: &DatabaseConnection, read_cache: &ReadCache) -> AppResult<()> {
     let mut category_ids = std::collections::HashMap::new();
     for (i, (slug, name, description)) in CATEGORIES.iter().enumerate() {
         let c = taxonomy::create_category(
@@ -239,9 +239,9 @@ pub async fn seed(db: &DatabaseConnection) -> AppResult<()> {
             },
         )
         .await?;
-        article_admin::publish(db, created.article.id).await?;
+        article_admin::publish(db, read_cache, created.article.id).await?;
         if demo.featured {
-            article_admin::set_featured(db, created.article.id, true).await?;
+            article_admin::set_featured(db, read_cache, created.article.id, true).await?;
         }
     }
 

@@ -11,7 +11,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, prelude::Expr, sea_query::OnConflict,
 };
 
-use super::articles::{ArticleCard, CardView, with_taxonomy};
+use super::articles::{CardView, cards_by_ids};
 use crate::{
     db,
     error::{AppError, AppResult},
@@ -178,13 +178,7 @@ pub async fn mine(
         .encode()
     });
     let ids: Vec<i64> = page.items.iter().map(|r| r.article_id).collect();
-    let mut cards = article::Entity::find()
-        .filter(article::Column::Id.is_in(ids.clone()))
-        .into_partial_model::<ArticleCard>()
-        .all(db)
-        .await?;
-    cards.sort_by_key(|c| ids.iter().position(|id| *id == c.id));
-    let items = with_taxonomy(db, cards, |a| (a.id, a.category_id)).await?;
+    let items = cards_by_ids(db, &ids).await?;
     Ok(Page {
         items,
         next_cursor: page.next_cursor,

@@ -13,6 +13,7 @@ use sea_orm::{
 
 use super::validate;
 use crate::{
+    cache::read_through::ReadCache,
     error::{AppError, AppResult},
     time,
 };
@@ -124,6 +125,7 @@ pub async fn create_category(
 
 pub async fn update_category(
     db: &DatabaseConnection,
+    read_cache: &ReadCache,
     id: i64,
     input: CategoryInput,
 ) -> AppResult<category::Model> {
@@ -145,11 +147,17 @@ pub async fn update_category(
         model.sort_order = Set(v);
     }
     model.updated_at = Set(time::now());
-    model.update(db).await.map_err(slug_conflict)
+    let saved = model.update(db).await.map_err(slug_conflict)?;
+    read_cache.invalidate().await;
+    Ok(saved)
 }
 
 /// Deletes a category; its articles stay, without a category.
-pub async fn delete_category(db: &DatabaseConnection, id: i64) -> AppResult<()> {
+pub async fn delete_category(
+    db: &DatabaseConnection,
+    read_cache: &ReadCache,
+    id: i64,
+) -> AppResult<()> {
     if category::Entity::delete_by_id(id)
         .exec(db)
         .await?
@@ -158,6 +166,7 @@ pub async fn delete_category(db: &DatabaseConnection, id: i64) -> AppResult<()> 
     {
         return Err(AppError::not_found("category"));
     }
+    read_cache.invalidate().await;
     Ok(())
 }
 
@@ -183,6 +192,7 @@ pub async fn create_tag(db: &DatabaseConnection, input: TagInput) -> AppResult<t
 
 pub async fn update_tag(
     db: &DatabaseConnection,
+    read_cache: &ReadCache,
     id: i64,
     input: TagInput,
 ) -> AppResult<tag::Model> {
@@ -197,13 +207,16 @@ pub async fn update_tag(
     if let Some(v) = &input.name {
         model.name = Set(validate::text("name", v, 1, 64)?);
     }
-    model.update(db).await.map_err(slug_conflict)
+    let saved = model.update(db).await.map_err(slug_conflict)?;
+    read_cache.invalidate().await;
+    Ok(saved)
 }
 
 /// Deletes a tag and its links to articles.
-pub async fn delete_tag(db: &DatabaseConnection, id: i64) -> AppResult<()> {
+pub async fn delete_tag(db: &DatabaseConnection, read_cache: &ReadCache, id: i64) -> AppResult<()> {
     if tag::Entity::delete_by_id(id).exec(db).await?.rows_affected == 0 {
         return Err(AppError::not_found("tag"));
     }
+    read_cache.invalidate().await;
     Ok(())
 }

@@ -216,13 +216,14 @@ async fn a_scheduled_article_is_published_when_its_time_comes() {
 
     let db = &app.state.db;
     let service = qshare::service::article_admin::publish_due;
+    let rc = &app.state.read_cache;
     assert_eq!(
-        service(db, chrono::Utc::now()).await.unwrap(),
+        service(db, rc, chrono::Utc::now()).await.unwrap(),
         0,
         "not yet due"
     );
     assert_eq!(
-        service(db, publish_at + chrono::Duration::seconds(1))
+        service(db, rc, publish_at + chrono::Duration::seconds(1))
             .await
             .unwrap(),
         1

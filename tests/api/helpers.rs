@@ -98,7 +98,17 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(settings: Settings, dir: Option<tempfile::TempDir>) -> TestApp {
-    let app = Application::build(settings)
+    spawn_app_sharing(settings, dir, None).await
+}
+
+/// A second instance on the same database (and, with `cache`, the same in-process cache;
+/// with Redis configured, instances share Redis through the settings anyway).
+pub async fn spawn_app_sharing(
+    settings: Settings,
+    dir: Option<tempfile::TempDir>,
+    cache: Option<Cache>,
+) -> TestApp {
+    let app = Application::build_with_cache(settings, cache)
         .await
         .expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());

@@ -154,7 +154,7 @@ impl AdminArticlesApi {
             tag_ids: b.tag_ids,
         };
         Ok(Json(
-            article_admin::update(&state.db, id.0, changes)
+            article_admin::update(&state.db, &state.read_cache, id.0, changes)
                 .await?
                 .into(),
         ))
@@ -168,7 +168,7 @@ impl AdminArticlesApi {
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Deleted> {
-        article_admin::delete(&state.db, id.0).await?;
+        article_admin::delete(&state.db, &state.read_cache, id.0).await?;
         Ok(Deleted::Deleted)
     }
 
@@ -180,7 +180,11 @@ impl AdminArticlesApi {
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Json<ArticleDetail>> {
-        Ok(Json(article_admin::publish(&state.db, id.0).await?.into()))
+        Ok(Json(
+            article_admin::publish(&state.db, &state.read_cache, id.0)
+                .await?
+                .into(),
+        ))
     }
 
     /// Back to draft (hidden from the public)
@@ -192,7 +196,9 @@ impl AdminArticlesApi {
         id: Path<i64>,
     ) -> ApiResult<Json<ArticleDetail>> {
         Ok(Json(
-            article_admin::unpublish(&state.db, id.0).await?.into(),
+            article_admin::unpublish(&state.db, &state.read_cache, id.0)
+                .await?
+                .into(),
         ))
     }
 
@@ -206,7 +212,7 @@ impl AdminArticlesApi {
         body: Json<ArticleSchedule>,
     ) -> ApiResult<Json<ArticleDetail>> {
         Ok(Json(
-            article_admin::schedule(&state.db, id.0, body.0.publish_at.0)
+            article_admin::schedule(&state.db, &state.read_cache, id.0, body.0.publish_at.0)
                 .await?
                 .into(),
         ))
@@ -221,7 +227,7 @@ impl AdminArticlesApi {
         id: Path<i64>,
     ) -> ApiResult<Json<ArticleDetail>> {
         Ok(Json(
-            article_admin::set_featured(&state.db, id.0, true)
+            article_admin::set_featured(&state.db, &state.read_cache, id.0, true)
                 .await?
                 .into(),
         ))
@@ -236,7 +242,7 @@ impl AdminArticlesApi {
         id: Path<i64>,
     ) -> ApiResult<Json<ArticleDetail>> {
         Ok(Json(
-            article_admin::set_featured(&state.db, id.0, false)
+            article_admin::set_featured(&state.db, &state.read_cache, id.0, false)
                 .await?
                 .into(),
         ))

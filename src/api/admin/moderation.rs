@@ -107,7 +107,14 @@ impl AdminModerationApi {
         id: Path<i64>,
         action: Path<ModerationVerb>,
     ) -> ApiResult<Json<ModerationOutcome>> {
-        let c = comments::apply(&state.db, &admin.0.0, id.0, action.0.into()).await?;
+        let c = comments::apply(
+            &state.db,
+            &state.read_cache,
+            &admin.0.0,
+            id.0,
+            action.0.into(),
+        )
+        .await?;
         Ok(Json(ModerationOutcome {
             id: c.id,
             status: c.status.into(),
@@ -122,8 +129,14 @@ impl AdminModerationApi {
         state: Data<&AppState>,
         body: Json<BulkModeration>,
     ) -> ApiResult<Json<BulkResult>> {
-        let outcomes =
-            comments::apply_many(&state.db, &admin.0.0, &body.0.ids, body.0.action.into()).await;
+        let outcomes = comments::apply_many(
+            &state.db,
+            &state.read_cache,
+            &admin.0.0,
+            &body.0.ids,
+            body.0.action.into(),
+        )
+        .await;
         let results = outcomes
             .into_iter()
             .map(|o| match o.result {

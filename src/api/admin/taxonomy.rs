@@ -79,7 +79,8 @@ impl AdminTaxonomyApi {
         id: Path<i64>,
         body: Json<CategoryWrite>,
     ) -> ApiResult<Json<Category>> {
-        let c = taxonomy::update_category(&state.db, id.0, body.0.into()).await?;
+        let c =
+            taxonomy::update_category(&state.db, &state.read_cache, id.0, body.0.into()).await?;
         let count = taxonomy::categories(&state.db)
             .await?
             .into_iter()
@@ -96,7 +97,7 @@ impl AdminTaxonomyApi {
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Deleted> {
-        taxonomy::delete_category(&state.db, id.0).await?;
+        taxonomy::delete_category(&state.db, &state.read_cache, id.0).await?;
         Ok(Deleted::Deleted)
     }
 
@@ -121,7 +122,7 @@ impl AdminTaxonomyApi {
         id: Path<i64>,
         body: Json<TagWrite>,
     ) -> ApiResult<Json<Tag>> {
-        let t = taxonomy::update_tag(&state.db, id.0, body.0.into()).await?;
+        let t = taxonomy::update_tag(&state.db, &state.read_cache, id.0, body.0.into()).await?;
         let count = taxonomy::tags(&state.db)
             .await?
             .into_iter()
@@ -138,7 +139,7 @@ impl AdminTaxonomyApi {
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Deleted> {
-        taxonomy::delete_tag(&state.db, id.0).await?;
+        taxonomy::delete_tag(&state.db, &state.read_cache, id.0).await?;
         Ok(Deleted::Deleted)
     }
 }

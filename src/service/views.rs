@@ -1,0 +1,81 @@
+//! Article views, counted in the cache (at most once per viewer per article per hour) and
+//! written to SQL in batches by `flush` (the `flush_counters` job): no SQL write per read.
+
+use std::time::Duration;
+
+use entity::article;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter, prelude::Expr,
+};
+
+use crate::{cache::Cache, error::AppResult};
+
+/// A viewer counts once per article in this window.
+pub const VIEW_WINDOW: Duration = Duration::from_secs(3600);
+const DIRTY_SET: &str = "views:dirty";
+const FLUSH_BATCH: usize = 500;
+
+fn pending_key(article_id: &str) -> String {
+    format!("views:pending:{article_id}")
+}
+
+/// Counts a view of `article_id` by `viewer` (`u:<id>` or `ip:<addr>`) unless this viewer
+/// was counted within the hour. A cache failure loses the view, never the request.
+pub async fn record(cache: &Cache, article_id: i64, viewer: &str) -> bool {
+    let marker = format!("view:{article_id}:{viewer}");
+    let id = article_id.to_string();
+    match cache
+        .count_once(&marker, VIEW_WINDOW, &pending_key(&id), DIRTY_SET, &id)
+        .await
+    {
+        Ok(counted) => counted,
+        Err(err) => {
+            tracing::debug!(%err, "view not counted: cache unavailable");
+            false
+        }
+    }
+}
+
+/// Moves pending view counts into `articles.view_count`; returns how many views it wrote.
+pub async fn flush(db: &DatabaseConnection, cache: &Cache) -> AppResult<u64> {
+    let mut written = 0u64;
+    loop {
+        let members = match cache.take_members(DIRTY_SET, FLUSH_BATCH).await {
+            Ok(m) => m,
+            Err(err) => {
+                tracing::warn!(%err, "view flush stopped: cache unavailable");
+                break;
+            }
+        };
+        if members.is_empty() {
+            break;
+        }
+        for member in members {
+            let Ok(article_id) = member.parse::<i64>() else {
+                continue;
+            };
+            let views = match cache.take_counter(&pending_key(&member)).await {
+                Ok(n) if n > 0 => n,
+                Ok(_) => continue,
+                Err(err) => {
+                    tracing::warn!(%err, article_id, "pending views left in the cache");
+                    continue;
+                }
+            };
+            let result = article::Entity::update_many()
+                .col_expr(
+                    article::Column::ViewCount,
+                    Expr::col(article::Column::ViewCount).add(views),
+                )
+                .filter(article::Column::Id.eq(article_id))
+                .exec(db)
+                .await;
+            match result {
+                Ok(_) => written += views as u64,
+                // Taken from the cache but not written: these views are lost (logged).
+                Err(err) => tracing::error!(%err, article_id, views, "views could not be written"),
+            }
+        }
+    }
+    Ok(written)
+}
