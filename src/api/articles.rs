@@ -2,7 +2,7 @@ use poem::{Request, web::Data};
 use poem_openapi::{OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
-    client_ip::client_ip,
+    cached_reads::{self, article_key, featured_key, feed_key, hot_key},
     dto::{ArticleDetail, ArticleList, ArticlePage, ArticleSummary},
     error::ApiResult,
     json_bytes::JsonBytes,
@@ -13,30 +13,12 @@ use crate::{
     pagination,
     service::{
         articles::{self, ListFilter},
-        hot, tokens, views,
+        hot,
     },
     state::AppState,
 };
 
 pub struct ArticlesApi;
-
-/// Who is reading, for counting a view once per hour: the user of a valid bearer token
-/// (checked without a database round trip), else the client IP.
-fn viewer(req: &Request, state: &AppState) -> String {
-    let user = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|t| tokens::verify_access(&state.settings.auth, t).ok());
-    match user {
-        Some(claims) => format!("u:{}", claims.sub),
-        None => format!(
-            "ip:{}",
-            client_ip(req, state.settings.server.trust_forwarded_for)
-        ),
-    }
-}
 
 #[OpenApi(prefix_path = "/api", tag = "ApiTags::Articles")]
 impl ArticlesApi {
@@ -69,7 +51,7 @@ impl ArticlesApi {
             Ok::<_, AppError>(JsonBytes::encode(&ArticlePage::from(page)))
         };
         let bytes = if home_page {
-            let key = format!("feed:{}", pagination::limit(limit.0)?);
+            let key = feed_key(pagination::limit(limit.0)?);
             state.read_cache.get_or_build(&key, build).await?
         } else {
             build().await?
@@ -92,7 +74,7 @@ impl ArticlesApi {
         };
         let bytes = match cursor.0 {
             None => {
-                let key = format!("featured:{}", pagination::limit(limit.0)?);
+                let key = featured_key(pagination::limit(limit.0)?);
                 state.read_cache.get_or_build(&key, build).await?
             }
             Some(_) => build().await?,
@@ -111,7 +93,7 @@ impl ArticlesApi {
         let limit = pagination::limit(limit.0)? as usize;
         let bytes = state
             .read_cache
-            .get_or_build(&format!("hot:{limit}"), || async {
+            .get_or_build(&hot_key(limit as u64), || async {
                 let ids = hot::top_ids(&state.db, &state.cache, &state.settings.hot, limit).await?;
                 let items = articles::cards_by_ids(&state.db, &ids).await?;
                 let page = ArticlePage {
@@ -134,12 +116,12 @@ impl ArticlesApi {
     ) -> ApiResult<JsonBytes<ArticleDetail>> {
         let bytes = state
             .read_cache
-            .get_or_build(&format!("article:{}", id.0), || async {
+            .get_or_build(&article_key(id.0), || async {
                 let article = articles::get_published(&state.db, id.0).await?;
                 Ok::<_, AppError>(JsonBytes::encode(&ArticleDetail::from(article)))
             })
             .await?;
-        views::record(&state.cache, id.0, &viewer(req, &state)).await;
+        cached_reads::count_view(req, &state, id.0).await;
         Ok(JsonBytes::from_bytes(bytes))
     }
 

@@ -12,6 +12,22 @@ use tracing::Instrument;
 
 const REQUEST_ID: &str = "x-request-id";
 
+/// A request id unique across instances without a random draw per request: a random
+/// per-process prefix and a counter.
+fn next_request_id() -> String {
+    use std::sync::{
+        OnceLock,
+        atomic::{AtomicU64, Ordering},
+    };
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(rand::random::<u64>);
+    format!(
+        "{prefix:016x}{:016x}",
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// Gives every request an id (the client's `X-Request-Id` when it is sane), logs the request
 /// in a span carrying that id, and echoes the id in the response.
 pub struct RequestLog;
@@ -35,7 +51,7 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
             .map(str::to_owned)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+            .unwrap_or_else(next_request_id);
         let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
         async move {
             let started = Instant::now();

@@ -4,6 +4,7 @@ pub mod admin;
 mod app_release;
 mod articles;
 mod auth;
+mod cached_reads;
 mod client_ip;
 pub mod comments;
 pub mod dto;
@@ -73,9 +74,8 @@ pub fn routes(state: AppState) -> impl Endpoint {
     let api = openapi_service();
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
-    let server = &state.settings.server;
-    let body_limit = server.body_limit_bytes;
-    let timeout = Duration::from_secs(server.request_timeout_secs);
+    let body_limit = state.settings.server.body_limit_bytes;
+    let timeout = Duration::from_secs(state.settings.server.request_timeout_secs);
     Route::new()
         .nest("/", api)
         .at("/openapi.json", spec)
@@ -84,6 +84,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/readyz", get(ops::readyz))
         .with(middleware::Timeout { limit: timeout })
         .with(middleware::BodyLimit { max: body_limit })
-        .data(state)
+        .data(state.clone())
+        .with(cached_reads::FastLane { state })
         .with(middleware::RequestLog)
 }

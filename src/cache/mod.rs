@@ -7,8 +7,9 @@ pub mod read_through;
 mod redis_backend;
 
 use std::{
-    sync::{Arc, Weak},
-    time::Duration,
+    collections::HashMap,
+    sync::{Arc, Mutex, Weak},
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
@@ -71,7 +72,13 @@ enum Backend {
 pub struct Cache {
     backend: Backend,
     changes: Arc<broadcast::Sender<Change>>,
+    /// Markers of `count_once` known to be set, and until when: repeats skip the backend.
+    known_markers: Arc<Mutex<HashMap<String, Instant>>>,
 }
+
+/// How long a marker that a peer set (remaining lifetime unknown) is remembered.
+const PEER_MARKER_MEMO: Duration = Duration::from_secs(60);
+const MAX_KNOWN_MARKERS: usize = 100_000;
 
 impl Cache {
     /// Builds the configured backend. Never fails because Redis is down: the Redis backend
@@ -87,7 +94,11 @@ impl Cache {
             }
             None => Backend::Memory(MemoryCache::new(&settings.key_prefix)),
         };
-        Ok(Self { backend, changes })
+        Ok(Self {
+            backend,
+            changes,
+            known_markers: Arc::default(),
+        })
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -189,10 +200,41 @@ impl Cache {
         set: &str,
         member: &str,
     ) -> Result<bool, CacheError> {
-        match &self.backend {
-            Backend::Memory(c) => Ok(c.count_once(marker, marker_ttl, counter, set, member)),
-            Backend::Redis(c) => c.count_once(marker, marker_ttl, counter, set, member).await,
+        let now = Instant::now();
+        if self
+            .known_markers()
+            .get(marker)
+            .is_some_and(|until| *until > now)
+        {
+            return Ok(false);
         }
+        let counted = match &self.backend {
+            Backend::Memory(c) => c.count_once(marker, marker_ttl, counter, set, member),
+            Backend::Redis(c) => {
+                c.count_once(marker, marker_ttl, counter, set, member)
+                    .await?
+            }
+        };
+        // Our own marker lives exactly `marker_ttl`; a peer's, we only know it exists now.
+        let until = now
+            + if counted {
+                marker_ttl
+            } else {
+                PEER_MARKER_MEMO.min(marker_ttl)
+            };
+        let mut known = self.known_markers();
+        if known.len() >= MAX_KNOWN_MARKERS {
+            known.retain(|_, t| *t > now);
+            if known.len() >= MAX_KNOWN_MARKERS {
+                known.clear();
+            }
+        }
+        known.insert(marker.to_string(), until);
+        Ok(counted)
+    }
+
+    fn known_markers(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.known_markers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Removes and returns up to `max` members of a set.

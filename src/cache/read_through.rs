@@ -18,7 +18,7 @@ use std::{
         Arc, Mutex, RwLock,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use bytes::Bytes;
@@ -35,7 +35,32 @@ const L1_MAX_ENTRIES: usize = 20_000;
 
 struct L1Entry {
     bytes: Bytes,
-    stored: Instant,
+    version: u64,
+}
+
+/// A counter striped over cache lines, so that threads counting at once do not contend.
+#[derive(Default)]
+struct StripedCounter([CachePadded; 8]);
+
+#[derive(Default)]
+#[repr(align(64))]
+struct CachePadded(AtomicU64);
+
+impl StripedCounter {
+    fn add(&self) {
+        thread_local! {
+            static STRIPE: usize = {
+                static NEXT: AtomicU64 = AtomicU64::new(0);
+                NEXT.fetch_add(1, Ordering::Relaxed) as usize
+            };
+        }
+        let stripe = STRIPE.with(|s| *s) % self.0.len();
+        self.0[stripe].0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn sum(&self) -> u64 {
+        self.0.iter().map(|c| c.0.load(Ordering::Relaxed)).sum()
+    }
 }
 
 struct Inner {
@@ -43,8 +68,8 @@ struct Inner {
     version: AtomicU64,
     l1: RwLock<HashMap<String, L1Entry>>,
     building: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    hits: StripedCounter,
+    misses: StripedCounter,
 }
 
 #[derive(Clone)]
@@ -68,21 +93,22 @@ impl ReadCache {
                 version: AtomicU64::new(0),
                 l1: RwLock::default(),
                 building: Mutex::default(),
-                hits: AtomicU64::new(0),
-                misses: AtomicU64::new(0),
+                hits: StripedCounter::default(),
+                misses: StripedCounter::default(),
                 cache,
             }),
         };
         let changes = read_cache.inner.cache.subscribe_changes();
         read_cache.resync().await;
         tokio::spawn(follow_changes(Arc::downgrade(&read_cache.inner), changes));
+        tokio::spawn(sweep_l1(Arc::downgrade(&read_cache.inner)));
         read_cache
     }
 
     pub fn stats(&self) -> ReadCacheStats {
         ReadCacheStats {
-            hits: self.inner.hits.load(Ordering::Relaxed),
-            misses: self.inner.misses.load(Ordering::Relaxed),
+            hits: self.inner.hits.sum(),
+            misses: self.inner.misses.sum(),
             version: self.inner.version.load(Ordering::Relaxed),
         }
     }
@@ -100,12 +126,11 @@ impl ReadCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Bytes, E>>,
     {
-        let version = self.inner.version.load(Ordering::Acquire);
-        let full_key = format!("rc:{version}:{key}");
-        if let Some(bytes) = self.inner.l1_get(&full_key) {
-            self.inner.hits.fetch_add(1, Ordering::Relaxed);
+        if let Some(bytes) = self.peek(key) {
             return Ok(bytes);
         }
+        let version = self.inner.version.load(Ordering::Acquire);
+        let full_key = format!("rc:{version}:{key}");
 
         let gate = {
             let mut building = self
@@ -116,7 +141,7 @@ impl ReadCache {
             building.entry(full_key.clone()).or_default().clone()
         };
         let _turn = gate.lock().await;
-        let result = self.fill(&full_key, version, build).await;
+        let result = self.fill(key, &full_key, version, build).await;
         self.inner
             .building
             .lock()
@@ -125,28 +150,41 @@ impl ReadCache {
         result
     }
 
-    async fn fill<E, F, Fut>(&self, full_key: &str, version: u64, build: F) -> Result<Bytes, E>
+    async fn fill<E, F, Fut>(
+        &self,
+        key: &str,
+        full_key: &str,
+        version: u64,
+        build: F,
+    ) -> Result<Bytes, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Bytes, E>>,
     {
         // Someone else may have built it while we waited for our turn.
-        if let Some(bytes) = self.inner.l1_get(full_key) {
-            self.inner.hits.fetch_add(1, Ordering::Relaxed);
+        if let Some(bytes) = self.peek(key) {
             return Ok(bytes);
         }
         if let Ok(Some(bytes)) = self.inner.cache.get(full_key).await {
-            self.inner.hits.fetch_add(1, Ordering::Relaxed);
-            self.inner.l1_put(full_key, bytes.clone(), version);
+            self.inner.hits.add();
+            self.inner.l1_put(key, bytes.clone(), version);
             return Ok(bytes);
         }
-        self.inner.misses.fetch_add(1, Ordering::Relaxed);
+        self.inner.misses.add();
         let bytes = build().await?;
         if let Err(err) = self.inner.cache.set(full_key, &bytes, L2_TTL).await {
             tracing::debug!(%err, "read cache: not stored in the shared cache");
         }
-        self.inner.l1_put(full_key, bytes.clone(), version);
+        self.inner.l1_put(key, bytes.clone(), version);
         Ok(bytes)
+    }
+
+    /// The current bytes of `key` if this instance holds them (no I/O, no building).
+    pub fn peek(&self, key: &str) -> Option<Bytes> {
+        let version = self.inner.version.load(Ordering::Acquire);
+        let bytes = self.inner.l1_get(key, version)?;
+        self.inner.hits.add();
+        Some(bytes)
     }
 
     /// Public content changed: every instance reads fresh data from now on.
@@ -168,10 +206,10 @@ impl ReadCache {
 }
 
 impl Inner {
-    fn l1_get(&self, key: &str) -> Option<Bytes> {
+    fn l1_get(&self, key: &str, version: u64) -> Option<Bytes> {
         let l1 = self.l1.read().unwrap_or_else(|e| e.into_inner());
         l1.get(key)
-            .filter(|e| e.stored.elapsed() < L1_TTL)
+            .filter(|e| e.version == version)
             .map(|e| e.bytes.clone())
     }
 
@@ -184,13 +222,7 @@ impl Inner {
         if l1.len() >= L1_MAX_ENTRIES {
             l1.clear();
         }
-        l1.insert(
-            key.to_string(),
-            L1Entry {
-                bytes,
-                stored: Instant::now(),
-            },
-        );
+        l1.insert(key.to_string(), L1Entry { bytes, version });
     }
 
     /// Moves to `version` if it is newer, dropping the L1 entries of older versions.
@@ -198,6 +230,18 @@ impl Inner {
         if self.version.fetch_max(version, Ordering::AcqRel) < version {
             self.l1.write().unwrap_or_else(|e| e.into_inner()).clear();
         }
+    }
+}
+
+/// Empties L1 every `L1_TTL`, which bounds the age of what no write announces (like counts)
+/// without reading the clock on every hit.
+async fn sweep_l1(inner: std::sync::Weak<Inner>) {
+    let mut tick = tokio::time::interval(L1_TTL);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        inner.l1.write().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 

@@ -361,3 +361,30 @@ async fn public_reads_answer_from_sql_when_redis_is_down() {
     assert_eq!(ready["status"], "degraded");
     assert!(app.cache().error_count() > 0, "failures are counted");
 }
+
+#[tokio::test]
+async fn a_cached_read_answers_exactly_what_the_handler_built() {
+    let app = spawn_app().await;
+    let id = app.published_article("Same bytes", json!({})).await;
+    app.feature(id).await;
+    for path in [
+        "/api/articles",
+        "/api/articles?limit=5",
+        "/api/articles/featured",
+        "/api/articles/hot",
+        &format!("/api/articles/{id}"),
+    ] {
+        let built = app.get(path).await;
+        let built_type = built.headers()["content-type"].clone();
+        let built_body = built.bytes().await.unwrap();
+        let before = app.state.read_cache.stats().hits;
+        let cached = app.get(path).await;
+        assert_eq!(cached.status(), StatusCode::OK);
+        assert_eq!(cached.headers()["content-type"], built_type, "{path}");
+        assert_eq!(cached.bytes().await.unwrap(), built_body, "{path}");
+        assert!(
+            app.state.read_cache.stats().hits > before,
+            "{path} was served from the cache"
+        );
+    }
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Read-path benchmark (DESIGN.md §9): qshare with Redis and 10,000 seeded articles against a
+# bare poem server returning the same bytes as GET /api/articles/hot, same load for both
+# (wrk, 64 connections, 2 threads). Prints requests/s, p99 and the ratio to the bare server.
+#
+#   scripts/bench-read.sh                 # SQLite file + local Redis
+#   DURATION=20 scripts/bench-read.sh     # longer runs
+# Release build; all traffic goes to 127.0.0.1; every run is bounded by DURATION.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+CONNECTIONS=64
+QSHARE_PORT=${QSHARE_PORT:-18281}
+BARE_PORT=${BARE_PORT:-18282}
+REDIS=${REDIS_URL:-redis://127.0.0.1:6379}
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk from Debian packages"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+redis-cli -u "$REDIS" ping >/dev/null || { echo "Redis is not reachable at $REDIS" >&2; exit 1; }
+
+cargo build --release --locked -q --bin qshare --bin bench_bare
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+export DATABASE_URL="sqlite://$work/qshare.db?mode=rwc"
+export REDIS_URL="$REDIS"
+export APP_CACHE__KEY_PREFIX="qshare:bench:$$:"
+export APP_SERVER__PORT=$QSHARE_PORT APP_DEMO__SEED_WHEN_EMPTY=false
+# Access logs off, as the bare server has none (errors are still logged).
+export APP_LOG__LEVEL=warn
+bin=$PWD/target/release/qshare
+(cd "$work" && "$bin" seed-demo && "$bin" seed-demo --bulk 10000) >/dev/null
+(cd "$work" && exec "$bin") >"$work/qshare.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$QSHARE_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+
+curl -fsS "http://127.0.0.1:$QSHARE_PORT/api/articles/hot" -o "$work/hot.json"
+article_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["items"][0]["id"])' "$work/hot.json")
+"$PWD/target/release/bench_bare" "$BARE_PORT" "$work/hot.json" &
+pids+=($!)
+sleep 0.5
+
+# wrk output -> "requests_per_sec p99_ms"
+measure() {
+  local url=$1
+  wrk -t2 -c$CONNECTIONS -d2s "$url" >/dev/null   # warm-up
+  wrk -t2 -c$CONNECTIONS -d"${DURATION}s" --latency "$url" | awk '
+    /Requests\/sec/ { rps = $2 }
+    /^ +99%/ { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v = v / 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v = v * 1000 }; p99 = v }
+    END { printf "%s %s\n", rps, p99 }'
+}
+
+read -r bare_rps bare_p99 < <(measure "http://127.0.0.1:$BARE_PORT/")
+printf '\nbare poem server (same bytes as /api/articles/hot, %s bytes): %.0f req/s, p99 %.2f ms\n\n' \
+  "$(wc -c < "$work/hot.json")" "$bare_rps" "$bare_p99"
+printf '%-28s %12s %10s %10s\n' "route" "req/s" "p99 ms" "ratio"
+for route in /api/articles/hot /api/articles/featured "/api/articles/$article_id"; do
+  read -r rps p99 < <(measure "http://127.0.0.1:$QSHARE_PORT$route")
+  ratio=$(python3 -c "print(f'{$rps / $bare_rps * 100:.1f}%')")
+  printf '%-28s %12.0f %10.2f %10s\n' "$route" "$rps" "$p99" "$ratio"
+done
+grep -iE "error|panic" "$work/qshare.log" | head -5 || true
