@@ -4,7 +4,9 @@
 pub mod api;
 pub mod client;
 pub mod crypto;
+pub mod token;
 pub mod xml;
 
 pub use api::WechatError;
 pub use client::WechatClient;
+pub use token::{AccessTokens, WechatApp};
