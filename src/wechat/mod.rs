@@ -4,6 +4,7 @@
 pub mod api;
 pub mod client;
 pub mod crypto;
+pub mod fake;
 pub mod token;
 pub mod xml;
 
