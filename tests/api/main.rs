@@ -16,3 +16,4 @@ mod guestbook;
 mod helpers;
 mod me;
 mod ops;
+mod wechat_client;
