@@ -40,6 +40,8 @@ impl Application {
         settings: Settings,
         cache: Option<Cache>,
     ) -> anyhow::Result<Self> {
+        // One rustls crypto provider for the whole process (reqwest is built without one).
+        crate::wechat::client::install_crypto_provider();
         let database = db::connect(&settings.database)
             .await
             .context("cannot connect to the database")?;

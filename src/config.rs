@@ -51,6 +51,8 @@ pub struct Settings {
     pub hot: HotSettings,
     pub log: LogSettings,
     pub demo: DemoSettings,
+    #[serde(default)]
+    pub wechat: WechatSettings,
 }
 
 fn default_env() -> AppEnv {
@@ -145,6 +147,111 @@ pub struct DemoSettings {
     pub seed_when_empty: bool,
 }
 
+/// WeChat apps (DESIGN.md §2). An app whose `app_id` is empty is disabled.
+#[derive(Clone, Deserialize)]
+#[serde(default)]
+pub struct WechatSettings {
+    /// `https://api.weixin.qq.com`; a local fake in tests and benchmarks.
+    pub api_base_url: String,
+    pub official_account: OfficialAccountSettings,
+    pub miniprogram: MiniProgramSettings,
+}
+
+impl Default for WechatSettings {
+    fn default() -> Self {
+        Self {
+            api_base_url: "https://api.weixin.qq.com".into(),
+            official_account: OfficialAccountSettings::default(),
+            miniprogram: MiniProgramSettings::default(),
+        }
+    }
+}
+
+#[derive(Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct OfficialAccountSettings {
+    pub app_id: String,
+    pub app_secret: String,
+    /// Callback signature token (服务器配置 Token).
+    pub token: String,
+    /// 43 characters, for safe-mode (AES) callbacks; empty in plaintext mode.
+    pub encoding_aes_key: String,
+}
+
+#[derive(Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MiniProgramSettings {
+    pub app_id: String,
+    pub app_secret: String,
+}
+
+impl OfficialAccountSettings {
+    pub fn enabled(&self) -> bool {
+        !self.app_id.is_empty()
+    }
+}
+
+impl MiniProgramSettings {
+    pub fn enabled(&self) -> bool {
+        !self.app_id.is_empty()
+    }
+}
+
+fn redact_secret(secret: &str) -> &'static str {
+    if secret.is_empty() { "" } else { "***" }
+}
+
+impl fmt::Debug for WechatSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WechatSettings")
+            .field("api_base_url", &self.api_base_url)
+            .field("official_account", &self.official_account)
+            .field("miniprogram", &self.miniprogram)
+            .finish()
+    }
+}
+
+impl fmt::Debug for OfficialAccountSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OfficialAccountSettings")
+            .field("app_id", &self.app_id)
+            .field("app_secret", &redact_secret(&self.app_secret))
+            .field("token", &redact_secret(&self.token))
+            .field("encoding_aes_key", &redact_secret(&self.encoding_aes_key))
+            .finish()
+    }
+}
+
+impl fmt::Debug for MiniProgramSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MiniProgramSettings")
+            .field("app_id", &self.app_id)
+            .field("app_secret", &redact_secret(&self.app_secret))
+            .finish()
+    }
+}
+
+impl WechatSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: &str| Err(ConfigError::Invalid(msg.into()));
+        if !(self.api_base_url.starts_with("https://") || self.api_base_url.starts_with("http://"))
+        {
+            return invalid("wechat.api_base_url must start with https:// or http://");
+        }
+        let oa = &self.official_account;
+        if !oa.encoding_aes_key.is_empty() && oa.encoding_aes_key.chars().count() != 43 {
+            return invalid("wechat.official_account.encoding_aes_key must be 43 characters");
+        }
+        if oa.enabled() && oa.app_secret.is_empty() {
+            return invalid("wechat.official_account.app_secret is required with an app_id");
+        }
+        if self.miniprogram.enabled() && self.miniprogram.app_secret.is_empty() {
+            return invalid("wechat.miniprogram.app_secret is required with an app_id");
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration: {0}")]
@@ -172,6 +279,7 @@ impl fmt::Debug for Settings {
             .field("hot", &self.hot)
             .field("log", &self.log)
             .field("demo", &self.demo)
+            .field("wechat", &self.wechat)
             .finish_non_exhaustive()
     }
 }
@@ -285,6 +393,7 @@ impl Settings {
         {
             return invalid("moderation.blocked_words must not contain empty words".into());
         }
+        self.wechat.validate()?;
         if self.env == AppEnv::Production {
             if self.auth.jwt_secret == DEV_JWT_SECRET {
                 return invalid(

@@ -1,5 +1,13 @@
-//! WeChat: message crypto and callback XML (Official Account protocol). The API client,
-//! token manager and callback handler build on these.
+//! WeChat: message crypto and callback XML (Official Account protocol), the API client, the
+//! shared access-token manager, and a fake WeChat API server for tests and development.
 
+pub mod api;
+pub mod client;
 pub mod crypto;
+pub mod fake;
+pub mod token;
 pub mod xml;
+
+pub use api::WechatError;
+pub use client::WechatClient;
+pub use token::{AccessTokens, WechatApp};

@@ -117,6 +117,9 @@ pub async fn spawn_app_sharing(
     qshare::service::accounts::create_admin(&state.db, ADMIN_USERNAME, ADMIN_PASSWORD)
         .await
         .expect("create the test admin");
+    // reqwest runs on rustls without a built-in crypto provider: install ring as the
+    // process default before building a client (WechatClient::new does the same).
+    qshare::wechat::client::install_crypto_provider();
     let mut app = TestApp {
         address,
         client: reqwest::Client::new(),

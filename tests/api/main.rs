@@ -17,3 +17,4 @@ mod helpers;
 mod me;
 mod ops;
 mod read_path;
+mod wechat_client;
