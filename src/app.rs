@@ -14,6 +14,7 @@ use crate::{
     cache::{Cache, read_through::ReadCache},
     config::Settings,
     db,
+    jobs::scheduler::Scheduler,
     service::demo_content,
     state::AppState,
 };
@@ -25,6 +26,19 @@ pub struct Application {
     port: u16,
     acceptor: TcpAcceptor,
     state: AppState,
+    scheduler: Option<Arc<Scheduler>>,
+}
+
+/// `host:pid:random`, unique among instances sharing a database.
+fn instance_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    format!(
+        "{host}:{}:{:04x}",
+        std::process::id(),
+        rand::random::<u16>()
+    )
 }
 
 impl Application {
@@ -73,11 +87,23 @@ impl Application {
             cache,
             read_cache,
             settings: Arc::new(settings),
+            instance: instance_name().into(),
+            jobs_changed: Arc::default(),
+        };
+        let scheduler = if state.settings.jobs.enabled {
+            Some(
+                Scheduler::start(state.clone())
+                    .await
+                    .context("cannot start the scheduler")?,
+            )
+        } else {
+            None
         };
         Ok(Self {
             port,
             acceptor,
             state,
+            scheduler,
         })
     }
 
@@ -104,9 +130,14 @@ impl Application {
             cache = self.state.cache.backend_name(),
             "qshare listening"
         );
-        Server::new_with_acceptor(self.acceptor)
+        let grace = Duration::from_secs(self.state.settings.jobs.shutdown_grace_secs);
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(api::routes(self.state), stop, Some(SHUTDOWN_GRACE))
-            .await
+            .await;
+        if let Some(scheduler) = self.scheduler {
+            scheduler.shutdown(grace).await;
+        }
+        served
     }
 }
 

@@ -49,6 +49,7 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub moderation: ModerationSettings,
     pub hot: HotSettings,
+    pub jobs: JobsSettings,
     pub log: LogSettings,
     pub demo: DemoSettings,
     #[serde(default)]
@@ -111,6 +112,15 @@ pub enum ModerationMode {
 pub struct ModerationSettings {
     pub mode: ModerationMode,
     pub blocked_words: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct JobsSettings {
+    pub enabled: bool,
+    pub timezone: String,
+    pub sync_interval_secs: u64,
+    pub max_run_secs: u64,
+    pub shutdown_grace_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -277,6 +287,7 @@ impl fmt::Debug for Settings {
             .field("rate_limit", &self.rate_limit)
             .field("moderation", &self.moderation)
             .field("hot", &self.hot)
+            .field("jobs", &self.jobs)
             .field("log", &self.log)
             .field("demo", &self.demo)
             .field("wechat", &self.wechat)
@@ -384,6 +395,12 @@ impl Settings {
                 "rate_limit.window_secs and rate_limit.comment_window_secs must be at least 1"
                     .into(),
             );
+        }
+        if self.jobs.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return invalid(format!(
+                "jobs.timezone {:?} is not an IANA timezone",
+                self.jobs.timezone
+            ));
         }
         if self
             .moderation

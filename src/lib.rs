@@ -7,6 +7,7 @@ pub mod cache;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod jobs;
 pub mod pagination;
 pub mod service;
 pub mod state;

@@ -15,4 +15,8 @@ pub struct AppState {
     /// Pre-serialized public reads; invalidated by every write that changes them.
     pub read_cache: ReadCache,
     pub settings: Arc<Settings>,
+    /// This process among the instances (recorded with job runs).
+    pub instance: Arc<str>,
+    /// Wakes this instance's scheduler after the jobs table changed here.
+    pub jobs_changed: Arc<tokio::sync::Notify>,
 }

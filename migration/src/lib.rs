@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_catalogue;
 mod m20261124_000002_accounts;
 mod m20261124_000003_conversation;
+mod m20261124_000004_jobs;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_catalogue::Migration),
             Box::new(m20261124_000002_accounts::Migration),
             Box::new(m20261124_000003_conversation::Migration),
+            Box::new(m20261124_000004_jobs::Migration),
         ]
     }
 }

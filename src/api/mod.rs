@@ -43,6 +43,7 @@ type Apis = (
     admin::AdminResourcesApi,
     admin::AdminReleasesApi,
     admin::AdminModerationApi,
+    admin::AdminJobsApi,
 );
 
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
@@ -62,6 +63,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
             admin::AdminResourcesApi,
             admin::AdminReleasesApi,
             admin::AdminModerationApi,
+            admin::AdminJobsApi,
         ),
         "qshare",
         env!("CARGO_PKG_VERSION"),

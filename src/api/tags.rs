@@ -29,4 +29,6 @@ pub enum ApiTags {
     AdminReleases,
     /// Admin: comment and guestbook moderation.
     AdminModeration,
+    /// Admin: scheduled jobs (cron configuration) and their runs.
+    AdminJobs,
 }

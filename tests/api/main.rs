@@ -14,6 +14,7 @@ mod config;
 mod errors;
 mod guestbook;
 mod helpers;
+mod jobs;
 mod me;
 mod ops;
 mod read_path;

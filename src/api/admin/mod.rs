@@ -1,12 +1,14 @@
 //! `/api/admin`: editorial and catalogue management.
 
 mod articles;
+mod jobs;
 mod moderation;
 mod releases;
 mod resources;
 mod taxonomy;
 
 pub use articles::AdminArticlesApi;
+pub use jobs::AdminJobsApi;
 pub use moderation::AdminModerationApi;
 pub use releases::AdminReleasesApi;
 pub use resources::AdminResourcesApi;
