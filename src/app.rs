@@ -17,6 +17,7 @@ use crate::{
     jobs::scheduler::Scheduler,
     service::demo_content,
     state::AppState,
+    wechat::services::WechatServices,
 };
 
 /// How long graceful shutdown waits for in-flight requests.
@@ -82,6 +83,8 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().map(|s| s.port()))
             .context("listener has no address")?;
+        let wechat = WechatServices::new(&settings.wechat, cache.clone())
+            .context("cannot set up the WeChat client")?;
         let state = AppState {
             db: database,
             cache,
@@ -89,6 +92,7 @@ impl Application {
             settings: Arc::new(settings),
             instance: instance_name().into(),
             jobs_changed: Arc::default(),
+            wechat,
         };
         let scheduler = if state.settings.jobs.enabled {
             Some(

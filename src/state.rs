@@ -5,6 +5,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     cache::{Cache, read_through::ReadCache},
     config::Settings,
+    wechat::services::WechatServices,
 };
 
 /// What every handler can reach. Cheap to clone (each part is a handle).
@@ -19,4 +20,5 @@ pub struct AppState {
     pub instance: Arc<str>,
     /// Wakes this instance's scheduler after the jobs table changed here.
     pub jobs_changed: Arc<tokio::sync::Notify>,
+    pub wechat: WechatServices,
 }

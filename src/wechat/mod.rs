@@ -5,6 +5,7 @@ pub mod api;
 pub mod client;
 pub mod crypto;
 pub mod fake;
+pub mod services;
 pub mod token;
 pub mod xml;
 
