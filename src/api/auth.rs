@@ -12,6 +12,7 @@ use crate::{
     service::{
         accounts::{self, Registration},
         tokens::{self, IssuedTokens},
+        wechat_login,
     },
     state::AppState,
 };
@@ -31,6 +32,13 @@ pub struct RegisterRequest {
 pub struct LoginRequest {
     pub username: Text,
     pub password: Text,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct MiniProgramLogin {
+    /// The code from `wx.login` (single use, valid for five minutes).
+    pub code: Text,
 }
 
 #[derive(Debug, Object)]
@@ -115,6 +123,26 @@ impl AuthApi {
             &body.0.username.0,
             &body.0.password.0,
             &ip,
+        )
+        .await?;
+        Ok(Json(tokens.into()))
+    }
+
+    /// Log in from the mini-program with a `wx.login` code
+    ///
+    /// Finds the user by mini-program openid, or links the account with the same unionid, or
+    /// creates one. WeChat's session_key is never returned.
+    #[oai(path = "/wechat/miniprogram", method = "post")]
+    async fn login_miniprogram(
+        &self,
+        state: Data<&AppState>,
+        body: Json<MiniProgramLogin>,
+    ) -> ApiResult<Json<TokenResponse>> {
+        let tokens = wechat_login::login(
+            &state.db,
+            &state.wechat,
+            &state.settings.auth,
+            &body.0.code.0,
         )
         .await?;
         Ok(Json(tokens.into()))

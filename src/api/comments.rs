@@ -13,7 +13,7 @@ use crate::{
     pagination::Page,
     service::{
         comments::{self, CommentView, NewComment},
-        moderation::ModerationAction,
+        moderation::{ModerationAction, Screening},
     },
     state::AppState,
 };
@@ -169,7 +169,10 @@ impl CommentsApi {
             &state.db,
             &state.cache,
             &state.read_cache,
-            &state.settings,
+            &Screening {
+                settings: &state.settings,
+                wechat: &state.wechat,
+            },
             &auth.0.0,
             id.0,
             new,

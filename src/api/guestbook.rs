@@ -13,7 +13,7 @@ use crate::{
     pagination::Page,
     service::{
         guestbook::{self, MessageView},
-        moderation::ModerationAction,
+        moderation::{ModerationAction, Screening},
     },
     state::AppState,
 };
@@ -115,7 +115,10 @@ impl GuestbookApi {
         let view = guestbook::create(
             &state.db,
             &state.cache,
-            &state.settings,
+            &Screening {
+                settings: &state.settings,
+                wechat: &state.wechat,
+            },
             &auth.0.0,
             &body.0.content.0,
             &ip,

@@ -21,12 +21,11 @@ use sea_orm::{
 };
 
 use super::{
-    moderation::{self, ModerationAction},
+    moderation::{self, ModerationAction, Screening},
     notifications::{self, NewNotification},
 };
 use crate::{
     cache::{Cache, read_through::ReadCache},
-    config::Settings,
     db,
     error::{AppError, AppResult},
     pagination::{self, IdCursor, Page, TimeCursor},
@@ -157,14 +156,14 @@ pub async fn create(
     db: &DatabaseConnection,
     cache: &Cache,
     read_cache: &ReadCache,
-    settings: &Settings,
+    screening: &Screening<'_>,
     author: &user::Model,
     article_id: i64,
     new: NewComment,
 ) -> AppResult<CommentView> {
     let client_ip = new.client_ip.as_str();
     let content = moderation::clean_text(&new.content)?;
-    moderation::count_creation(cache, settings, author.id, client_ip).await?;
+    moderation::count_creation(cache, screening.settings, author.id, client_ip).await?;
 
     let txn = db::begin_write(db).await?;
     published_article(&txn, article_id).await?;
@@ -198,7 +197,7 @@ pub async fn create(
             (Some(target.parent_id.unwrap_or(target.id)), Some(target))
         }
     };
-    let status = moderation::initial_status(settings, author.role == Role::Admin, &content);
+    let status = screening.initial_status(author, &content).await;
     let now = time::now();
     let saved = comment::ActiveModel {
         article_id: Set(article_id),

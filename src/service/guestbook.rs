@@ -14,12 +14,11 @@ use sea_orm::{
 };
 
 use super::{
-    moderation::{self, ModerationAction},
+    moderation::{self, ModerationAction, Screening},
     notifications::{self, NewNotification},
 };
 use crate::{
     cache::Cache,
-    config::Settings,
     db,
     error::{AppError, AppResult},
     pagination::{self, IdCursor, Page},
@@ -35,21 +34,18 @@ pub struct MessageView {
 pub async fn create(
     db: &DatabaseConnection,
     cache: &Cache,
-    settings: &Settings,
+    screening: &Screening<'_>,
     author: &user::Model,
     content: &str,
     client_ip: &str,
 ) -> AppResult<MessageView> {
     let content = moderation::clean_text(content)?;
-    moderation::count_creation(cache, settings, author.id, client_ip).await?;
+    moderation::count_creation(cache, screening.settings, author.id, client_ip).await?;
+    let status = screening.initial_status(author, &content).await;
     let now = time::now();
     let saved = guestbook_message::ActiveModel {
         user_id: Set(author.id),
-        status: Set(moderation::initial_status(
-            settings,
-            author.role == Role::Admin,
-            &content,
-        )),
+        status: Set(status),
         content: Set(content),
         reply: Set(None),
         replied_by: Set(None),

@@ -18,3 +18,4 @@ pub mod taxonomy;
 pub mod tokens;
 pub mod validate;
 pub mod views;
+pub mod wechat_login;

@@ -19,3 +19,4 @@ mod me;
 mod ops;
 mod read_path;
 mod wechat_client;
+mod wechat_login;
