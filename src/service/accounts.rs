@@ -105,11 +105,24 @@ async fn insert_user(
         ));
     }
     let password_hash = password::hash(reg.password).await?;
+    new_account(username, nickname, Some(password_hash), role)
+        .insert(db)
+        .await
+        .map_err(username_taken)
+}
+
+/// A new active account row; callers add what else they know (WeChat identities).
+pub fn new_account(
+    username: String,
+    nickname: String,
+    password_hash: Option<String>,
+    role: Role,
+) -> user::ActiveModel {
     let now = time::now();
     user::ActiveModel {
+        username_key: Set(username_key(&username)),
         username: Set(username),
-        username_key: Set(key),
-        password_hash: Set(Some(password_hash)),
+        password_hash: Set(password_hash),
         nickname: Set(nickname),
         avatar_url: Set(None),
         bio: Set(String::new()),
@@ -123,9 +136,6 @@ async fn insert_user(
         last_login_at: Set(Some(now)),
         ..Default::default()
     }
-    .insert(db)
-    .await
-    .map_err(username_taken)
 }
 
 /// Creates a user and logs them in. Limited per client IP.

@@ -444,23 +444,10 @@ pub async fn mine(
     cursor: Option<&str>,
     limit: Option<u32>,
 ) -> AppResult<Page<CommentView>> {
-    let limit = pagination::limit(limit)?;
-    let mut query = comment::Entity::find()
-        .filter(comment::Column::UserId.eq(user_id))
-        .filter(comment::Column::Status.ne(CommentStatus::Deleted));
-    if let Some(c) = cursor.map(IdCursor::decode).transpose()? {
-        query = query.filter(comment::Column::Id.lt(c.0));
-    }
-    let rows = query
-        .order_by_desc(comment::Column::Id)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
-    let page = pagination::page_from_rows(rows, limit, |c| IdCursor(c.id).encode());
-    Ok(Page {
-        items: with_people(db, page.items).await?,
-        next_cursor: page.next_cursor,
-    })
+    let condition = Condition::all()
+        .add(comment::Column::UserId.eq(user_id))
+        .add(comment::Column::Status.ne(CommentStatus::Deleted));
+    newest_first(db, condition, cursor, limit).await
 }
 
 /// The moderation queue: every comment of a status, replies included, newest first.
@@ -470,8 +457,24 @@ pub async fn queue(
     cursor: Option<&str>,
     limit: Option<u32>,
 ) -> AppResult<Page<CommentView>> {
+    newest_first(
+        db,
+        Condition::all().add(comment::Column::Status.eq(status)),
+        cursor,
+        limit,
+    )
+    .await
+}
+
+/// Comments matching `condition`, newest id first, keyset paged.
+async fn newest_first(
+    db: &DatabaseConnection,
+    condition: Condition,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> AppResult<Page<CommentView>> {
     let limit = pagination::limit(limit)?;
-    let mut query = comment::Entity::find().filter(comment::Column::Status.eq(status));
+    let mut query = comment::Entity::find().filter(condition);
     if let Some(c) = cursor.map(IdCursor::decode).transpose()? {
         query = query.filter(comment::Column::Id.lt(c.0));
     }

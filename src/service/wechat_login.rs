@@ -9,7 +9,10 @@ use sea_orm::{
     QueryFilter, SqlErr,
 };
 
-use super::tokens::{self, IssuedTokens};
+use super::{
+    accounts,
+    tokens::{self, IssuedTokens},
+};
 use crate::{
     config::AuthSettings,
     error::{AppError, AppResult},
@@ -103,28 +106,12 @@ pub async fn find_or_create(
         active.updated_at = Set(time::now());
         return Ok(active.update(db).await?);
     }
-    let now = time::now();
     // A WeChat-only account: no password; the name is derived from a random draw.
     let username = format!("wx_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let created = user::ActiveModel {
-        username_key: Set(username.clone()),
-        username: Set(username),
-        password_hash: Set(None),
-        nickname: Set("微信用户".into()),
-        avatar_url: Set(None),
-        bio: Set(String::new()),
-        role: Set(Role::User),
-        status: Set(UserStatus::Active),
-        wechat_unionid: Set(unionid.map(str::to_string)),
-        wechat_mini_openid: Set(Some(openid.to_string())),
-        wechat_oa_openid: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        last_login_at: Set(Some(now)),
-        ..Default::default()
-    }
-    .insert(db)
-    .await;
+    let mut row = accounts::new_account(username, "微信用户".into(), None, Role::User);
+    row.wechat_unionid = Set(unionid.map(str::to_string));
+    row.wechat_mini_openid = Set(Some(openid.to_string()));
+    let created = row.insert(db).await;
     match created {
         Ok(user) => Ok(user),
         Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
