@@ -36,10 +36,20 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
     Ok(db)
 }
 
-/// Applies pending migrations. Run `qshare migrate` once before starting several instances:
-/// concurrent first start-ups would race to create the same tables.
+/// Applies pending migrations. Instances may start together, so the migrations run in one
+/// transaction that first takes a lock every instance respects (a PostgreSQL advisory lock;
+/// SQLite's write lock, taken at BEGIN IMMEDIATE): a second instance waits, then finds
+/// everything applied.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+    /// Any fixed number; all qshare instances use the same.
+    const MIGRATION_LOCK: i64 = 0x7173_6861_7265; // "qshare"
+    let txn = begin_write(db).await?;
+    if is_postgres(db) {
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+            .await?;
+    }
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
 }
 
 /// Begins a transaction that will write. On SQLite it takes the write lock at BEGIN

@@ -99,3 +99,19 @@ async fn every_response_carries_a_request_id_and_a_sane_client_id_is_kept() {
         .unwrap();
     assert_ne!(resp.headers()["x-request-id"], "bad id with spaces");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_together_on_a_fresh_database_both_come_up() {
+    let (settings, _dir) = crate::helpers::test_settings().await;
+    let (a, b) = tokio::join!(
+        qshare::Application::build(settings.clone()),
+        qshare::Application::build(settings.clone())
+    );
+    let (a, b) = (a.expect("first instance"), b.expect("second instance"));
+    // Both see the whole schema.
+    for app in [&a, &b] {
+        qshare::service::articles::list_published(&app.state().db, &Default::default(), None, None)
+            .await
+            .unwrap();
+    }
+}
