@@ -15,3 +15,4 @@ pub mod resource;
 pub mod scheduled_job;
 pub mod tag;
 pub mod user;
+pub mod wechat_follower;

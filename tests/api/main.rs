@@ -18,4 +18,5 @@ mod jobs;
 mod me;
 mod ops;
 mod read_path;
+mod wechat_callback;
 mod wechat_client;
