@@ -17,3 +17,4 @@ pub mod resource;
 pub mod scheduled_job;
 pub mod tag;
 pub mod user;
+pub mod wechat_follower;

@@ -8,6 +8,7 @@ mod m20261124_000001_catalogue;
 mod m20261124_000002_accounts;
 mod m20261124_000003_conversation;
 mod m20261124_000004_jobs;
+mod m20261124_000005_wechat_followers;
 mod m20261124_000006_push_preferences;
 
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_accounts::Migration),
             Box::new(m20261124_000003_conversation::Migration),
             Box::new(m20261124_000004_jobs::Migration),
+            Box::new(m20261124_000005_wechat_followers::Migration),
             Box::new(m20261124_000006_push_preferences::Migration),
         ]
     }

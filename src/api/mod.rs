@@ -20,6 +20,7 @@ pub mod security;
 mod tags;
 mod taxonomy;
 pub mod types;
+mod wechat_callback;
 
 use std::time::Duration;
 
@@ -44,6 +45,7 @@ type Apis = (
     admin::AdminReleasesApi,
     admin::AdminModerationApi,
     admin::AdminJobsApi,
+    admin::AdminFollowersApi,
 );
 
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
@@ -64,6 +66,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
             admin::AdminReleasesApi,
             admin::AdminModerationApi,
             admin::AdminJobsApi,
+            admin::AdminFollowersApi,
         ),
         "qshare",
         env!("CARGO_PKG_VERSION"),
@@ -84,6 +87,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .nest("/docs", docs)
         .at("/healthz", get(ops::healthz))
         .at("/readyz", get(ops::readyz))
+        .at("/wechat/callback", wechat_callback::endpoint())
         .with(middleware::Timeout { limit: timeout })
         .with(middleware::BodyLimit { max: body_limit })
         .data(state.clone())

@@ -31,4 +31,6 @@ pub enum ApiTags {
     AdminModeration,
     /// Admin: scheduled jobs (cron configuration) and their runs.
     AdminJobs,
+    /// Admin: WeChat Official Account followers.
+    AdminFollowers,
 }

@@ -48,7 +48,7 @@ impl JobKind {
 
     /// Whether the capability this kind runs exists in this build.
     pub fn is_available(self) -> bool {
-        !matches!(self, Self::PushFeatured | Self::SyncWechatFollowers)
+        !matches!(self, Self::PushFeatured)
     }
 
     /// Parses a kind that can be configured now.

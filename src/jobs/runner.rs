@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::{kinds::JobKind, store};
 use crate::{
     error::{AppError, AppResult},
-    service::{article_admin, hot, notifications, tokens, views},
+    service::{article_admin, followers, hot, notifications, tokens, views},
     state::AppState,
     time,
 };
@@ -55,7 +55,11 @@ pub async fn execute(state: &AppState, kind: JobKind, params: &Value) -> AppResu
                 json!({ "refresh_tokens": refresh_tokens, "notifications": notifications, "job_runs": job_runs }),
             )
         }
-        JobKind::PushFeatured | JobKind::SyncWechatFollowers => Err(AppError::Unprocessable {
+        JobKind::SyncWechatFollowers => {
+            let summary = followers::sync(state).await?;
+            Ok(serde_json::to_value(summary).map_err(|e| AppError::Internal(e.into()))?)
+        }
+        JobKind::PushFeatured => Err(AppError::Unprocessable {
             code: "kind_unavailable",
             message: format!("{} is not available in this build", kind.as_str()),
         }),

@@ -18,5 +18,6 @@ mod jobs;
 mod me;
 mod ops;
 mod read_path;
+mod wechat_callback;
 mod wechat_client;
 mod wechat_login;

@@ -1,6 +1,7 @@
 //! `/api/admin`: editorial and catalogue management.
 
 mod articles;
+mod followers;
 mod jobs;
 mod moderation;
 mod releases;
@@ -8,6 +9,7 @@ mod resources;
 mod taxonomy;
 
 pub use articles::AdminArticlesApi;
+pub use followers::AdminFollowersApi;
 pub use jobs::AdminJobsApi;
 pub use moderation::AdminModerationApi;
 pub use releases::AdminReleasesApi;
