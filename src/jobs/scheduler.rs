@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use uuid::Uuid;
 
-use super::{cron, runner, store};
+use super::{cron, kinds::JobKind, runner, store};
 use crate::{state::AppState, time};
 
 pub struct Scheduler {
@@ -32,7 +32,9 @@ pub struct Scheduler {
 impl Scheduler {
     /// Seeds the default jobs, registers the enabled ones and keeps following the table.
     pub async fn start(state: AppState) -> anyhow::Result<Arc<Self>> {
-        store::seed_defaults(&state.db, &state.settings.jobs.timezone).await?;
+        let has_official_account = state.wechat.official_account.is_some();
+        let ready = |kind: JobKind| kind != JobKind::SyncWechatFollowers || has_official_account;
+        store::seed_defaults(&state.db, &state.settings.jobs.timezone, ready).await?;
         let cron = JobScheduler::new().await?;
         cron.start().await?;
         let scheduler = Arc::new(Self {

@@ -43,7 +43,13 @@ fn name_taken(err: DbErr) -> AppError {
 
 /// Inserts a default schedule for every available kind that has none (by name), so that a
 /// new installation, or one where a capability just landed, gets its jobs.
-pub async fn seed_defaults(db: &DatabaseConnection, timezone: &str) -> AppResult<u64> {
+/// `ready` says whether a kind's configuration is present (e.g. an Official Account for the
+/// follower sync); a kind that is not ready is seeded disabled rather than failing every run.
+pub async fn seed_defaults(
+    db: &DatabaseConnection,
+    timezone: &str,
+    ready: impl Fn(JobKind) -> bool,
+) -> AppResult<u64> {
     let now = time::now();
     let mut added = 0;
     for kind in super::kinds::ALL.into_iter().filter(|k| k.is_available()) {
@@ -52,7 +58,7 @@ pub async fn seed_defaults(db: &DatabaseConnection, timezone: &str) -> AppResult
             kind: Set(kind.as_str().to_string()),
             cron: Set(kind.default_cron().to_string()),
             timezone: Set(timezone.to_string()),
-            enabled: Set(true),
+            enabled: Set(ready(kind)),
             params: Set(kind.validate_params(None)?.to_string()),
             version: Set(1),
             created_at: Set(now),

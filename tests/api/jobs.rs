@@ -260,6 +260,16 @@ async fn an_every_second_job_runs_and_edits_and_disabling_apply_without_restart(
         !kinds.contains(&"push_featured"),
         "a kind without its capability is not seeded"
     );
+    let sync = defaults["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["kind"] == "sync_wechat_followers")
+        .unwrap();
+    assert_eq!(
+        sync["enabled"], false,
+        "no Official Account configured: seeded disabled"
+    );
 
     let job = create_job(
         &app,
