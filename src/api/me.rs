@@ -14,6 +14,7 @@ use super::{
 use crate::{
     service::{
         accounts::{self, ProfileChanges},
+        push_preferences::{self, Preferences, QuietHours},
         reactions,
     },
     state::AppState,
@@ -35,6 +36,60 @@ pub struct ReactionResult {
     /// Whether the caller now likes (or has favourited) the article.
     pub active: bool,
     pub count: i64,
+}
+
+/// Quiet hours in the user's timezone, `HH:MM`; may wrap past midnight.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct QuietHoursWindow {
+    pub start: Text,
+    pub end: Text,
+}
+
+/// What the user wants pushed (new featured articles).
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct PushPreferencesBody {
+    /// No pushes at all (the in-app inbox included).
+    pub opted_out: bool,
+    /// Category slugs of interest; empty means all.
+    #[oai(default)]
+    pub categories: Vec<Text>,
+    /// Pushes falling inside are delivered when the window ends.
+    pub quiet_hours: Option<QuietHoursWindow>,
+    /// IANA timezone of the quiet hours (default Asia/Shanghai).
+    pub timezone: Option<Text>,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct SubscriptionGrant {
+    /// The template ids the user accepted in `wx.requestSubscribeMessage`.
+    pub template_ids: Vec<Text>,
+}
+
+#[derive(Debug, Object)]
+pub struct TemplateCredits {
+    pub template_id: String,
+    /// Messages that may still be sent with this template.
+    pub credits: i32,
+}
+
+#[derive(Debug, Object)]
+pub struct SubscriptionCredits {
+    pub items: Vec<TemplateCredits>,
+}
+
+fn preferences_body(p: Preferences) -> PushPreferencesBody {
+    PushPreferencesBody {
+        opted_out: p.opted_out,
+        categories: p.categories.into_iter().map(Text).collect(),
+        quiet_hours: p.quiet_hours.map(|q| QuietHoursWindow {
+            start: Text(push_preferences::format_clock(q.start_minute)),
+            end: Text(push_preferences::format_clock(q.end_minute)),
+        }),
+        timezone: Some(Text(p.timezone)),
+    }
 }
 
 pub struct MeApi;
@@ -110,6 +165,68 @@ impl MeApi {
         )
         .await?;
         Ok(Json(page.into()))
+    }
+
+    /// My push preferences
+    #[oai(path = "/me/push-preferences", method = "get")]
+    async fn my_push_preferences(
+        &self,
+        auth: UserAuth,
+        state: Data<&AppState>,
+    ) -> ApiResult<Json<PushPreferencesBody>> {
+        Ok(Json(preferences_body(
+            push_preferences::get(&state.db, auth.0.id()).await?,
+        )))
+    }
+
+    /// Replace my push preferences
+    #[oai(path = "/me/push-preferences", method = "put")]
+    async fn set_push_preferences(
+        &self,
+        auth: UserAuth,
+        state: Data<&AppState>,
+        body: Json<PushPreferencesBody>,
+    ) -> ApiResult<Json<PushPreferencesBody>> {
+        let b = body.0;
+        let quiet_hours = match b.quiet_hours {
+            Some(q) => Some(QuietHours {
+                start_minute: push_preferences::parse_clock("quiet_hours.start", &q.start.0)?,
+                end_minute: push_preferences::parse_clock("quiet_hours.end", &q.end.0)?,
+            }),
+            None => None,
+        };
+        let prefs = Preferences {
+            opted_out: b.opted_out,
+            categories: b.categories.into_iter().map(|c| c.0).collect(),
+            quiet_hours,
+            timezone: b
+                .timezone
+                .map_or_else(|| push_preferences::DEFAULT_TIMEZONE.to_string(), |t| t.0),
+        };
+        Ok(Json(preferences_body(
+            push_preferences::set(&state.db, auth.0.id(), prefs).await?,
+        )))
+    }
+
+    /// Record mini-program subscribe-message grants (one credit per accepted template)
+    #[oai(path = "/me/wechat/subscriptions", method = "post")]
+    async fn grant_subscriptions(
+        &self,
+        auth: UserAuth,
+        state: Data<&AppState>,
+        body: Json<SubscriptionGrant>,
+    ) -> ApiResult<Json<SubscriptionCredits>> {
+        let ids: Vec<String> = body.0.template_ids.into_iter().map(|t| t.0).collect();
+        let credits = push_preferences::grant(&state.db, auth.0.id(), &ids).await?;
+        Ok(Json(SubscriptionCredits {
+            items: credits
+                .into_iter()
+                .map(|(template_id, credits)| TemplateCredits {
+                    template_id,
+                    credits,
+                })
+                .collect(),
+        }))
     }
 
     /// Like an article (idempotent)

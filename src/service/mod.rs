@@ -12,6 +12,7 @@ pub mod hot;
 pub mod moderation;
 pub mod notifications;
 pub mod password;
+pub mod push_preferences;
 pub mod rate_limit;
 pub mod reactions;
 pub mod resources;

@@ -231,3 +231,149 @@ async fn drafts_cannot_be_liked() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn push_preferences_default_to_everything_and_round_trip() {
+    let app = spawn_app().await;
+    app.create_category("ai", "AI").await;
+    let token = app.user_token("quinn_push").await;
+    let defaults = app
+        .as_user(
+            &token,
+            Method::GET,
+            "/api/me/push-preferences",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(defaults["opted_out"], false);
+    assert!(defaults["categories"].as_array().unwrap().is_empty());
+    assert!(defaults["quiet_hours"].is_null());
+    assert_eq!(defaults["timezone"], "Asia/Shanghai");
+
+    let body = json!({ "opted_out": false, "categories": ["ai", "ai"], "quiet_hours": { "start": "22:30", "end": "07:00" }, "timezone": "Europe/Berlin" });
+    let saved = app
+        .as_user(
+            &token,
+            Method::PUT,
+            "/api/me/push-preferences",
+            Some(body),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(saved["categories"], json!(["ai"]));
+    assert_eq!(saved["quiet_hours"]["start"], "22:30");
+    assert_eq!(saved["timezone"], "Europe/Berlin");
+    let read = app
+        .as_user(
+            &token,
+            Method::GET,
+            "/api/me/push-preferences",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(read, saved);
+
+    for (body, field) in [
+        (
+            json!({ "opted_out": false, "categories": ["nope"] }),
+            "categories",
+        ),
+        (
+            json!({ "opted_out": false, "quiet_hours": { "start": "25:00", "end": "07:00" } }),
+            "quiet_hours.start",
+        ),
+        (
+            json!({ "opted_out": false, "quiet_hours": { "start": "07:00", "end": "07:00" } }),
+            "quiet_hours",
+        ),
+        (
+            json!({ "opted_out": false, "timezone": "Moon/Base" }),
+            "timezone",
+        ),
+    ] {
+        let err = app
+            .as_user(
+                &token,
+                Method::PUT,
+                "/api/me/push-preferences",
+                Some(body),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        assert_eq!(err["details"]["field"], field, "{err}");
+    }
+    assert_eq!(
+        app.as_user(
+            &token,
+            Method::GET,
+            "/api/me/push-preferences",
+            None,
+            StatusCode::OK
+        )
+        .await,
+        saved,
+        "refused edits change nothing"
+    );
+    let opted_out = app
+        .as_user(
+            &token,
+            Method::PUT,
+            "/api/me/push-preferences",
+            Some(json!({ "opted_out": true })),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(opted_out["opted_out"], true);
+    assert!(opted_out["quiet_hours"].is_null());
+    expect_json(
+        app.get("/api/me/push-preferences").await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn subscribe_message_grants_add_one_credit_per_accepted_template() {
+    let app = spawn_app().await;
+    let token = app.user_token("rita_grant").await;
+    let body = json!({ "template_ids": ["tpl-featured", "tpl-reply"] });
+    app.as_user(
+        &token,
+        Method::POST,
+        "/api/me/wechat/subscriptions",
+        Some(body),
+        StatusCode::OK,
+    )
+    .await;
+    let again = app
+        .as_user(
+            &token,
+            Method::POST,
+            "/api/me/wechat/subscriptions",
+            Some(json!({ "template_ids": ["tpl-featured"] })),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(
+        again["items"],
+        json!([{ "template_id": "tpl-featured", "credits": 2 }, { "template_id": "tpl-reply", "credits": 1 }])
+    );
+    app.as_user(
+        &token,
+        Method::POST,
+        "/api/me/wechat/subscriptions",
+        Some(json!({ "template_ids": [] })),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    app.as_user(
+        &token,
+        Method::POST,
+        "/api/me/wechat/subscriptions",
+        Some(json!({ "template_ids": [""] })),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+}
