@@ -3,6 +3,7 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
+use sea_orm::{ExprTrait, prelude::Expr, sea_query::IntoColumnRef};
 
 use crate::error::AppError;
 
@@ -61,6 +62,20 @@ impl TimeCursor {
         let id: i64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
         let at = DateTime::from_timestamp_millis(millis).ok_or_else(bad)?;
         Ok(Self { at, id })
+    }
+}
+
+impl TimeCursor {
+    /// Rows after this cursor in a list sorted by `(time, id)` descending (newest first).
+    pub fn older<C: IntoColumnRef>(&self, time: C, id: C) -> Expr {
+        Expr::tuple([Expr::col(time), Expr::col(id)])
+            .lt(Expr::tuple([Expr::val(self.at), Expr::val(self.id)]))
+    }
+
+    /// Rows after this cursor in a list sorted by `(time, id)` ascending (oldest first).
+    pub fn newer<C: IntoColumnRef>(&self, time: C, id: C) -> Expr {
+        Expr::tuple([Expr::col(time), Expr::col(id)])
+            .gt(Expr::tuple([Expr::val(self.at), Expr::val(self.id)]))
     }
 }
 

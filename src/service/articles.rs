@@ -65,11 +65,10 @@ fn published() -> Condition {
 }
 
 fn time_keyset_after(time_col: article::Column, cursor: &TimeCursor) -> Expr {
-    Expr::tuple([
-        Expr::col((article::Entity, time_col)),
-        Expr::col((article::Entity, article::Column::Id)),
-    ])
-    .lt(Expr::tuple([Expr::val(cursor.at), Expr::val(cursor.id)]))
+    cursor.older(
+        (article::Entity, time_col),
+        (article::Entity, article::Column::Id),
+    )
 }
 
 /// `LIKE` pattern matching `text` anywhere, with the wildcards in `text` taken literally.

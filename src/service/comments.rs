@@ -327,13 +327,7 @@ pub async fn threads(
         .filter(comment::Column::ParentId.is_null())
         .filter(listed_thread());
     if let Some(c) = &cursor {
-        query = query.filter(
-            Expr::tuple([
-                Expr::col(comment::Column::CreatedAt),
-                Expr::col(comment::Column::Id),
-            ])
-            .lt(Expr::tuple([Expr::val(c.at), Expr::val(c.id)])),
-        );
+        query = query.filter(c.older(comment::Column::CreatedAt, comment::Column::Id));
     }
     let rows = query
         .order_by_desc(comment::Column::CreatedAt)
@@ -410,13 +404,7 @@ pub async fn replies(
         .filter(comment::Column::ParentId.eq(thread_id))
         .filter(comment::Column::Status.eq(CommentStatus::Published));
     if let Some(c) = &cursor {
-        query = query.filter(
-            Expr::tuple([
-                Expr::col(comment::Column::CreatedAt),
-                Expr::col(comment::Column::Id),
-            ])
-            .gt(Expr::tuple([Expr::val(c.at), Expr::val(c.id)])),
-        );
+        query = query.filter(c.newer(comment::Column::CreatedAt, comment::Column::Id));
     }
     let rows = query
         .order_by_asc(comment::Column::CreatedAt)

@@ -150,19 +150,16 @@ pub async fn mine(
         .filter(article_reaction::Column::Kind.eq(kind))
         .filter(article::Column::Status.eq(ArticleStatus::Published));
     if let Some(c) = &cursor {
-        query = query.filter(
-            Expr::tuple([
-                Expr::col((
-                    article_reaction::Entity,
-                    article_reaction::Column::CreatedAt,
-                )),
-                Expr::col((
-                    article_reaction::Entity,
-                    article_reaction::Column::ArticleId,
-                )),
-            ])
-            .lt(Expr::tuple([Expr::val(c.at), Expr::val(c.id)])),
-        );
+        query = query.filter(c.older(
+            (
+                article_reaction::Entity,
+                article_reaction::Column::CreatedAt,
+            ),
+            (
+                article_reaction::Entity,
+                article_reaction::Column::ArticleId,
+            ),
+        ));
     }
     let rows = query
         .order_by_desc(article_reaction::Column::CreatedAt)
