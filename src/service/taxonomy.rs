@@ -8,7 +8,7 @@ use entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
 
 use super::validate;
@@ -123,12 +123,30 @@ pub async fn create_category(
     .map_err(slug_conflict)
 }
 
+async fn published_in_category(db: &DatabaseConnection, id: i64) -> AppResult<i64> {
+    Ok(article::Entity::find()
+        .filter(article::Column::Status.eq(ArticleStatus::Published))
+        .filter(article::Column::CategoryId.eq(id))
+        .count(db)
+        .await? as i64)
+}
+
+async fn published_with_tag(db: &DatabaseConnection, id: i64) -> AppResult<i64> {
+    Ok(article_tag::Entity::find()
+        .inner_join(article::Entity)
+        .filter(article::Column::Status.eq(ArticleStatus::Published))
+        .filter(article_tag::Column::TagId.eq(id))
+        .count(db)
+        .await? as i64)
+}
+
+/// Edits a category; returns it with its number of published articles.
 pub async fn update_category(
     db: &DatabaseConnection,
     read_cache: &ReadCache,
     id: i64,
     input: CategoryInput,
-) -> AppResult<category::Model> {
+) -> AppResult<Counted<category::Model>> {
     let current = category::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -149,7 +167,11 @@ pub async fn update_category(
     model.updated_at = Set(time::now());
     let saved = model.update(db).await.map_err(slug_conflict)?;
     read_cache.invalidate().await;
-    Ok(saved)
+    let article_count = published_in_category(db, saved.id).await?;
+    Ok(Counted {
+        item: saved,
+        article_count,
+    })
 }
 
 /// Deletes a category; its articles stay, without a category.
@@ -195,7 +217,7 @@ pub async fn update_tag(
     read_cache: &ReadCache,
     id: i64,
     input: TagInput,
-) -> AppResult<tag::Model> {
+) -> AppResult<Counted<tag::Model>> {
     let current = tag::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -209,7 +231,11 @@ pub async fn update_tag(
     }
     let saved = model.update(db).await.map_err(slug_conflict)?;
     read_cache.invalidate().await;
-    Ok(saved)
+    let article_count = published_with_tag(db, saved.id).await?;
+    Ok(Counted {
+        item: saved,
+        article_count,
+    })
 }
 
 /// Deletes a tag and its links to articles.

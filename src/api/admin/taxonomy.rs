@@ -81,12 +81,7 @@ impl AdminTaxonomyApi {
     ) -> ApiResult<Json<Category>> {
         let c =
             taxonomy::update_category(&state.db, &state.read_cache, id.0, body.0.into()).await?;
-        let count = taxonomy::categories(&state.db)
-            .await?
-            .into_iter()
-            .find(|x| x.item.id == c.id)
-            .map_or(0, |x| x.article_count);
-        Ok(Json(Category::with_count(c, count)))
+        Ok(Json(c.into()))
     }
 
     /// Delete a category (its articles stay, uncategorised)
@@ -123,12 +118,7 @@ impl AdminTaxonomyApi {
         body: Json<TagWrite>,
     ) -> ApiResult<Json<Tag>> {
         let t = taxonomy::update_tag(&state.db, &state.read_cache, id.0, body.0.into()).await?;
-        let count = taxonomy::tags(&state.db)
-            .await?
-            .into_iter()
-            .find(|x| x.item.id == t.id)
-            .map_or(0, |x| x.article_count);
-        Ok(Json(Tag::with_count(t, count)))
+        Ok(Json(t.into()))
     }
 
     /// Delete a tag (and its links to articles)
