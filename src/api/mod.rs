@@ -29,7 +29,9 @@ use poem_openapi::OpenApiService;
 
 use crate::state::AppState;
 
-type Apis = (
+/// Public and user APIs. poem-openapi implements `OpenApi` for tuples of up to 16, so the
+/// service is a pair of groups with room to grow.
+type PublicApis = (
     articles::ArticlesApi,
     taxonomy::TaxonomyApi,
     resources::ResourcesApi,
@@ -39,6 +41,10 @@ type Apis = (
     notifications::NotificationsApi,
     comments::CommentsApi,
     guestbook::GuestbookApi,
+);
+
+/// `/api/admin/*`.
+type AdminApis = (
     admin::AdminArticlesApi,
     admin::AdminTaxonomyApi,
     admin::AdminResourcesApi,
@@ -48,29 +54,30 @@ type Apis = (
     admin::AdminFollowersApi,
 );
 
+type Apis = (PublicApis, AdminApis);
+
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new(
-        (
-            articles::ArticlesApi,
-            taxonomy::TaxonomyApi,
-            resources::ResourcesApi,
-            app_release::AppReleaseApi,
-            auth::AuthApi,
-            me::MeApi,
-            notifications::NotificationsApi,
-            comments::CommentsApi,
-            guestbook::GuestbookApi,
-            admin::AdminArticlesApi,
-            admin::AdminTaxonomyApi,
-            admin::AdminResourcesApi,
-            admin::AdminReleasesApi,
-            admin::AdminModerationApi,
-            admin::AdminJobsApi,
-            admin::AdminFollowersApi,
-        ),
-        "qshare",
-        env!("CARGO_PKG_VERSION"),
-    )
+    let public = (
+        articles::ArticlesApi,
+        taxonomy::TaxonomyApi,
+        resources::ResourcesApi,
+        app_release::AppReleaseApi,
+        auth::AuthApi,
+        me::MeApi,
+        notifications::NotificationsApi,
+        comments::CommentsApi,
+        guestbook::GuestbookApi,
+    );
+    let admin = (
+        admin::AdminArticlesApi,
+        admin::AdminTaxonomyApi,
+        admin::AdminResourcesApi,
+        admin::AdminReleasesApi,
+        admin::AdminModerationApi,
+        admin::AdminJobsApi,
+        admin::AdminFollowersApi,
+    );
+    OpenApiService::new((public, admin), "qshare", env!("CARGO_PKG_VERSION"))
     .description("Backend of the qshare quality-sharing (优质分享) tech-article site, app and WeChat mini-program.")
 }
 
