@@ -15,6 +15,7 @@ use crate::{
     config::Settings,
     db,
     jobs::scheduler::Scheduler,
+    push::worker::Workers,
     service::demo_content,
     state::AppState,
     wechat::services::WechatServices,
@@ -28,6 +29,8 @@ pub struct Application {
     acceptor: TcpAcceptor,
     state: AppState,
     scheduler: Option<Arc<Scheduler>>,
+    /// Push delivery workers; dropping them aborts them.
+    push_workers: Option<Workers>,
 }
 
 /// `host:pid:random`, unique among instances sharing a database.
@@ -93,6 +96,7 @@ impl Application {
             instance: instance_name().into(),
             jobs_changed: Arc::default(),
             wechat,
+            push_wake: Arc::default(),
         };
         let scheduler = if state.settings.jobs.enabled {
             Some(
@@ -103,11 +107,17 @@ impl Application {
         } else {
             None
         };
+        let push_workers = state
+            .settings
+            .push
+            .workers_enabled
+            .then(|| Workers::start(state.clone()));
         Ok(Self {
             port,
             acceptor,
             state,
             scheduler,
+            push_workers,
         })
     }
 
@@ -138,9 +148,19 @@ impl Application {
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(api::routes(self.state), stop, Some(SHUTDOWN_GRACE))
             .await;
-        if let Some(scheduler) = self.scheduler {
-            scheduler.shutdown(grace).await;
-        }
+        // Jobs and deliveries in flight finish (up to the grace period) after the last
+        // request; both bounds run side by side.
+        let scheduler = async {
+            if let Some(scheduler) = self.scheduler {
+                scheduler.shutdown(grace).await;
+            }
+        };
+        let workers = async {
+            if let Some(workers) = self.push_workers {
+                workers.shutdown(grace).await;
+            }
+        };
+        tokio::join!(scheduler, workers);
         served
     }
 }

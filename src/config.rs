@@ -54,6 +54,8 @@ pub struct Settings {
     pub demo: DemoSettings,
     #[serde(default)]
     pub wechat: WechatSettings,
+    #[serde(default)]
+    pub push: PushSettings,
 }
 
 fn default_env() -> AppEnv {
@@ -177,6 +179,138 @@ impl Default for WechatSettings {
     }
 }
 
+/// `push`: the workers that deliver campaigns and the channels they deliver through.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PushSettings {
+    /// Run delivery workers in this instance (several instances share the work).
+    pub workers_enabled: bool,
+    /// Deliveries a worker claims at once.
+    pub claim_batch: u32,
+    /// Sends in flight per channel per instance.
+    pub concurrency: u32,
+    /// How often an idle worker looks for due deliveries.
+    pub poll_interval_ms: u64,
+    /// A claim not settled within this long is taken as its worker having died.
+    pub lease_secs: u64,
+    /// Attempts before a transient failure becomes `failed`.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt up to `retry_max_ms`.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// Where message links point (`{site_url}/articles/{id}`).
+    pub site_url: String,
+    pub channels: PushChannels,
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        Self {
+            workers_enabled: true,
+            claim_batch: 200,
+            concurrency: 16,
+            poll_interval_ms: 1000,
+            lease_secs: 120,
+            max_attempts: 5,
+            retry_base_ms: 2000,
+            retry_max_ms: 600_000,
+            site_url: "http://127.0.0.1:8080".into(),
+            channels: PushChannels::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PushChannels {
+    pub inbox: InboxChannel,
+    pub wechat_template: TemplateChannel,
+    pub wechat_mass: MassChannel,
+    pub miniprogram_subscribe: SubscribeChannel,
+}
+
+impl Default for PushChannels {
+    fn default() -> Self {
+        Self {
+            inbox: InboxChannel { enabled: true },
+            wechat_template: TemplateChannel {
+                enabled: false,
+                template_id: String::new(),
+                rate_per_sec: 50,
+            },
+            wechat_mass: MassChannel {
+                enabled: false,
+                rate_per_min: 60,
+            },
+            miniprogram_subscribe: SubscribeChannel {
+                enabled: false,
+                template_id: String::new(),
+                page: "pages/article/index".into(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InboxChannel {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TemplateChannel {
+    pub enabled: bool,
+    pub template_id: String,
+    /// Sends per second across all instances; 0 = unlimited.
+    pub rate_per_sec: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MassChannel {
+    pub enabled: bool,
+    /// Mass-send calls per minute across all instances (WeChat allows 60); 0 = unlimited.
+    pub rate_per_min: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SubscribeChannel {
+    pub enabled: bool,
+    pub template_id: String,
+    /// The mini-program page the message opens (`?id=<article>` is appended).
+    pub page: String,
+}
+
+impl PushSettings {
+    fn validate(&self, wechat: &WechatSettings) -> Result<(), ConfigError> {
+        let invalid = |msg: &str| Err(ConfigError::Invalid(msg.into()));
+        if self.claim_batch == 0 || self.concurrency == 0 || self.max_attempts == 0 {
+            return invalid(
+                "push.claim_batch, push.concurrency and push.max_attempts must be at least 1",
+            );
+        }
+        if self.lease_secs == 0 || self.poll_interval_ms == 0 {
+            return invalid("push.lease_secs and push.poll_interval_ms must be at least 1");
+        }
+        let c = &self.channels;
+        let oa = wechat.official_account.enabled();
+        if (c.wechat_template.enabled || c.wechat_mass.enabled) && !oa {
+            return invalid(
+                "push.channels.wechat_template and wechat_mass need wechat.official_account",
+            );
+        }
+        if c.wechat_template.enabled && c.wechat_template.template_id.is_empty() {
+            return invalid("push.channels.wechat_template.template_id is required when enabled");
+        }
+        if c.miniprogram_subscribe.enabled
+            && (!wechat.miniprogram.enabled() || c.miniprogram_subscribe.template_id.is_empty())
+        {
+            return invalid(
+                "push.channels.miniprogram_subscribe needs wechat.miniprogram and a template_id",
+            );
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct OfficialAccountSettings {
@@ -291,6 +425,7 @@ impl fmt::Debug for Settings {
             .field("log", &self.log)
             .field("demo", &self.demo)
             .field("wechat", &self.wechat)
+            .field("push", &self.push)
             .finish_non_exhaustive()
     }
 }
@@ -411,6 +546,7 @@ impl Settings {
             return invalid("moderation.blocked_words must not contain empty words".into());
         }
         self.wechat.validate()?;
+        self.push.validate(&self.wechat)?;
         if self.env == AppEnv::Production {
             if self.auth.jwt_secret == DEV_JWT_SECRET {
                 return invalid(

@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod jobs;
 pub mod pagination;
+pub mod push;
 pub mod service;
 pub mod state;
 pub mod telemetry;

@@ -21,4 +21,6 @@ pub struct AppState {
     /// Wakes this instance's scheduler after the jobs table changed here.
     pub jobs_changed: Arc<tokio::sync::Notify>,
     pub wechat: WechatServices,
+    /// Wakes this instance's push workers (a campaign was prepared or retried here).
+    pub push_wake: Arc<tokio::sync::Notify>,
 }

@@ -52,6 +52,7 @@ type AdminApis = (
     admin::AdminModerationApi,
     admin::AdminJobsApi,
     admin::AdminFollowersApi,
+    admin::AdminPushApi,
 );
 
 type Apis = (PublicApis, AdminApis);
@@ -76,6 +77,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
         admin::AdminModerationApi,
         admin::AdminJobsApi,
         admin::AdminFollowersApi,
+        admin::AdminPushApi,
     );
     OpenApiService::new((public, admin), "qshare", env!("CARGO_PKG_VERSION"))
     .description("Backend of the qshare quality-sharing (优质分享) tech-article site, app and WeChat mini-program.")

@@ -33,4 +33,6 @@ pub enum ApiTags {
     AdminJobs,
     /// Admin: WeChat Official Account followers.
     AdminFollowers,
+    /// Admin: push campaigns and their deliveries.
+    AdminPush,
 }

@@ -1,5 +1,4 @@
-//! Job kinds are code; each calls the service function its capability provides. A kind
-//! whose capability is not built yet cannot be configured (400), never a silent no-op.
+//! Job kinds are code; each calls the service function its capability provides.
 
 use serde_json::{Map, Value, json};
 
@@ -46,23 +45,6 @@ impl JobKind {
         })
     }
 
-    /// Whether the capability this kind runs exists in this build.
-    pub fn is_available(self) -> bool {
-        !matches!(self, Self::PushFeatured)
-    }
-
-    /// Parses a kind that can be configured now.
-    pub fn parse_available(name: &str) -> AppResult<Self> {
-        let kind = Self::parse(name)?;
-        if !kind.is_available() {
-            return Err(AppError::bad_field(
-                "kind",
-                format!("kind {name:?} is not available yet: its capability is not built"),
-            ));
-        }
-        Ok(kind)
-    }
-
     /// The schedule a fresh installation gets (six fields).
     pub fn default_cron(self) -> &'static str {
         match self {
@@ -93,8 +75,12 @@ impl JobKind {
                 ("notifications_days", 90, 1, 3650),
                 ("job_runs_days", 30, 1, 3650),
             ],
+            Self::PushFeatured => &[
+                ("max_articles", crate::push::job::DEFAULT_MAX_ARTICLES, 1, 20),
+                ("lookback_hours", crate::push::job::DEFAULT_LOOKBACK_HOURS, 1, 24 * 90),
+            ],
             Self::FlushCounters | Self::RefreshHotRanking | Self::PublishScheduled => &[],
-            Self::PushFeatured | Self::SyncWechatFollowers => &[],
+            Self::SyncWechatFollowers => &[],
         };
         let mut out = Map::new();
         for key in given.keys() {
@@ -162,9 +148,14 @@ mod tests {
     }
 
     #[test]
-    fn kinds_without_their_capability_cannot_be_configured() {
-        assert!(JobKind::parse_available("flush_counters").is_ok());
-        assert!(JobKind::parse_available("push_featured").is_err());
+    fn push_featured_takes_a_digest_size_and_a_lookback() {
+        let filled = JobKind::PushFeatured.validate_params(None).unwrap();
+        assert_eq!(filled, json!({ "max_articles": 10, "lookback_hours": 168 }));
+        assert!(
+            JobKind::PushFeatured
+                .validate_params(Some(&json!({ "max_articles": 21 })))
+                .is_err()
+        );
         assert!(JobKind::parse("nope").is_err());
     }
 }

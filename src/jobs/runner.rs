@@ -59,10 +59,7 @@ pub async fn execute(state: &AppState, kind: JobKind, params: &Value) -> AppResu
             let summary = followers::sync(state).await?;
             Ok(serde_json::to_value(summary).map_err(|e| AppError::Internal(e.into()))?)
         }
-        JobKind::PushFeatured => Err(AppError::Unprocessable {
-            code: "kind_unavailable",
-            message: format!("{} is not available in this build", kind.as_str()),
-        }),
+        JobKind::PushFeatured => crate::push::job::push_featured(state, params).await,
     }
 }
 

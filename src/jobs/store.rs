@@ -52,7 +52,7 @@ pub async fn seed_defaults(
 ) -> AppResult<u64> {
     let now = time::now();
     let mut added = 0;
-    for kind in super::kinds::ALL.into_iter().filter(|k| k.is_available()) {
+    for kind in super::kinds::ALL {
         let inserted = scheduled_job::Entity::insert(scheduled_job::ActiveModel {
             name: Set(kind.as_str().to_string()),
             kind: Set(kind.as_str().to_string()),
@@ -83,7 +83,7 @@ pub async fn create(
     spec: JobSpec,
 ) -> AppResult<scheduled_job::Model> {
     let name = validate::text("name", spec.name.as_deref().unwrap_or_default(), 1, 64)?;
-    let kind = JobKind::parse_available(spec.kind.as_deref().unwrap_or_default())?;
+    let kind = JobKind::parse(spec.kind.as_deref().unwrap_or_default())?;
     let cron = cron::normalize(spec.cron.as_deref().unwrap_or_default())?;
     let timezone = spec.timezone.unwrap_or_else(|| default_tz.to_string());
     cron::timezone(&timezone)?;
@@ -128,7 +128,7 @@ pub async fn update(
 ) -> AppResult<scheduled_job::Model> {
     let current = get(db, id).await?;
     let kind = match &spec.kind {
-        Some(k) => JobKind::parse_available(k)?,
+        Some(k) => JobKind::parse(k)?,
         None => JobKind::parse(&current.kind)?,
     };
     let version = current.version + 1;
@@ -145,12 +145,6 @@ pub async fn update(
         model.timezone = Set(tz.clone());
     }
     if let Some(enabled) = spec.enabled {
-        if enabled && !kind.is_available() {
-            return Err(AppError::bad_field(
-                "enabled",
-                "this kind is not available yet",
-            ));
-        }
         model.enabled = Set(enabled);
     }
     let params = match &spec.params {

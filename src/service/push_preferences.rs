@@ -1,11 +1,13 @@
 //! What a user wants pushed: opt-out, categories of interest, quiet hours in their timezone;
 //! and the mini-program subscribe-message grants they gave. The push pipeline reads these.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use entity::{category, miniprogram_subscription, push_preference};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, ExprTrait, PaginatorTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait, PaginatorTrait,
     QueryFilter, QueryOrder, prelude::Expr, sea_query::OnConflict,
 };
 
@@ -99,10 +101,33 @@ impl Preferences {
 }
 
 pub async fn get(db: &DatabaseConnection, user_id: i64) -> AppResult<Preferences> {
-    let Some(row) = push_preference::Entity::find_by_id(user_id).one(db).await? else {
-        return Ok(Preferences::default());
-    };
-    Ok(Preferences {
+    Ok(push_preference::Entity::find_by_id(user_id)
+        .one(db)
+        .await?
+        .map(from_row)
+        .unwrap_or_default())
+}
+
+/// The preferences of several users at once (the push pipeline reads them per batch);
+/// users without a row have the defaults and are not in the map.
+pub async fn get_many(
+    db: &impl ConnectionTrait,
+    user_ids: &[i64],
+) -> AppResult<HashMap<i64, Preferences>> {
+    if user_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(push_preference::Entity::find()
+        .filter(push_preference::Column::UserId.is_in(user_ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| (row.user_id, from_row(row)))
+        .collect())
+}
+
+fn from_row(row: push_preference::Model) -> Preferences {
+    Preferences {
         opted_out: row.opted_out,
         categories: serde_json::from_str(&row.categories).unwrap_or_default(),
         quiet_hours: match (row.quiet_start_minute, row.quiet_end_minute) {
@@ -113,7 +138,7 @@ pub async fn get(db: &DatabaseConnection, user_id: i64) -> AppResult<Preferences
             _ => None,
         },
         timezone: row.timezone,
-    })
+    }
 }
 
 /// Replaces a user's preferences after checking categories and timezone.

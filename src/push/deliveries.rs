@@ -1,0 +1,328 @@
+//! Delivery rows as a work queue: claim due rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL so
+//! instances never claim the same row; SQLite has one writer at a time), settle outcomes,
+//! and recover claims whose worker died.
+
+use chrono::{DateTime, Utc};
+use entity::push_delivery::{self, Channel, DeliveryStatus};
+use sea_orm::{
+    ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait,
+    prelude::Expr,
+    sea_query::{LockBehavior, LockType, Query, SelectStatement},
+};
+
+use crate::{db, error::AppResult};
+
+use push_delivery::Column as C;
+
+/// IN-lists are chunked to stay well under every backend's parameter limit.
+const CHUNK: usize = 500;
+
+/// Whether a resend of the same message is recognised and not delivered again: the inbox
+/// (unique per user and event), template messages (`client_msg_id`) and mass sends
+/// (`clientmsgid`) are; mini-program subscribe messages have no such key.
+pub fn deduplicates(channel: Channel) -> bool {
+    !matches!(channel, Channel::MiniprogramSubscribe)
+}
+
+pub const ALL_CHANNELS: [Channel; 4] = [
+    Channel::Inbox,
+    Channel::WechatTemplate,
+    Channel::WechatMass,
+    Channel::MiniprogramSubscribe,
+];
+
+fn due(channel: Channel, now: DateTime<Utc>) -> SelectStatement {
+    Query::select()
+        .column(C::Id)
+        .from(push_delivery::Entity)
+        .and_where(C::Channel.eq(channel))
+        .and_where(C::Status.eq(DeliveryStatus::Pending))
+        .and_where(C::NextAttemptAt.lte(now))
+        .to_owned()
+}
+
+fn claim_update(
+    instance: &str,
+    lease_until: DateTime<Utc>,
+) -> sea_orm::UpdateMany<push_delivery::Entity> {
+    push_delivery::Entity::update_many()
+        .col_expr(C::Status, Expr::value(DeliveryStatus::Sending.to_value()))
+        .col_expr(C::Attempts, Expr::col(C::Attempts).add(1))
+        .col_expr(C::ClaimedBy, Expr::value(instance.to_string()))
+        .col_expr(C::LeaseUntil, Expr::value(lease_until))
+}
+
+/// Claims up to `limit` due deliveries of a single-recipient channel for `instance`.
+pub async fn claim(
+    db: &DatabaseConnection,
+    channel: Channel,
+    instance: &str,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: u64,
+) -> AppResult<Vec<push_delivery::Model>> {
+    let mut ids = due(channel, now);
+    ids.order_by(C::NextAttemptAt, sea_orm::Order::Asc)
+        .order_by(C::Id, sea_orm::Order::Asc)
+        .limit(limit);
+    if db::is_postgres(db) {
+        ids.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let claimed = claim_update(instance, lease_until)
+        .filter(C::Id.in_subquery(ids))
+        .exec_with_returning(db)
+        .await?;
+    Ok(claimed)
+}
+
+/// Claims one due mass batch whole: workers claim a batch through its leader row (locked
+/// and skipped by the others), then take the rest of the batch, which no other claim
+/// touches. Empty when nothing is due.
+pub async fn claim_mass_batch(
+    db: &DatabaseConnection,
+    instance: &str,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> AppResult<Vec<push_delivery::Model>> {
+    let txn = db::begin_write(db).await?;
+    let mut leader = push_delivery::Entity::find()
+        .filter(C::Channel.eq(Channel::WechatMass))
+        .filter(C::Status.eq(DeliveryStatus::Pending))
+        .filter(C::BatchLeader.eq(true))
+        .filter(C::NextAttemptAt.lte(now))
+        .order_by_asc(C::NextAttemptAt)
+        .order_by_asc(C::Id)
+        .limit(1)
+        .into_query();
+    if db::is_postgres(db) {
+        leader.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let Some(row) = txn.query_one(&leader).await? else {
+        txn.commit().await?;
+        return Ok(Vec::new());
+    };
+    let leader = <push_delivery::Model as sea_orm::FromQueryResult>::from_query_result(&row, "")?;
+    let claimed = claim_update(instance, lease_until)
+        .filter(C::CampaignId.eq(leader.campaign_id))
+        .filter(C::Channel.eq(Channel::WechatMass))
+        .filter(C::Batch.eq(leader.batch))
+        .filter(C::Status.eq(DeliveryStatus::Pending))
+        .exec_with_returning(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(claimed)
+}
+
+/// How a claimed delivery ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settle {
+    Sent,
+    Skipped { errcode: Option<i64>, error: String },
+    Failed { errcode: Option<i64>, error: String },
+    Unknown { error: String },
+    /// Back to pending for a later attempt.
+    Retry {
+        at: DateTime<Utc>,
+        errcode: Option<i64>,
+        error: String,
+        /// The attempt does not count (the channel was paused before or by it).
+        uncount: bool,
+    },
+}
+
+impl Settle {
+    pub fn status(&self) -> DeliveryStatus {
+        match self {
+            Self::Sent => DeliveryStatus::Sent,
+            Self::Skipped { .. } => DeliveryStatus::Skipped,
+            Self::Failed { .. } => DeliveryStatus::Failed,
+            Self::Unknown { .. } => DeliveryStatus::Unknown,
+            Self::Retry { .. } => DeliveryStatus::Pending,
+        }
+    }
+
+    /// The outcome's name in metrics and logs.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Skipped { .. } => "skipped",
+            Self::Failed { .. } => "failed",
+            Self::Unknown { .. } => "unknown",
+            Self::Retry { uncount: true, .. } => "paused",
+            Self::Retry { .. } => "retry",
+        }
+    }
+}
+
+/// Records outcomes for deliveries this instance claimed. Sent rows are settled in bulk;
+/// the rest (few) one by one. A row whose claim was taken over (lease expired, another
+/// worker reclaimed it) is left to its new owner.
+pub async fn settle(
+    db: &DatabaseConnection,
+    instance: &str,
+    now: DateTime<Utc>,
+    outcomes: Vec<(i64, Settle)>,
+) -> AppResult<()> {
+    let (sent, others): (Vec<_>, Vec<_>) =
+        outcomes.into_iter().partition(|(_, s)| *s == Settle::Sent);
+    let sent: Vec<i64> = sent.into_iter().map(|(id, _)| id).collect();
+    let txn = db::begin_write(db).await?;
+    for ids in sent.chunks(CHUNK) {
+        push_delivery::Entity::update_many()
+            .col_expr(C::Status, Expr::value(DeliveryStatus::Sent.to_value()))
+            .col_expr(C::SentAt, Expr::value(now))
+            .col_expr(C::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(C::LastErrcode, Expr::value(Option::<i64>::None))
+            .col_expr(C::LastError, Expr::value(Option::<String>::None))
+            .filter(C::Id.is_in(ids.iter().copied()))
+            .filter(C::Status.eq(DeliveryStatus::Sending))
+            .filter(C::ClaimedBy.eq(instance))
+            .exec(&txn)
+            .await?;
+    }
+    for (id, outcome) in others {
+        let status = outcome.status();
+        let mut update = push_delivery::Entity::update_many()
+            .col_expr(C::Status, Expr::value(status.to_value()))
+            .col_expr(C::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None));
+        let (errcode, error) = match outcome {
+            Settle::Sent => unreachable!("partitioned above"),
+            Settle::Skipped { errcode, error } | Settle::Failed { errcode, error } => {
+                (errcode, error)
+            }
+            Settle::Unknown { error } => (None, error),
+            Settle::Retry {
+                at,
+                errcode,
+                error,
+                uncount,
+            } => {
+                update = update.col_expr(C::NextAttemptAt, Expr::value(at));
+                if uncount {
+                    update = update.col_expr(C::Attempts, Expr::col(C::Attempts).sub(1));
+                }
+                (errcode, error)
+            }
+        };
+        update
+            .col_expr(C::LastErrcode, Expr::value(errcode))
+            .col_expr(C::LastError, Expr::value(Some(error)))
+            .filter(C::Id.eq(id))
+            .filter(C::Status.eq(DeliveryStatus::Sending))
+            .filter(C::ClaimedBy.eq(instance))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// What `recover` did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Recovered {
+    /// Back to pending: resent with the same de-duplication key.
+    pub resend: u64,
+    /// Marked unknown: the channel cannot tell a resend from a new message.
+    pub unknown: u64,
+}
+
+/// Claims whose lease ran out belonged to a worker that died (or stalled) mid-send. Their
+/// message may have gone out. Where the channel de-duplicates, they are resent with the
+/// same key; otherwise they become `unknown` and are never sent twice.
+pub async fn recover(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Recovered> {
+    let expired = || {
+        push_delivery::Entity::update_many()
+            .col_expr(C::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .filter(C::Status.eq(DeliveryStatus::Sending))
+            .filter(C::LeaseUntil.lt(now))
+    };
+    let (dedup, blind): (Vec<Channel>, Vec<Channel>) =
+        ALL_CHANNELS.into_iter().partition(|c| deduplicates(*c));
+    let resend = expired()
+        .col_expr(C::Status, Expr::value(DeliveryStatus::Pending.to_value()))
+        .col_expr(C::NextAttemptAt, Expr::value(now))
+        .col_expr(
+            C::LastError,
+            Expr::value(Some(
+                "the claiming worker stopped mid-send; resent with its de-duplication key"
+                    .to_string(),
+            )),
+        )
+        .filter(C::Channel.is_in(dedup))
+        .exec(db)
+        .await?
+        .rows_affected;
+    let unknown = expired()
+        .col_expr(C::Status, Expr::value(DeliveryStatus::Unknown.to_value()))
+        .col_expr(
+            C::LastError,
+            Expr::value(Some(
+                "the claiming worker stopped mid-send; the channel has no de-duplication key, so it is not resent"
+                    .to_string(),
+            )),
+        )
+        .filter(C::Channel.is_in(blind))
+        .exec(db)
+        .await?
+        .rows_affected;
+    if resend + unknown > 0 {
+        tracing::warn!(
+            resend,
+            unknown,
+            "recovered push deliveries from a worker that stopped"
+        );
+    }
+    Ok(Recovered { resend, unknown })
+}
+
+/// Counts of a campaign's deliveries by channel and status.
+pub async fn counts(
+    db: &impl ConnectionTrait,
+    campaign_id: i64,
+) -> AppResult<Vec<(Channel, DeliveryStatus, i64)>> {
+    let rows: Vec<(Channel, DeliveryStatus, i64)> = push_delivery::Entity::find()
+        .select_only()
+        .column(C::Channel)
+        .column(C::Status)
+        .column_as(C::Id.count(), "n")
+        .filter(C::CampaignId.eq(campaign_id))
+        .group_by(C::Channel)
+        .group_by(C::Status)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows)
+}
+
+/// Whether a campaign still has deliveries to send (pending or in flight).
+pub async fn unsettled(db: &impl ConnectionTrait, campaign_id: i64) -> AppResult<bool> {
+    let any = push_delivery::Entity::find()
+        .select_only()
+        .column(C::Id)
+        .filter(C::CampaignId.eq(campaign_id))
+        .filter(C::Status.is_in([DeliveryStatus::Pending, DeliveryStatus::Sending]))
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?;
+    Ok(any.is_some())
+}
+
+/// Puts a campaign's failed deliveries back in the queue; returns how many.
+pub async fn requeue_failed(
+    db: &impl ConnectionTrait,
+    campaign_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<u64> {
+    let n = push_delivery::Entity::update_many()
+        .col_expr(C::Status, Expr::value(DeliveryStatus::Pending.to_value()))
+        .col_expr(C::Attempts, Expr::value(0))
+        .col_expr(C::NextAttemptAt, Expr::value(now))
+        .filter(C::CampaignId.eq(campaign_id))
+        .filter(C::Status.eq(DeliveryStatus::Failed))
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok(n)
+}

@@ -1,0 +1,137 @@
+//! What a push says: one article, or a digest when several qualify. WeChat's template
+//! fields hold at most 20 characters (`thing`), so titles are cut there.
+
+use chrono::{DateTime, Utc};
+
+use crate::wechat::client::{MessageData, message_data};
+
+/// An article as a push names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArticleBrief {
+    pub id: i64,
+    pub title: String,
+    /// Category slug; preferences filter on it.
+    pub category: Option<String>,
+}
+
+/// WeChat's limit for a `thing` field.
+const THING_CHARS: usize = 20;
+
+/// Cuts `text` to `max` characters (not bytes), marking the cut with `…`.
+pub fn truncate_chars(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+pub fn article_url(site_url: &str, id: i64) -> String {
+    format!("{}/articles/{id}", site_url.trim_end_matches('/'))
+}
+
+/// The campaign's headline: the title alone, or the first title and how many more.
+pub fn headline(articles: &[ArticleBrief]) -> String {
+    match articles {
+        [] => String::new(),
+        [one] => one.title.clone(),
+        [first, rest @ ..] => format!("{} 等 {} 篇精选", first.title, rest.len() + 1),
+    }
+}
+
+/// Inbox notification: (title, body).
+pub fn inbox(articles: &[ArticleBrief]) -> (String, String) {
+    let title = match articles {
+        [one] => format!("精选文章：{}", one.title),
+        _ => format!("本期精选 {} 篇", articles.len()),
+    };
+    let body = articles
+        .iter()
+        .map(|a| format!("· {}", a.title))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (title, body)
+}
+
+/// Template message fields: `thing1` title, `thing2` summary, `time3` when (Beijing time).
+pub fn template_data(articles: &[ArticleBrief], at: DateTime<Utc>) -> MessageData {
+    let title = truncate_chars(&articles.first().map_or("", |a| &a.title).to_string(), THING_CHARS);
+    let summary = if articles.len() > 1 {
+        format!("本期共 {} 篇精选文章", articles.len())
+    } else {
+        "新的精选文章".to_string()
+    };
+    let when = at
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    message_data([
+        ("thing1", title.as_str()),
+        ("thing2", summary.as_str()),
+        ("time3", when.as_str()),
+    ])
+}
+
+/// Mass-send text: every title with its link.
+pub fn mass_text(articles: &[ArticleBrief], site_url: &str) -> String {
+    let mut out = String::from("qshare 精选\n");
+    for a in articles {
+        out.push_str(&format!("\n{}\n{}\n", a.title, article_url(site_url, a.id)));
+    }
+    out
+}
+
+/// The template `client_msg_id`: one per campaign and openid, so a resend after a crash is
+/// answered with the first message instead of a second one.
+pub fn client_msg_id(campaign_id: i64, openid: &str) -> String {
+    format!("qs{campaign_id}-{openid}")
+}
+
+/// The mass `clientmsgid` (at most 64 bytes): one per campaign and batch.
+pub fn clientmsgid(campaign_id: i64, batch: i32) -> String {
+    format!("qshare-c{campaign_id}-b{batch}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brief(id: i64, title: &str) -> ArticleBrief {
+        ArticleBrief {
+            id,
+            title: title.into(),
+            category: None,
+        }
+    }
+
+    #[test]
+    fn titles_are_cut_at_twenty_characters_not_bytes() {
+        let long = "深入理解 Rust 异步运行时与调度器的设计取舍";
+        let cut = truncate_chars(long, 20);
+        assert_eq!(cut.chars().count(), 20);
+        assert!(cut.ends_with('…'));
+        assert_eq!(truncate_chars("短标题", 20), "短标题");
+    }
+
+    #[test]
+    fn several_articles_make_a_digest() {
+        let a = [brief(1, "Tokio 实战"), brief(2, "Axum 入门")];
+        assert_eq!(headline(&a), "Tokio 实战 等 2 篇精选");
+        let (title, body) = inbox(&a);
+        assert_eq!(title, "本期精选 2 篇");
+        assert!(body.contains("Tokio 实战") && body.contains("Axum 入门"));
+        let data = template_data(&a, Utc::now());
+        assert_eq!(data["thing1"].value, "Tokio 实战");
+        assert_eq!(data["thing2"].value, "本期共 2 篇精选文章");
+        let text = mass_text(&a, "https://x.example/");
+        assert!(text.contains("https://x.example/articles/2"), "{text}");
+    }
+
+    #[test]
+    fn dedup_keys_fit_wechat_limits() {
+        let openid = "o6_bmjrPTlm6_2sgVt7hMZOPfL2M";
+        assert_eq!(client_msg_id(7, openid), format!("qs7-{openid}"));
+        assert!(clientmsgid(i64::MAX, i32::MAX).len() <= 64);
+    }
+}

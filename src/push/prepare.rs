@@ -1,0 +1,453 @@
+//! Freezing a campaign's recipients into delivery rows, a batch at a time (never everyone in
+//! memory). Recipients are the followers and users with ids up to the campaign's horizons,
+//! so people who follow after the campaign was created are left out. Inserts ignore rows
+//! that exist, so a preparation cut short by a crash is simply run again.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use entity::{
+    miniprogram_subscription, push_campaign,
+    push_delivery::{self, Channel, DeliveryStatus},
+    user::{self, UserStatus},
+    wechat_follower,
+};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    prelude::Expr, sea_query::OnConflict,
+};
+use serde::Serialize;
+
+use super::{campaigns, message::ArticleBrief};
+use crate::{
+    config::PushSettings,
+    db,
+    error::AppResult,
+    service::push_preferences::{self, Preferences},
+    time,
+};
+
+/// Recipients read and written per round trip.
+const PAGE: u64 = 1000;
+/// WeChat's largest mass-send recipient list.
+pub const MASS_MAX: u64 = 10_000;
+
+/// Deliveries written per channel.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct Prepared {
+    pub inbox: u64,
+    pub wechat_template: u64,
+    pub wechat_mass: u64,
+    pub mass_batches: u64,
+    pub miniprogram_subscribe: u64,
+    /// Rows recorded as skipped (opted out, no interest, nothing to send through).
+    pub skipped: u64,
+    /// Rows deferred to the end of the recipient's quiet hours.
+    pub deferred: u64,
+}
+
+/// What a recipient gets, decided from their preferences.
+enum Decision {
+    Skip(&'static str),
+    /// Send these articles (None: all of them) at this time.
+    Send {
+        subset: Option<Vec<i64>>,
+        at: DateTime<Utc>,
+        deferred: bool,
+    },
+}
+
+fn decide(prefs: Option<&Preferences>, articles: &[ArticleBrief], now: DateTime<Utc>) -> Decision {
+    let Some(prefs) = prefs else {
+        return Decision::Send {
+            subset: None,
+            at: now,
+            deferred: false,
+        };
+    };
+    if prefs.opted_out {
+        return Decision::Skip("opted out of pushes");
+    }
+    let wanted: Vec<i64> = articles
+        .iter()
+        .filter(|a| prefs.wants(a.category.as_deref()))
+        .map(|a| a.id)
+        .collect();
+    if wanted.is_empty() {
+        return Decision::Skip("not interested in these articles' categories");
+    }
+    let subset = (wanted.len() < articles.len()).then_some(wanted);
+    match prefs.deferred_until(now) {
+        Some(at) => Decision::Send {
+            subset,
+            at,
+            deferred: true,
+        },
+        None => Decision::Send {
+            subset,
+            at: now,
+            deferred: false,
+        },
+    }
+}
+
+struct Rows<'a> {
+    campaign_id: i64,
+    now: DateTime<Utc>,
+    rows: Vec<push_delivery::ActiveModel>,
+    summary: &'a mut Prepared,
+}
+
+impl Rows<'_> {
+    fn push(
+        &mut self,
+        channel: Channel,
+        recipient: String,
+        user_id: Option<i64>,
+        decision: &Decision,
+    ) {
+        let (status, subset, at, error) = match decision {
+            Decision::Skip(why) => {
+                self.summary.skipped += 1;
+                (DeliveryStatus::Skipped, None, self.now, Some(why.to_string()))
+            }
+            Decision::Send {
+                subset,
+                at,
+                deferred,
+            } => {
+                if *deferred {
+                    self.summary.deferred += 1;
+                }
+                match channel {
+                    Channel::Inbox => self.summary.inbox += 1,
+                    Channel::WechatTemplate => self.summary.wechat_template += 1,
+                    Channel::WechatMass => self.summary.wechat_mass += 1,
+                    Channel::MiniprogramSubscribe => self.summary.miniprogram_subscribe += 1,
+                }
+                let subset = subset
+                    .as_ref()
+                    .map(|ids| serde_json::to_string(ids).unwrap_or_default());
+                let error = deferred.then(|| "deferred to the end of quiet hours".to_string());
+                (DeliveryStatus::Pending, subset, *at, error)
+            }
+        };
+        self.rows.push(push_delivery::ActiveModel {
+            campaign_id: Set(self.campaign_id),
+            channel: Set(channel),
+            recipient: Set(recipient),
+            user_id: Set(user_id),
+            article_ids: Set(subset),
+            batch: Set(None),
+            batch_leader: Set(false),
+            status: Set(status),
+            attempts: Set(0),
+            next_attempt_at: Set(at),
+            claimed_by: Set(None),
+            lease_until: Set(None),
+            last_errcode: Set(None),
+            last_error: Set(error),
+            sent_at: Set(None),
+            created_at: Set(self.now),
+            ..Default::default()
+        });
+    }
+
+    async fn flush(&mut self, db: &DatabaseConnection) -> AppResult<()> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.rows);
+        push_delivery::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([
+                    push_delivery::Column::CampaignId,
+                    push_delivery::Column::Channel,
+                    push_delivery::Column::Recipient,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Prepares `campaign_id` if it is waiting (or its preparer's lease ran out): writes its
+/// deliveries and moves it to `sending` (or `done` when nobody is to be reached). None when
+/// another instance holds it or it is past preparation.
+pub async fn prepare(
+    db: &DatabaseConnection,
+    settings: &PushSettings,
+    instance: &str,
+    campaign_id: i64,
+) -> AppResult<Option<Prepared>> {
+    let lease = Duration::seconds(settings.lease_secs as i64);
+    let now = time::now();
+    if !campaigns::take_preparation(db, campaign_id, instance, now + lease, now).await? {
+        return Ok(None);
+    }
+    let Some(campaign) = push_campaign::Entity::find_by_id(campaign_id).one(db).await? else {
+        return Ok(None);
+    };
+    let articles = campaigns::articles_of(db, &campaign).await?;
+    let mut summary = Prepared::default();
+    let mut rows = Rows {
+        campaign_id,
+        now,
+        rows: Vec::with_capacity(PAGE as usize),
+        summary: &mut summary,
+    };
+    let channels = &settings.channels;
+    if channels.inbox.enabled {
+        app_users(db, &campaign, &articles, &mut rows, instance, lease).await?;
+    }
+    if channels.wechat_template.enabled || channels.wechat_mass.enabled {
+        followers(db, settings, &campaign, &articles, &mut rows, instance, lease).await?;
+    }
+    if channels.miniprogram_subscribe.enabled {
+        let template = &channels.miniprogram_subscribe.template_id;
+        miniprogram_users(db, &campaign, &articles, template, &mut rows).await?;
+    }
+    if channels.wechat_mass.enabled {
+        let (batches, moved) = assign_mass_batches(db, settings, campaign_id, now).await?;
+        summary.mass_batches = batches;
+        summary.wechat_mass -= moved.min(summary.wechat_mass);
+        summary.wechat_template += moved;
+    }
+    campaigns::prepared(db, campaign_id, instance).await?;
+    Ok(Some(summary))
+}
+
+async fn app_users(
+    db: &DatabaseConnection,
+    campaign: &push_campaign::Model,
+    articles: &[ArticleBrief],
+    rows: &mut Rows<'_>,
+    instance: &str,
+    lease: Duration,
+) -> AppResult<()> {
+    let mut after = 0i64;
+    loop {
+        let ids: Vec<i64> = user::Entity::find()
+            .select_only()
+            .column(user::Column::Id)
+            .filter(user::Column::Id.gt(after))
+            .filter(user::Column::Id.lte(campaign.user_horizon))
+            .filter(user::Column::Status.eq(UserStatus::Active))
+            .order_by_asc(user::Column::Id)
+            .limit(PAGE)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let Some(&last) = ids.last() else {
+            return Ok(());
+        };
+        let prefs = push_preferences::get_many(db, &ids).await?;
+        for id in ids {
+            let decision = decide(prefs.get(&id), articles, rows.now);
+            rows.push(Channel::Inbox, id.to_string(), Some(id), &decision);
+        }
+        rows.flush(db).await?;
+        campaigns::extend_lease(db, campaign.id, instance, time::now() + lease).await?;
+        after = last;
+    }
+}
+
+async fn followers(
+    db: &DatabaseConnection,
+    settings: &PushSettings,
+    campaign: &push_campaign::Model,
+    articles: &[ArticleBrief],
+    rows: &mut Rows<'_>,
+    instance: &str,
+    lease: Duration,
+) -> AppResult<()> {
+    let template = settings.channels.wechat_template.enabled;
+    let mass = settings.channels.wechat_mass.enabled;
+    let mut after = 0i64;
+    loop {
+        let page: Vec<(i64, String, Option<i64>)> = wechat_follower::Entity::find()
+            .select_only()
+            .columns([
+                wechat_follower::Column::Id,
+                wechat_follower::Column::Openid,
+                wechat_follower::Column::UserId,
+            ])
+            .filter(wechat_follower::Column::Id.gt(after))
+            .filter(wechat_follower::Column::Id.lte(campaign.follower_horizon))
+            .filter(wechat_follower::Column::Subscribed.eq(true))
+            .order_by_asc(wechat_follower::Column::Id)
+            .limit(PAGE)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let Some(&(last, ..)) = page.last() else {
+            return Ok(());
+        };
+        let linked: Vec<i64> = page.iter().filter_map(|(_, _, u)| *u).collect();
+        let prefs: HashMap<i64, Preferences> = push_preferences::get_many(db, &linked).await?;
+        for (_, openid, user_id) in page {
+            let decision = decide(user_id.and_then(|u| prefs.get(&u)), articles, rows.now);
+            // A mass send is one message to many: a follower who needs a personal one
+            // (deferred, or only some articles) gets a template message when possible.
+            let personal = matches!(
+                decision,
+                Decision::Send { deferred: true, .. } | Decision::Send { subset: Some(_), .. }
+            );
+            let channel = if mass && !(personal && template) {
+                Channel::WechatMass
+            } else {
+                Channel::WechatTemplate
+            };
+            let decision = match (channel, decision) {
+                // The mass channel cannot personalise: everyone gets the whole digest now.
+                (Channel::WechatMass, Decision::Send { .. }) => Decision::Send {
+                    subset: None,
+                    at: rows.now,
+                    deferred: false,
+                },
+                (_, d) => d,
+            };
+            rows.push(channel, openid, user_id, &decision);
+        }
+        rows.flush(db).await?;
+        campaigns::extend_lease(db, campaign.id, instance, time::now() + lease).await?;
+        after = last;
+    }
+}
+
+async fn miniprogram_users(
+    db: &DatabaseConnection,
+    campaign: &push_campaign::Model,
+    articles: &[ArticleBrief],
+    template_id: &str,
+    rows: &mut Rows<'_>,
+) -> AppResult<()> {
+    let mut after = 0i64;
+    loop {
+        let granted: Vec<i64> = miniprogram_subscription::Entity::find()
+            .select_only()
+            .column(miniprogram_subscription::Column::UserId)
+            .filter(miniprogram_subscription::Column::TemplateId.eq(template_id))
+            .filter(miniprogram_subscription::Column::Credits.gt(0))
+            .filter(miniprogram_subscription::Column::UserId.gt(after))
+            .filter(miniprogram_subscription::Column::UserId.lte(campaign.user_horizon))
+            .order_by_asc(miniprogram_subscription::Column::UserId)
+            .limit(PAGE)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let Some(&last) = granted.last() else {
+            return Ok(());
+        };
+        let users: Vec<(i64, Option<String>)> = user::Entity::find()
+            .select_only()
+            .columns([user::Column::Id, user::Column::WechatMiniOpenid])
+            .filter(user::Column::Id.is_in(granted.iter().copied()))
+            .filter(user::Column::Status.eq(UserStatus::Active))
+            .into_tuple()
+            .all(db)
+            .await?;
+        let prefs = push_preferences::get_many(db, &granted).await?;
+        for (id, openid) in users {
+            let Some(openid) = openid else { continue };
+            let decision = decide(prefs.get(&id), articles, rows.now);
+            rows.push(Channel::MiniprogramSubscribe, openid, Some(id), &decision);
+        }
+        rows.flush(db).await?;
+        after = last;
+    }
+}
+
+/// Splits the campaign's mass recipients into batches of 2..=10,000 of even size (10,001
+/// becomes 5,001 + 5,000) and marks each batch's leader, in one transaction. A single
+/// recipient cannot be mass-sent (40130): they get a template message instead. Returns
+/// (batches, recipients moved to the template channel).
+async fn assign_mass_batches(
+    db: &DatabaseConnection,
+    settings: &PushSettings,
+    campaign_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<(u64, u64)> {
+    use push_delivery::Column as C;
+    let txn = db::begin_write(db).await?;
+    let mass = || {
+        push_delivery::Entity::find()
+            .filter(C::CampaignId.eq(campaign_id))
+            .filter(C::Channel.eq(Channel::WechatMass))
+            .filter(C::Status.eq(DeliveryStatus::Pending))
+    };
+    let assigned = mass().filter(C::Batch.is_not_null()).count(&txn).await?;
+    if assigned > 0 {
+        // Done by an earlier (interrupted) preparation; batches are final once assigned.
+        txn.commit().await?;
+        return Ok((0, 0));
+    }
+    let n = mass().count(&txn).await?;
+    if n == 1 {
+        let lone = mass().one(&txn).await?.expect("counted one");
+        push_delivery::Entity::delete_by_id(lone.id).exec(&txn).await?;
+        let no_template = settings.channels.wechat_template.template_id.is_empty();
+        let mut row: push_delivery::ActiveModel = lone.into();
+        row.id = sea_orm::ActiveValue::NotSet;
+        row.channel = Set(Channel::WechatTemplate);
+        if no_template {
+            row.status = Set(DeliveryStatus::Skipped);
+            row.last_error = Set(Some(
+                "a mass send needs two recipients and no template is configured".into(),
+            ));
+        }
+        row.next_attempt_at = Set(now);
+        push_delivery::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([C::CampaignId, C::Channel, C::Recipient])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+        txn.commit().await?;
+        return Ok((0, 1));
+    }
+    if n == 0 {
+        txn.commit().await?;
+        return Ok((0, 0));
+    }
+    let batches = n.div_ceil(MASS_MAX);
+    for batch in 0..batches {
+        let size = n / batches + u64::from(batch < n % batches);
+        let ids = mass()
+            .select_only()
+            .column(C::Id)
+            .filter(C::Batch.is_null())
+            .order_by_asc(C::Id)
+            .limit(size)
+            .into_query();
+        push_delivery::Entity::update_many()
+            .col_expr(C::Batch, Expr::value(batch as i32))
+            .filter(C::Id.in_subquery(ids))
+            .exec(&txn)
+            .await?;
+        let leader = push_delivery::Entity::find()
+            .select_only()
+            .column_as(C::Id.min(), "id")
+            .filter(C::CampaignId.eq(campaign_id))
+            .filter(C::Channel.eq(Channel::WechatMass))
+            .filter(C::Batch.eq(batch as i32))
+            .into_tuple::<Option<i64>>()
+            .one(&txn)
+            .await?
+            .flatten();
+        if let Some(leader) = leader {
+            push_delivery::Entity::update_many()
+                .col_expr(C::BatchLeader, Expr::value(true))
+                .filter(C::Id.eq(leader))
+                .exec(&txn)
+                .await?;
+        }
+    }
+    txn.commit().await?;
+    Ok((batches, 0))
+}
