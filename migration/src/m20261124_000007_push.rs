@@ -121,10 +121,7 @@ impl MigrationTrait for Migration {
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_push_campaign_articles_article")
-                            .from(
-                                PushCampaignArticles::Table,
-                                PushCampaignArticles::ArticleId,
-                            )
+                            .from(PushCampaignArticles::Table, PushCampaignArticles::ArticleId)
                             .to(Articles::Table, Articles::Id)
                             .on_delete(ForeignKeyAction::Cascade),
                     )

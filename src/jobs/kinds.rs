@@ -76,8 +76,18 @@ impl JobKind {
                 ("job_runs_days", 30, 1, 3650),
             ],
             Self::PushFeatured => &[
-                ("max_articles", crate::push::job::DEFAULT_MAX_ARTICLES, 1, 20),
-                ("lookback_hours", crate::push::job::DEFAULT_LOOKBACK_HOURS, 1, 24 * 90),
+                (
+                    "max_articles",
+                    crate::push::job::DEFAULT_MAX_ARTICLES,
+                    1,
+                    20,
+                ),
+                (
+                    "lookback_hours",
+                    crate::push::job::DEFAULT_LOOKBACK_HOURS,
+                    1,
+                    24 * 90,
+                ),
             ],
             Self::FlushCounters | Self::RefreshHotRanking | Self::PublishScheduled => &[],
             Self::SyncWechatFollowers => &[],

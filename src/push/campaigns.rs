@@ -17,7 +17,10 @@ use sea_orm::{
     ExprTrait, QueryFilter, QueryOrder, QuerySelect, prelude::Expr, sea_query::OnConflict,
 };
 
-use super::{deliveries, message::{self, ArticleBrief}};
+use super::{
+    deliveries,
+    message::{self, ArticleBrief},
+};
 use crate::{
     db,
     error::{AppError, AppResult},
@@ -59,7 +62,8 @@ pub async fn create(
 ) -> AppResult<Option<push_campaign::Model>> {
     let now = time::now();
     let txn = db::begin_write(db).await?;
-    let follower_horizon = max_id(&txn, wechat_follower::Entity, wechat_follower::Column::Id).await?;
+    let follower_horizon =
+        max_id(&txn, wechat_follower::Entity, wechat_follower::Column::Id).await?;
     let user_horizon = max_id(&txn, user::Entity, user::Column::Id).await?;
     let campaign = push_campaign::Entity::insert(push_campaign::ActiveModel {
         status: Set(CampaignStatus::Pending),
@@ -282,8 +286,8 @@ pub async fn awaiting_preparation(
                 .eq(CampaignStatus::Pending)
                 .and(C::CreatedAt.lt(created_before))
                 .or(C::Status
-                .eq(CampaignStatus::Preparing)
-                .and(C::LeaseUntil.lt(now))),
+                    .eq(CampaignStatus::Preparing)
+                    .and(C::LeaseUntil.lt(now))),
         )
         .order_by_asc(C::Id)
         .limit(10)
@@ -445,28 +449,30 @@ pub async fn list(
     })
 }
 
+/// (channel, status, errcode, error, count) as grouped by SQL.
+type ErrorRow = (Channel, DeliveryStatus, Option<i64>, Option<String>, i64);
+
 pub async fn detail(db: &DatabaseConnection, id: i64) -> AppResult<CampaignDetail> {
     use push_delivery::Column as C;
     let campaign = push_campaign::Entity::find_by_id(id)
         .one(db)
         .await?
         .ok_or(AppError::not_found("campaign"))?;
-    let errors: Vec<(Channel, DeliveryStatus, Option<i64>, Option<String>, i64)> =
-        push_delivery::Entity::find()
-            .select_only()
-            .columns([C::Channel, C::Status, C::LastErrcode, C::LastError])
-            .column_as(C::Id.count(), "n")
-            .filter(C::CampaignId.eq(id))
-            .filter(C::LastError.is_not_null())
-            .group_by(C::Channel)
-            .group_by(C::Status)
-            .group_by(C::LastErrcode)
-            .group_by(C::LastError)
-            .order_by_desc(Expr::col(C::Id).count())
-            .limit(50)
-            .into_tuple()
-            .all(db)
-            .await?;
+    let errors: Vec<ErrorRow> = push_delivery::Entity::find()
+        .select_only()
+        .columns([C::Channel, C::Status, C::LastErrcode, C::LastError])
+        .column_as(C::Id.count(), "n")
+        .filter(C::CampaignId.eq(id))
+        .filter(C::LastError.is_not_null())
+        .group_by(C::Channel)
+        .group_by(C::Status)
+        .group_by(C::LastErrcode)
+        .group_by(C::LastError)
+        .order_by_desc(Expr::col(C::Id).count())
+        .limit(50)
+        .into_tuple()
+        .all(db)
+        .await?;
     Ok(CampaignDetail {
         view: view(db, campaign).await?,
         errors: errors
@@ -492,7 +498,12 @@ pub async fn retry_failed(db: &DatabaseConnection, id: i64) -> AppResult<u64> {
     // One transaction: a worker never sees requeued rows under a closed campaign.
     let txn = db::begin_write(db).await?;
     let requeued = deliveries::requeue_failed(&txn, id, time::now()).await?;
-    if requeued > 0 && matches!(campaign.status, CampaignStatus::Failed | CampaignStatus::Done) {
+    if requeued > 0
+        && matches!(
+            campaign.status,
+            CampaignStatus::Failed | CampaignStatus::Done
+        )
+    {
         push_campaign::Entity::update_many()
             .col_expr(C::Status, Expr::value(CampaignStatus::Sending.to_value()))
             .col_expr(C::FinishedAt, Expr::value(Option::<DateTime<Utc>>::None))

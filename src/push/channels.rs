@@ -7,12 +7,13 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{
-    miniprogram_subscription, notification::NotificationKind,
+    miniprogram_subscription,
+    notification::NotificationKind,
     push_delivery::{self, Channel},
 };
 use sea_orm::{
-    ColumnTrait, EntityTrait, ExprTrait, QueryFilter, prelude::Expr, sea_query::OnConflict,
-    ActiveValue::Set,
+    ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, QueryFilter, prelude::Expr,
+    sea_query::OnConflict,
 };
 
 use super::{
@@ -163,12 +164,9 @@ pub async fn send_inbox(
     }
     let written = notification::Entity::insert_many(rows)
         .on_conflict(
-            OnConflict::columns([
-                notification::Column::UserId,
-                notification::Column::DedupKey,
-            ])
-            .do_nothing()
-            .to_owned(),
+            OnConflict::columns([notification::Column::UserId, notification::Column::DedupKey])
+                .do_nothing()
+                .to_owned(),
         )
         .exec_without_returning(&state.db)
         .await;
@@ -378,7 +376,11 @@ async fn credits(state: &AppState, user_id: i64, template_id: &str) -> Result<i3
     )
 }
 
-async fn spend_credit(state: &AppState, user_id: i64, template_id: &str) -> Result<(), sea_orm::DbErr> {
+async fn spend_credit(
+    state: &AppState,
+    user_id: i64,
+    template_id: &str,
+) -> Result<(), sea_orm::DbErr> {
     use miniprogram_subscription::Column as C;
     miniprogram_subscription::Entity::update_many()
         .col_expr(C::Credits, Expr::col(C::Credits).sub(1))
@@ -394,7 +396,12 @@ async fn spend_credit(state: &AppState, user_id: i64, template_id: &str) -> Resu
 /// 43101: the user refused or cancelled; their grants for our template are void.
 async fn clear_credits(state: &AppState, user_id: i64) -> Result<(), sea_orm::DbErr> {
     use miniprogram_subscription::Column as C;
-    let template = &state.settings.push.channels.miniprogram_subscribe.template_id;
+    let template = &state
+        .settings
+        .push
+        .channels
+        .miniprogram_subscribe
+        .template_id;
     miniprogram_subscription::Entity::update_many()
         .col_expr(C::Credits, Expr::value(0))
         .col_expr(C::UpdatedAt, Expr::value(time::now()))
@@ -442,7 +449,10 @@ mod tests {
         ));
         assert!(matches!(
             classify(&s, t, &api(errcode::REQUIRE_SUBSCRIBE), 1, now),
-            Settle::Skipped { errcode: Some(43004), .. }
+            Settle::Skipped {
+                errcode: Some(43004),
+                ..
+            }
         ));
         assert!(matches!(
             classify(&s, t, &api(errcode::DAILY_QUOTA), 1, now),
@@ -450,18 +460,33 @@ mod tests {
         ));
         assert!(matches!(
             classify(&s, t, &api(errcode::INVALID_TEMPLATE_ID), 1, now),
-            Settle::Failed { errcode: Some(40037), .. }
+            Settle::Failed {
+                errcode: Some(40037),
+                ..
+            }
         ));
         let timeout = WechatError::Transport("timed out".into());
-        assert!(matches!(classify(&s, t, &timeout, 1, now), Settle::Retry { .. }));
+        assert!(matches!(
+            classify(&s, t, &timeout, 1, now),
+            Settle::Retry { .. }
+        ));
         // No de-duplication key: a send lost on the wire may have arrived.
         assert!(matches!(
             classify(&s, Channel::MiniprogramSubscribe, &timeout, 1, now),
             Settle::Unknown { .. }
         ));
         assert!(matches!(
-            classify(&s, Channel::MiniprogramSubscribe, &api(errcode::USER_REFUSED), 1, now),
-            Settle::Skipped { errcode: Some(43101), .. }
+            classify(
+                &s,
+                Channel::MiniprogramSubscribe,
+                &api(errcode::USER_REFUSED),
+                1,
+                now
+            ),
+            Settle::Skipped {
+                errcode: Some(43101),
+                ..
+            }
         ));
     }
 }

@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 use entity::push_delivery::{self, Channel, DeliveryStatus};
 use sea_orm::{
-    ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait,
+    ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
     prelude::Expr,
     sea_query::{LockBehavior, LockType, Query, SelectStatement},
 };
@@ -118,9 +118,17 @@ pub async fn claim_mass_batch(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settle {
     Sent,
-    Skipped { errcode: Option<i64>, error: String },
-    Failed { errcode: Option<i64>, error: String },
-    Unknown { error: String },
+    Skipped {
+        errcode: Option<i64>,
+        error: String,
+    },
+    Failed {
+        errcode: Option<i64>,
+        error: String,
+    },
+    Unknown {
+        error: String,
+    },
     /// Back to pending for a later attempt.
     Retry {
         at: DateTime<Utc>,

@@ -83,7 +83,9 @@ pub fn next_quota_reset(now: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Pauses `channel` on every instance until `until`.
 pub async fn pause(cache: &Cache, channel: Channel, until: DateTime<Utc>) {
-    let left = (until - time::now()).to_std().unwrap_or(Duration::from_secs(1));
+    let left = (until - time::now())
+        .to_std()
+        .unwrap_or(Duration::from_secs(1));
     let value = until.timestamp_millis().to_string();
     if let Err(err) = cache.set(&pause_key(channel), value.as_bytes(), left).await {
         tracing::warn!(error = %err, "cannot record the channel pause in the cache");

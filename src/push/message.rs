@@ -56,7 +56,7 @@ pub fn inbox(articles: &[ArticleBrief]) -> (String, String) {
 
 /// Template message fields: `thing1` title, `thing2` summary, `time3` when (Beijing time).
 pub fn template_data(articles: &[ArticleBrief], at: DateTime<Utc>) -> MessageData {
-    let title = truncate_chars(&articles.first().map_or("", |a| &a.title).to_string(), THING_CHARS);
+    let title = truncate_chars(articles.first().map_or("", |a| &a.title), THING_CHARS);
     let summary = if articles.len() > 1 {
         format!("本期共 {} 篇精选文章", articles.len())
     } else {

@@ -35,7 +35,9 @@ pub async fn push_article_now(
         tokio::spawn(async move {
             match prepare::prepare(&state.db, &state.settings.push, &state.instance, id).await {
                 Ok(_) => state.push_wake.notify_waiters(),
-                Err(err) => tracing::warn!(campaign = id, error = %err, "cannot prepare the campaign"),
+                Err(err) => {
+                    tracing::warn!(campaign = id, error = %err, "cannot prepare the campaign")
+                }
             }
         });
     }
@@ -51,5 +53,9 @@ pub async fn retry_failed(state: &AppState, campaign_id: i64) -> AppResult<u64> 
 
 /// Hook for delivery metrics (channel, outcome); logs at debug level until metrics exist.
 pub fn record_outcome(channel: Channel, outcome: &deliveries::Settle) {
-    tracing::trace!(channel = gate::channel_name(channel), outcome = outcome.outcome(), "push delivery settled");
+    tracing::trace!(
+        channel = gate::channel_name(channel),
+        outcome = outcome.outcome(),
+        "push delivery settled"
+    );
 }

@@ -13,8 +13,8 @@ use entity::{
     wechat_follower,
 };
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-    prelude::Expr, sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, prelude::Expr, sea_query::OnConflict,
 };
 use serde::Serialize;
 
@@ -109,7 +109,12 @@ impl Rows<'_> {
         let (status, subset, at, error) = match decision {
             Decision::Skip(why) => {
                 self.summary.skipped += 1;
-                (DeliveryStatus::Skipped, None, self.now, Some(why.to_string()))
+                (
+                    DeliveryStatus::Skipped,
+                    None,
+                    self.now,
+                    Some(why.to_string()),
+                )
             }
             Decision::Send {
                 subset,
@@ -188,7 +193,10 @@ pub async fn prepare(
     if !campaigns::take_preparation(db, campaign_id, instance, now + lease, now).await? {
         return Ok(None);
     }
-    let Some(campaign) = push_campaign::Entity::find_by_id(campaign_id).one(db).await? else {
+    let Some(campaign) = push_campaign::Entity::find_by_id(campaign_id)
+        .one(db)
+        .await?
+    else {
         return Ok(None);
     };
     let articles = campaigns::articles_of(db, &campaign).await?;
@@ -204,7 +212,10 @@ pub async fn prepare(
         app_users(db, &campaign, &articles, &mut rows, instance, lease).await?;
     }
     if channels.wechat_template.enabled || channels.wechat_mass.enabled {
-        followers(db, settings, &campaign, &articles, &mut rows, instance, lease).await?;
+        followers(
+            db, settings, &campaign, &articles, &mut rows, instance, lease,
+        )
+        .await?;
     }
     if channels.miniprogram_subscribe.enabled {
         let template = &channels.miniprogram_subscribe.template_id;
@@ -294,7 +305,11 @@ async fn followers(
             // (deferred, or only some articles) gets a template message when possible.
             let personal = matches!(
                 decision,
-                Decision::Send { deferred: true, .. } | Decision::Send { subset: Some(_), .. }
+                Decision::Send { deferred: true, .. }
+                    | Decision::Send {
+                        subset: Some(_),
+                        ..
+                    }
             );
             let channel = if mass && !(personal && template) {
                 Channel::WechatMass
@@ -388,7 +403,9 @@ async fn assign_mass_batches(
     let n = mass().count(&txn).await?;
     if n == 1 {
         let lone = mass().one(&txn).await?.expect("counted one");
-        push_delivery::Entity::delete_by_id(lone.id).exec(&txn).await?;
+        push_delivery::Entity::delete_by_id(lone.id)
+            .exec(&txn)
+            .await?;
         let no_template = settings.channels.wechat_template.template_id.is_empty();
         let mut row: push_delivery::ActiveModel = lone.into();
         row.id = sea_orm::ActiveValue::NotSet;

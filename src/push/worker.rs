@@ -10,8 +10,8 @@ use std::{
 };
 
 use entity::push_delivery::{self, Channel};
-use sea_orm::EntityTrait;
 use futures_util::{StreamExt, stream};
+use sea_orm::EntityTrait;
 use tokio::{sync::watch, task::JoinSet};
 
 use super::{
@@ -37,9 +37,15 @@ impl Workers {
         let c = &state.settings.push.channels;
         let enabled = [
             (Channel::Inbox, c.inbox.enabled),
-            (Channel::WechatTemplate, c.wechat_template.enabled || c.wechat_mass.enabled),
+            (
+                Channel::WechatTemplate,
+                c.wechat_template.enabled || c.wechat_mass.enabled,
+            ),
             (Channel::WechatMass, c.wechat_mass.enabled),
-            (Channel::MiniprogramSubscribe, c.miniprogram_subscribe.enabled),
+            (
+                Channel::MiniprogramSubscribe,
+                c.miniprogram_subscribe.enabled,
+            ),
         ];
         for (channel, on) in enabled {
             if on {
@@ -84,9 +90,8 @@ fn claim_size(state: &AppState, channel: Channel) -> u64 {
     let batch = u64::from(push.claim_batch);
     match channel {
         Channel::WechatTemplate if push.channels.wechat_template.rate_per_sec > 0 => {
-            let per_lease = u64::from(push.channels.wechat_template.rate_per_sec)
-                * push.lease_secs
-                / 2;
+            let per_lease =
+                u64::from(push.channels.wechat_template.rate_per_sec) * push.lease_secs / 2;
             batch.min(per_lease.max(1))
         }
         _ => batch,
@@ -191,9 +196,7 @@ async fn send(
                     }
                     gate.acquire().await;
                     let outcome = match channel {
-                        Channel::WechatTemplate => {
-                            channels::send_template(state, &d, of(&d)).await
-                        }
+                        Channel::WechatTemplate => channels::send_template(state, &d, of(&d)).await,
                         _ => channels::send_subscribe(state, &d, of(&d)).await,
                     };
                     if matches!(outcome, Settle::Retry { uncount: true, .. }) {

@@ -19,6 +19,7 @@ pub struct TestApp {
     pub state: AppState,
     /// Access token of an administrator created for this app.
     pub admin_token: String,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -113,7 +114,7 @@ pub async fn spawn_app_sharing(
         .expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
-    tokio::spawn(app.run_until(std::future::pending()));
+    let server = tokio::spawn(app.run_until(std::future::pending()));
     qshare::service::accounts::create_admin(&state.db, ADMIN_USERNAME, ADMIN_PASSWORD)
         .await
         .expect("create the test admin");
@@ -125,6 +126,7 @@ pub async fn spawn_app_sharing(
         client: reqwest::Client::new(),
         state,
         admin_token: String::new(),
+        server,
         _dir: dir,
     };
     app.admin_token = app.login(ADMIN_USERNAME, ADMIN_PASSWORD).await["access_token"]
@@ -135,6 +137,15 @@ pub async fn spawn_app_sharing(
 }
 
 impl TestApp {
+    /// Stops the instance the way a crash would: its server and background tasks (push
+    /// workers included) are dropped mid-flight, nothing is shut down in order.
+    pub async fn kill(&self) {
+        self.server.abort();
+        while !self.server.is_finished() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -17,6 +17,7 @@ mod helpers;
 mod jobs;
 mod me;
 mod ops;
+mod push;
 mod read_path;
 mod wechat_callback;
 mod wechat_client;

@@ -131,7 +131,11 @@ pub struct Campaign {
     pub channels: Vec<ChannelSummary>,
 }
 
-fn campaign(c: push_campaign::Model, articles: Vec<ArticleBrief>, counts: Vec<(Channel, ChannelCounts)>) -> Campaign {
+fn campaign(
+    c: push_campaign::Model,
+    articles: Vec<ArticleBrief>,
+    counts: Vec<(Channel, ChannelCounts)>,
+) -> Campaign {
     Campaign {
         id: c.id,
         status: c.status.into(),
