@@ -189,6 +189,8 @@ pub struct PushSettings {
     pub claim_batch: u32,
     /// Sends in flight per channel per instance.
     pub concurrency: u32,
+    /// Claim loops per channel per instance (one sends while another claims).
+    pub loops_per_channel: u32,
     /// How often an idle worker looks for due deliveries.
     pub poll_interval_ms: u64,
     /// A claim not settled within this long is taken as its worker having died.
@@ -209,6 +211,7 @@ impl Default for PushSettings {
             workers_enabled: true,
             claim_batch: 200,
             concurrency: 16,
+            loops_per_channel: 2,
             poll_interval_ms: 1000,
             lease_secs: 120,
             max_attempts: 5,
@@ -282,9 +285,13 @@ pub struct SubscribeChannel {
 impl PushSettings {
     fn validate(&self, wechat: &WechatSettings) -> Result<(), ConfigError> {
         let invalid = |msg: &str| Err(ConfigError::Invalid(msg.into()));
-        if self.claim_batch == 0 || self.concurrency == 0 || self.max_attempts == 0 {
+        if self.claim_batch == 0
+            || self.concurrency == 0
+            || self.loops_per_channel == 0
+            || self.max_attempts == 0
+        {
             return invalid(
-                "push.claim_batch, push.concurrency and push.max_attempts must be at least 1",
+                "push.claim_batch, concurrency, loops_per_channel and max_attempts must be at least 1",
             );
         }
         if self.lease_secs == 0 || self.poll_interval_ms == 0 {

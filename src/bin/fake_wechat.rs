@@ -66,9 +66,25 @@ async fn main() -> anyhow::Result<()> {
         fake::MP_APP_ID,
         fake::MP_SECRET
     );
-    tokio::signal::ctrl_c().await?;
+    stop_signal().await;
     let stats = server.stats();
+    let repeated = server.openids_with_several_messages().len();
     server.stop().await;
     println!("{stats:#?}");
+    // One line for scripts (scripts/bench-push.sh).
+    println!(
+        "FAKE_STATS templates_sent={} template_duplicates_prevented={} mass_recipients={} openids_with_several_messages={repeated}",
+        stats.templates_sent, stats.template_duplicates, stats.mass_recipients
+    );
     Ok(())
+}
+
+/// SIGINT or SIGTERM.
+async fn stop_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

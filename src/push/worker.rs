@@ -5,14 +5,20 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::atomic::{AtomicBool, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
 use entity::push_delivery::{self, Channel};
 use futures_util::{StreamExt, stream};
 use sea_orm::EntityTrait;
-use tokio::{sync::watch, task::JoinSet};
+use tokio::{
+    sync::{Semaphore, watch},
+    task::JoinSet,
+};
 
 use super::{
     campaigns, channels,
@@ -48,8 +54,19 @@ impl Workers {
             ),
         ];
         for (channel, on) in enabled {
-            if on {
-                tasks.spawn(channel_loop(state.clone(), channel, stopped.clone()));
+            if !on {
+                continue;
+            }
+            // Several claim loops per channel, so that one sends while another claims or
+            // settles; together they keep at most `concurrency` sends in flight.
+            let in_flight = Arc::new(Semaphore::new(state.settings.push.concurrency as usize));
+            for _ in 0..state.settings.push.loops_per_channel {
+                tasks.spawn(channel_loop(
+                    state.clone(),
+                    channel,
+                    in_flight.clone(),
+                    stopped.clone(),
+                ));
             }
         }
         tasks.spawn(maintenance_loop(state, stopped));
@@ -106,12 +123,17 @@ async fn idle(state: &AppState, stopped: &mut watch::Receiver<bool>, wait: Durat
     }
 }
 
-async fn channel_loop(state: AppState, channel: Channel, mut stopped: watch::Receiver<bool>) {
+async fn channel_loop(
+    state: AppState,
+    channel: Channel,
+    in_flight: Arc<Semaphore>,
+    mut stopped: watch::Receiver<bool>,
+) {
     let gate = rate_gate(&state, channel);
     let poll = Duration::from_millis(state.settings.push.poll_interval_ms);
     let mut articles: HashMap<i64, Vec<ArticleBrief>> = HashMap::new();
     while !*stopped.borrow() {
-        match work_once(&state, channel, &gate, &mut articles).await {
+        match work_once(&state, channel, &gate, &in_flight, &mut articles).await {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}
             Err(err) => {
@@ -127,6 +149,7 @@ pub async fn work_once(
     state: &AppState,
     channel: Channel,
     gate: &RateGate,
+    in_flight: &Semaphore,
     articles: &mut HashMap<i64, Vec<ArticleBrief>>,
 ) -> AppResult<usize> {
     if gate::paused_until(&state.cache, channel).await.is_some() {
@@ -160,7 +183,7 @@ pub async fn work_once(
             articles.insert(*id, campaigns::articles_of(&state.db, &c).await?);
         }
     }
-    let outcomes = send(state, channel, gate, &claimed, articles).await;
+    let outcomes = send(state, channel, gate, in_flight, &claimed, articles).await;
     for (_, outcome) in &outcomes {
         crate::push::record_outcome(channel, outcome);
     }
@@ -175,6 +198,7 @@ async fn send(
     state: &AppState,
     channel: Channel,
     gate: &RateGate,
+    in_flight: &Semaphore,
     claimed: &[push_delivery::Model],
     articles: &HashMap<i64, Vec<ArticleBrief>>,
 ) -> Vec<(i64, Settle)> {
@@ -194,6 +218,9 @@ async fn send(
                     if paused.load(Ordering::Relaxed) {
                         return (d.id, released());
                     }
+                    let Ok(_permit) = in_flight.acquire().await else {
+                        return (d.id, released());
+                    };
                     gate.acquire().await;
                     let outcome = match channel {
                         Channel::WechatTemplate => channels::send_template(state, &d, of(&d)).await,

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Push benchmark (DESIGN.md §9): one campaign to 100,000 followers through wechat_template
+# against the local fake WeChat (rate limit off), beside a bare reqwest loop sending the same
+# number of template messages to the same fake with the same concurrency. Prints
+# deliveries/s, the ratio to the bare loop, qshare's peak RSS, and what the fake received
+# (messages, resends it absorbed, followers with more than one message = duplicates).
+#
+#   scripts/bench-push.sh                       # SQLite file, in-process cache
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test scripts/bench-push.sh
+#   FOLLOWERS=20000 scripts/bench-push.sh       # smaller run
+# Release build; all traffic goes to 127.0.0.1; every wait is bounded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FOLLOWERS=${FOLLOWERS:-100000}
+CONCURRENCY=${CONCURRENCY:-16}
+CLAIM_BATCH=${CLAIM_BATCH:-1000}
+FAKE_PORT=${FAKE_PORT:-18391}
+QSHARE_PORT=${QSHARE_PORT:-18392}
+OA_APP_ID=wxfakeofficialacct
+OA_SECRET=fake-official-account-secret
+
+cargo build --release --locked -q --bin qshare --bin fake_wechat --bin bench_push_bare
+bin=$PWD/target/release
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+wait_port() { # url
+  for _ in $(seq 1 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
+  echo "nothing answers at $1" >&2; return 1
+}
+
+start_fake() { # log file
+  "$bin/fake_wechat" --port "$FAKE_PORT" --followers "$FOLLOWERS" >"$1" 2>&1 &
+  fake_pid=$!
+  pids+=("$fake_pid")
+  wait_port "http://127.0.0.1:$FAKE_PORT/"
+}
+
+stop_fake() { # log file -> prints its FAKE_STATS line (runs in $(...): no `wait` here)
+  kill -TERM "$fake_pid"
+  for _ in $(seq 1 100); do grep -q '^FAKE_STATS' "$1" && break; sleep 0.1; done
+  grep '^FAKE_STATS' "$1"
+}
+
+# 1. The bare loop against a fresh fake.
+start_fake "$work/fake-bare.log"
+bare=$("$bin/bench_push_bare" --base "http://127.0.0.1:$FAKE_PORT" --count "$FOLLOWERS" \
+  --concurrency "$CONCURRENCY" --app-id "$OA_APP_ID" --secret "$OA_SECRET")
+echo "$bare"
+stop_fake "$work/fake-bare.log" >/dev/null
+bare_rate=$(sed -E 's/.*rate=([0-9.]+).*/\1/' <<<"$bare")
+
+# 2. qshare against another fresh fake.
+start_fake "$work/fake-qshare.log"
+export DATABASE_URL="${DATABASE_URL:-sqlite://$work/qshare.db?mode=rwc}"
+if [[ "$DATABASE_URL" == postgres* ]]; then
+  db_name="qshare_bench_$$"
+  psql "$DATABASE_URL" -qc "CREATE DATABASE $db_name" >/dev/null
+  base_url=$DATABASE_URL
+  DATABASE_URL="${DATABASE_URL%/*}/$db_name"
+  cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work";
+    psql "$base_url" -qc "DROP DATABASE IF EXISTS $db_name WITH (FORCE)" >/dev/null 2>&1 || true; }
+fi
+export APP_SERVER__PORT=$QSHARE_PORT APP_LOG__LEVEL=warn APP_JOBS__ENABLED=false
+export APP_WECHAT__API_BASE_URL="http://127.0.0.1:$FAKE_PORT"
+export APP_WECHAT__OFFICIAL_ACCOUNT__APP_ID=$OA_APP_ID APP_WECHAT__OFFICIAL_ACCOUNT__APP_SECRET=$OA_SECRET
+export APP_PUSH__CHANNELS__INBOX__ENABLED=false
+export APP_PUSH__CHANNELS__WECHAT_TEMPLATE__ENABLED=true
+export APP_PUSH__CHANNELS__WECHAT_TEMPLATE__TEMPLATE_ID=tpl-bench
+export APP_PUSH__CHANNELS__WECHAT_TEMPLATE__RATE_PER_SEC=0
+export APP_PUSH__CONCURRENCY=$CONCURRENCY APP_PUSH__CLAIM_BATCH=$CLAIM_BATCH
+(cd "$work" && echo "bench-admin-password" | "$bin/qshare" admin create --username bench_admin) >/dev/null
+(cd "$work" && exec "$bin/qshare") >"$work/qshare.log" 2>&1 &
+qshare_pid=$!
+pids+=("$qshare_pid")
+api="http://127.0.0.1:$QSHARE_PORT"
+wait_port "$api/readyz"
+token=$(curl -fsS "$api/api/auth/login" -H 'content-type: application/json' \
+  -d '{"username":"bench_admin","password":"bench-admin-password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+auth=(-H "authorization: Bearer $token")
+sync=$(curl -fsS -X POST "${auth[@]}" "$api/api/admin/followers/sync")
+echo "followers synced: $sync"
+article=$(curl -fsS "$api/api/articles?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')
+
+campaign=$(curl -fsS -X POST "${auth[@]}" "$api/api/admin/push/articles/$article" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+status=""
+for _ in $(seq 1 1200); do   # at most 10 minutes
+  detail=$(curl -fsS "${auth[@]}" "$api/api/admin/push/campaigns/$campaign")
+  status=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["status"])' "$detail")
+  [[ "$status" == done || "$status" == failed ]] && break
+  sleep 0.5
+done
+[[ "$status" == done ]] || { echo "campaign ended $status: $detail" >&2; exit 1; }
+sent=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(sum(c["sent"] for c in d["channels"]))' "$detail")
+rss_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$qshare_pid/status")
+fake_stats=$(stop_fake "$work/fake-qshare.log")
+echo "$fake_stats"
+
+python3 - "$sent" "$detail" "$bare_rate" "$rss_kb" "$fake_stats" "$FOLLOWERS" "$CONCURRENCY" "$DATABASE_URL" <<'PY'
+import sys, json
+from datetime import datetime
+sent, detail, bare, rss_kb, fake, n, conc, db = sys.argv[1:]
+detail = json.loads(detail)
+# The campaign's own timestamps: created (recipients not yet frozen) to finished.
+at = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
+secs = (at(detail["finished_at"]) - at(detail["created_at"])).total_seconds()
+sent, bare, rss = int(sent), float(bare), int(rss_kb) / 1024
+stats = dict(kv.split("=") for kv in fake.split()[1:])
+rate = sent / secs
+backend = "PostgreSQL" if db.startswith("postgres") else "SQLite"
+print(f"\npush of one article to {n} followers via wechat_template ({backend}, concurrency {conc})")
+print(f"{'':34}{'deliveries/s':>14}{'ratio':>8}")
+print(f"{'bare reqwest loop':34}{bare:>14.0f}{'100%':>8}")
+print(f"{'qshare campaign (created→done)':34}{rate:>14.0f}{rate / bare:>8.1%}")
+print(f"campaign: {sent} sent in {secs:.2f} s; qshare peak RSS {rss:.1f} MB")
+print(f"fake WeChat: {stats['templates_sent']} messages received, "
+      f"{stats['template_duplicates_prevented']} resends absorbed by client_msg_id, "
+      f"{stats['openids_with_several_messages']} followers with more than one message (duplicates)")
+ok = sent == int(n) and int(stats["openids_with_several_messages"]) == 0 and rss < 150 and rate >= 0.5 * bare
+print("targets (>= 50% of bare, RSS < 150 MB, zero duplicates):", "met" if ok else "NOT met")
+PY
