@@ -18,6 +18,7 @@ mod jobs;
 mod me;
 mod ops;
 mod push;
+mod push_process;
 mod read_path;
 mod wechat_callback;
 mod wechat_client;
