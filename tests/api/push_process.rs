@@ -19,9 +19,28 @@ use crate::helpers::{TestApp, config_dir, spawn_app_with, test_settings};
 
 const FOLLOWERS: usize = 300;
 
+/// A qshare process; killed (SIGKILL) and reaped when dropped, so a failing test leaves no
+/// process behind.
+struct Worker(Child);
+
+impl Worker {
+    /// SIGKILL (std's `kill` on Unix) and reap.
+    fn sigkill(&mut self) {
+        self.0.kill().expect("SIGKILL");
+        self.0.wait().expect("reap");
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The qshare binary as a worker for `settings`' database and cache, sending through the
 /// template channel to `fake`.
-fn start_worker(settings: &Settings, fake: &FakeWechat) -> Child {
+fn start_worker(settings: &Settings, fake: &FakeWechat) -> Worker {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_qshare"));
     cmd.current_dir(config_dir().parent().unwrap())
         .env("APP_ENV", "test")
@@ -46,7 +65,7 @@ fn start_worker(settings: &Settings, fake: &FakeWechat) -> Child {
         Some(url) => cmd.env("REDIS_URL", url),
         None => cmd.env_remove("REDIS_URL"),
     };
-    cmd.spawn().expect("start qshare")
+    Worker(cmd.spawn().expect("start qshare"))
 }
 
 async fn statuses(app: &TestApp, campaign: i64) -> Vec<DeliveryStatus> {
@@ -101,8 +120,7 @@ async fn a_server_killed_with_sigkill_mid_campaign_and_restarted_sends_nothing_t
     loop {
         let now = statuses(&app, campaign.id).await;
         if count(&now, DeliveryStatus::Sent) >= 40 && count(&now, DeliveryStatus::Sending) > 0 {
-            worker.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
-            worker.wait().unwrap();
+            worker.sigkill();
             break;
         }
         assert!(
@@ -126,7 +144,7 @@ async fn a_server_killed_with_sigkill_mid_campaign_and_restarted_sends_nothing_t
     );
     assert!(count(&after_kill, DeliveryStatus::Sent) < FOLLOWERS);
 
-    let mut restarted = start_worker(&worker_settings, &fake);
+    let restarted = start_worker(&worker_settings, &fake);
     let start = Instant::now();
     let finished = loop {
         let c = app
@@ -146,8 +164,7 @@ async fn a_server_killed_with_sigkill_mid_campaign_and_restarted_sends_nothing_t
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    restarted.kill().ok();
-    restarted.wait().ok();
+    drop(restarted);
     assert_eq!(finished["status"], "done", "{finished:#}");
     let end = statuses(&app, campaign.id).await;
     assert_eq!(end.len(), FOLLOWERS);
