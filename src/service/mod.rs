@@ -14,6 +14,7 @@ pub mod notifications;
 pub mod password;
 pub mod push_preferences;
 pub mod rate_limit;
+pub mod read_limits;
 pub mod reactions;
 pub mod resources;
 pub mod taxonomy;
