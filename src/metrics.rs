@@ -290,7 +290,9 @@ mod tests {
         record_wechat_call("/unit/test", "40029", 0.02);
         let text = exposition();
         assert!(
-            text.contains(r#"qshare_wechat_api_calls_total{endpoint="/unit/test",errcode="40029"} 1"#),
+            text.contains(
+                r#"qshare_wechat_api_calls_total{endpoint="/unit/test",errcode="40029"} 1"#
+            ),
             "{text}"
         );
         assert!(

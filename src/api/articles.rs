@@ -28,6 +28,8 @@ impl ArticlesApi {
     ///
     /// Filters combine: `category` and `tag` are slugs, `q` searches titles and summaries.
     #[oai(path = "/articles", method = "get")]
+    // One argument per query parameter of the operation, plus the request and the state.
+    #[allow(clippy::too_many_arguments)]
     async fn list_articles(
         &self,
         req: &Request,

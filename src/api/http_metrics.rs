@@ -172,7 +172,10 @@ mod tests {
     #[test]
     fn templates_become_the_patterns_poem_openapi_registers() {
         assert_eq!(router_pattern("/api/articles"), "/api/articles");
-        assert_eq!(router_pattern("/api/articles/{id}"), "/api/articles/:param0");
+        assert_eq!(
+            router_pattern("/api/articles/{id}"),
+            "/api/articles/:param0"
+        );
         assert_eq!(
             router_pattern("/api/admin/comments/{id}/{action}"),
             "/api/admin/comments/:param0/:param1"

@@ -71,7 +71,11 @@ async fn a_listed_origin_passes_the_preflight_and_reads_answers() {
     );
     let exposed = header_value(&resp, header::ACCESS_CONTROL_EXPOSE_HEADERS).unwrap();
     assert!(exposed.contains("retry-after"), "{exposed}");
-    assert!(header_value(&resp, header::VARY).unwrap().contains("Origin"));
+    assert!(
+        header_value(&resp, header::VARY)
+            .unwrap()
+            .contains("Origin")
+    );
     expect_json(resp, StatusCode::OK).await;
 
     // Errors keep their JSON shape and are readable by the page too.
@@ -88,13 +92,19 @@ async fn an_unlisted_origin_gets_no_cors_headers_but_is_not_refused() {
     let app = app_with_cors().await;
     let stranger = "https://evil.example";
     let resp = preflight(&app, "/api/auth/login", stranger).await;
-    assert_eq!(header_value(&resp, header::ACCESS_CONTROL_ALLOW_ORIGIN), None);
+    assert_eq!(
+        header_value(&resp, header::ACCESS_CONTROL_ALLOW_ORIGIN),
+        None
+    );
     assert!(!resp.status().is_success(), "{}", resp.status());
 
     // Served as without CORS (the browser keeps it from the page): same-origin pages such
     // as /docs send an Origin on their POSTs too.
     let resp = get_from(&app, "/api/articles", stranger).await;
-    assert_eq!(header_value(&resp, header::ACCESS_CONTROL_ALLOW_ORIGIN), None);
+    assert_eq!(
+        header_value(&resp, header::ACCESS_CONTROL_ALLOW_ORIGIN),
+        None
+    );
     expect_json(resp, StatusCode::OK).await;
 }
 
@@ -103,9 +113,15 @@ async fn without_configured_origins_there_are_no_cors_headers() {
     let app = spawn_app().await;
     assert!(app.state.settings.server.cors.allowed_origins.is_empty());
     let resp = preflight(&app, "/api/articles", WEB).await;
-    assert_eq!(header_value(&resp, header::ACCESS_CONTROL_ALLOW_ORIGIN), None);
+    assert_eq!(
+        header_value(&resp, header::ACCESS_CONTROL_ALLOW_ORIGIN),
+        None
+    );
     let resp = get_from(&app, "/api/articles", WEB).await;
-    assert_eq!(header_value(&resp, header::ACCESS_CONTROL_ALLOW_ORIGIN), None);
+    assert_eq!(
+        header_value(&resp, header::ACCESS_CONTROL_ALLOW_ORIGIN),
+        None
+    );
 }
 
 fn assert_security_headers(resp: &reqwest::Response, path: &str) {
@@ -121,7 +137,10 @@ fn assert_security_headers(resp: &reqwest::Response, path: &str) {
     expect(header::REFERRER_POLICY, "no-referrer");
     let policy = header_value(resp, header::CONTENT_SECURITY_POLICY)
         .unwrap_or_else(|| panic!("no Content-Security-Policy on {path}"));
-    assert!(policy.contains("frame-ancestors 'none'"), "{path}: {policy}");
+    assert!(
+        policy.contains("frame-ancestors 'none'"),
+        "{path}: {policy}"
+    );
 }
 
 #[tokio::test]
@@ -226,7 +245,8 @@ async fn uncached_reads_share_one_budget_that_holds_across_instances() {
 #[tokio::test]
 async fn request_bodies_with_unknown_or_mistyped_fields_are_400s() {
     let app = spawn_app().await;
-    let unknown = json!({ "username": "strict_user", "password": "a-good-password", "role": "admin" });
+    let unknown =
+        json!({ "username": "strict_user", "password": "a-good-password", "role": "admin" });
     let resp = app
         .request(Method::POST, "/api/auth/register", None, Some(unknown))
         .await;
@@ -254,7 +274,11 @@ async fn request_bodies_with_unknown_or_mistyped_fields_are_400s() {
         assert_eq!(body["code"], "invalid_body", "{bad}");
     }
     let comments = app.get_json(&path, StatusCode::OK).await;
-    assert_eq!(comments["items"].as_array().unwrap().len(), 0, "nothing was posted");
+    assert_eq!(
+        comments["items"].as_array().unwrap().len(),
+        0,
+        "nothing was posted"
+    );
 }
 
 #[tokio::test]

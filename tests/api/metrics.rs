@@ -204,10 +204,7 @@ async fn every_family_is_exposed_and_moves_with_real_traffic() {
 
     let hits = growth(&before, &after, "qshare_read_cache_hits_total", &[]);
     let misses = growth(&before, &after, "qshare_read_cache_misses_total", &[]);
-    assert!(
-        hits >= 2.0 && misses >= 2.0,
-        "hits {hits}, misses {misses}"
-    );
+    assert!(hits >= 2.0 && misses >= 2.0, "hits {hits}, misses {misses}");
     let backend = app.cache().backend_name();
     assert_eq!(after.kind("qshare_cache_errors_total"), Some("counter"));
     assert_eq!(
@@ -229,7 +226,14 @@ async fn every_family_is_exposed_and_moves_with_real_traffic() {
 
     let session = "/sns/jscode2session";
     let calls = "qshare_wechat_api_calls_total";
-    assert!(growth(&before, &after, calls, &[("endpoint", session), ("errcode", "0")]) >= 1.0);
+    assert!(
+        growth(
+            &before,
+            &after,
+            calls,
+            &[("endpoint", session), ("errcode", "0")]
+        ) >= 1.0
+    );
     assert!(
         growth(
             &before,
@@ -307,5 +311,12 @@ async fn the_metrics_route_answers_outside_the_openapi_document() {
     let first = scrape(&app).await;
     let second = scrape(&app).await;
     let metrics_route = [("route", "/metrics"), ("status", "200")];
-    assert!(growth(&first, &second, "qshare_http_requests_total", &metrics_route) >= 1.0);
+    assert!(
+        growth(
+            &first,
+            &second,
+            "qshare_http_requests_total",
+            &metrics_route
+        ) >= 1.0
+    );
 }

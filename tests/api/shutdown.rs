@@ -74,9 +74,8 @@ impl HeldWechat {
                     let code = query_value(&head, "js_code").to_string();
                     arrived.send_modify(|n| *n += 1);
                     let _ = released.wait_for(|r| *r).await;
-                    let body = format!(
-                        r#"{{"openid":"openid-{code}","session_key":"c2Vzc2lvbi1rZXk="}}"#
-                    );
+                    let body =
+                        format!(r#"{{"openid":"openid-{code}","session_key":"c2Vzc2lvbi1rZXk="}}"#);
                     let answer = format!(
                         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                         body.len()
