@@ -108,7 +108,10 @@ fn cors_takes_bare_origins_and_refuses_any_origin_with_credentials() {
             "{bad}: {err}"
         );
     }
-    assert!(!load("{}\n").unwrap().server.cors.enabled(), "off by default");
+    assert!(
+        !load("{}\n").unwrap().server.cors.enabled(),
+        "off by default"
+    );
 }
 
 #[test]
