@@ -32,7 +32,8 @@ export APP_CACHE__KEY_PREFIX="qshare:bench:$$:"
 export APP_SERVER__PORT=$QSHARE_PORT APP_DEMO__SEED_WHEN_EMPTY=false
 # Access logs off, as the bare server has none (errors are still logged).
 export APP_LOG__LEVEL=warn
-bin=$PWD/target/release/qshare
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+bin=$target_dir/release/qshare
 (cd "$work" && "$bin" seed-demo && "$bin" seed-demo --bulk 10000) >/dev/null
 (cd "$work" && exec "$bin") >"$work/qshare.log" 2>&1 &
 pids+=($!)
@@ -40,7 +41,7 @@ for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$QSHARE_PORT/readyz" >/dev/
 
 curl -fsS "http://127.0.0.1:$QSHARE_PORT/api/articles/hot" -o "$work/hot.json"
 article_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["items"][0]["id"])' "$work/hot.json")
-"$PWD/target/release/bench_bare" "$BARE_PORT" "$work/hot.json" &
+"$target_dir/release/bench_bare" "$BARE_PORT" "$work/hot.json" &
 pids+=($!)
 sleep 0.5
 

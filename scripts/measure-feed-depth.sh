@@ -35,7 +35,9 @@ else
   backend=sqlite
 fi
 export APP_SERVER__PORT=$PORT APP_LOG__LEVEL=warn APP_DEMO__SEED_WHEN_EMPTY=false
-bin=$PWD/target/release/qshare
+# Later feed pages are uncached reads with a per-IP budget; this script reads thousands.
+export APP_RATE_LIMIT__UNCACHED_READS_PER_IP=1000000
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/qshare
 (cd "$work" && "$bin" seed-demo && "$bin" seed-demo --bulk $ARTICLES) >/dev/null
 (cd "$work" && exec "$bin") >"$work/server.log" 2>&1 &
 server_pid=$!

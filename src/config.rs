@@ -69,6 +69,66 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
     pub trust_forwarded_for: bool,
+    #[serde(default)]
+    pub cors: CorsSettings,
+}
+
+/// Browsers on these origins may call the API (`server.cors`). Empty: no CORS headers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CorsSettings {
+    /// `https://host[:port]` each, or `*` for any origin.
+    pub allowed_origins: Vec<String>,
+    /// Let browsers send cookies and HTTP authentication (not needed for bearer tokens).
+    pub allow_credentials: bool,
+    /// How long browsers may cache a preflight answer.
+    pub max_age_secs: u64,
+}
+
+impl Default for CorsSettings {
+    fn default() -> Self {
+        Self {
+            allowed_origins: Vec::new(),
+            allow_credentials: false,
+            max_age_secs: 600,
+        }
+    }
+}
+
+impl CorsSettings {
+    pub fn enabled(&self) -> bool {
+        !self.allowed_origins.is_empty()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for origin in &self.allowed_origins {
+            if origin == "*" {
+                if self.allow_credentials {
+                    return Err(ConfigError::Invalid(
+                        "server.cors.allowed_origins \"*\" cannot go with allow_credentials \
+                         (browsers refuse it): list the origins"
+                            .into(),
+                    ));
+                }
+                continue;
+            }
+            let host = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            let well_formed = host.is_some_and(|h| {
+                !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+            });
+            if !well_formed {
+                return Err(ConfigError::Invalid(format!(
+                    "server.cors.allowed_origins: {origin:?} is not an origin like \
+                     https://app.example.com (scheme and host, optional port, no path)"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Deserialize)]
@@ -99,6 +159,12 @@ pub struct RateLimitSettings {
     pub comments_per_user: u32,
     pub comments_per_ip: u32,
     pub comment_window_secs: u64,
+    /// Article searches (`GET /api/articles?q=`) allowed per window per client IP.
+    pub searches_per_ip: u32,
+    /// Other public reads that miss the cache by design (filtered and later pages, related
+    /// articles, comment threads, the guestbook) allowed per window per client IP.
+    pub uncached_reads_per_ip: u32,
+    pub read_window_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -480,7 +546,10 @@ impl Settings {
                 Environment::with_prefix("APP")
                     .prefix_separator("_")
                     .separator("__")
-                    .try_parsing(true),
+                    .try_parsing(true)
+                    // APP_SERVER__CORS__ALLOWED_ORIGINS=https://a.example,https://b.example
+                    .list_separator(",")
+                    .with_list_parse_key("server.cors.allowed_origins"),
             )
             .set_override_option("database.url", std::env::var("DATABASE_URL").ok())?
             .set_override_option("cache.redis_url", std::env::var("REDIS_URL").ok())?;
@@ -538,6 +607,10 @@ impl Settings {
                     .into(),
             );
         }
+        if self.rate_limit.read_window_secs == 0 {
+            return invalid("rate_limit.read_window_secs must be at least 1".into());
+        }
+        self.server.cors.validate()?;
         if self.jobs.timezone.parse::<chrono_tz::Tz>().is_err() {
             return invalid(format!(
                 "jobs.timezone {:?} is not an IANA timezone",

@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod jobs;
+pub mod metrics;
 pub mod pagination;
 pub mod push;
 pub mod service;

@@ -6,6 +6,7 @@ use super::{
     dto::{ArticleDetail, ArticleList, ArticlePage, ArticleSummary},
     error::ApiResult,
     json_bytes::JsonBytes,
+    read_budget,
     tags::ApiTags,
 };
 use crate::{
@@ -14,6 +15,7 @@ use crate::{
     service::{
         articles::{self, ListFilter},
         hot,
+        read_limits::ReadCost,
     },
     state::AppState,
 };
@@ -26,8 +28,11 @@ impl ArticlesApi {
     ///
     /// Filters combine: `category` and `tag` are slugs, `q` searches titles and summaries.
     #[oai(path = "/articles", method = "get")]
+    // One argument per query parameter of the operation, plus the request and the state.
+    #[allow(clippy::too_many_arguments)]
     async fn list_articles(
         &self,
+        req: &Request,
         state: Data<&AppState>,
         category: Query<Option<String>>,
         tag: Query<Option<String>>,
@@ -45,6 +50,11 @@ impl ArticlesApi {
             && filter.tag.is_none()
             && filter.q.is_none()
             && cursor.0.is_none();
+        if filter.q.is_some() {
+            read_budget::charge(req, &state, ReadCost::Search).await?;
+        } else if !home_page {
+            read_budget::charge(req, &state, ReadCost::Uncached).await?;
+        }
         let build = || async {
             let page =
                 articles::list_published(&state.db, &filter, cursor.0.as_deref(), limit.0).await?;
@@ -63,6 +73,7 @@ impl ArticlesApi {
     #[oai(path = "/articles/featured", method = "get")]
     async fn list_featured(
         &self,
+        req: &Request,
         state: Data<&AppState>,
         cursor: Query<Option<String>>,
         /// 1..100, default 20.
@@ -77,7 +88,10 @@ impl ArticlesApi {
                 let key = featured_key(pagination::limit(limit.0)?);
                 state.read_cache.get_or_build(&key, build).await?
             }
-            Some(_) => build().await?,
+            Some(_) => {
+                read_budget::charge(req, &state, ReadCost::Uncached).await?;
+                build().await?
+            }
         };
         Ok(JsonBytes::from_bytes(bytes))
     }
@@ -129,11 +143,13 @@ impl ArticlesApi {
     #[oai(path = "/articles/:id/related", method = "get")]
     async fn related_articles(
         &self,
+        req: &Request,
         state: Data<&AppState>,
         id: Path<i64>,
         /// 1..20, default 5.
         limit: Query<Option<u32>>,
     ) -> ApiResult<Json<ArticleList>> {
+        read_budget::charge(req, &state, ReadCost::Uncached).await?;
         let items = articles::related(&state.db, id.0, limit.0).await?;
         Ok(Json(ArticleList {
             items: items.into_iter().map(ArticleSummary::from).collect(),

@@ -72,17 +72,57 @@ fn limit_only(query: Option<&str>) -> Option<u64> {
     }
 }
 
+/// The routes whose default shapes the fast lane answers, named by their OpenAPI path
+/// templates: its answers are counted in the metrics under the same route labels as the
+/// typed handlers' answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CachedRoute {
+    Feed,
+    Featured,
+    Hot,
+    Article,
+}
+
+impl CachedRoute {
+    pub const ALL: [Self; 4] = [Self::Feed, Self::Featured, Self::Hot, Self::Article];
+
+    /// The OpenAPI path template (the route label).
+    pub fn template(self) -> &'static str {
+        match self {
+            Self::Feed => "/api/articles",
+            Self::Featured => "/api/articles/featured",
+            Self::Hot => "/api/articles/hot",
+            Self::Article => "/api/articles/{id}",
+        }
+    }
+
+    /// Which of these routes `path` belongs to (whatever the query).
+    pub fn of_path(path: &str) -> Option<Self> {
+        match path {
+            "/api/articles" => Some(Self::Feed),
+            "/api/articles/featured" => Some(Self::Featured),
+            "/api/articles/hot" => Some(Self::Hot),
+            _ => {
+                let id = path.strip_prefix("/api/articles/")?;
+                (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then_some(Self::Article)
+            }
+        }
+    }
+}
+
 fn recognise(path: &str, query: Option<&str>) -> Option<CachedRead> {
-    match path {
-        "/api/articles" => limit_only(query).map(|n| CachedRead::List(feed_key(n))),
-        "/api/articles/featured" => limit_only(query).map(|n| CachedRead::List(featured_key(n))),
-        "/api/articles/hot" => limit_only(query).map(|n| CachedRead::List(hot_key(n))),
-        _ => {
-            let id = path.strip_prefix("/api/articles/")?;
-            if query.is_some() || id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+    match CachedRoute::of_path(path)? {
+        CachedRoute::Feed => limit_only(query).map(|n| CachedRead::List(feed_key(n))),
+        CachedRoute::Featured => limit_only(query).map(|n| CachedRead::List(featured_key(n))),
+        CachedRoute::Hot => limit_only(query).map(|n| CachedRead::List(hot_key(n))),
+        CachedRoute::Article => {
+            if query.is_some() {
                 return None;
             }
-            id.parse().ok().map(CachedRead::Article)
+            path["/api/articles/".len()..]
+                .parse()
+                .ok()
+                .map(CachedRead::Article)
         }
     }
 }
@@ -166,6 +206,27 @@ mod tests {
             ("/api/articles/99999999999999999999999", None),
         ] {
             assert_eq!(recognise(path, query), None, "{path}?{query:?}");
+        }
+    }
+
+    #[test]
+    fn the_route_of_a_path_ignores_the_query_and_needs_a_numeric_id() {
+        assert_eq!(
+            CachedRoute::of_path("/api/articles"),
+            Some(CachedRoute::Feed)
+        );
+        assert_eq!(
+            CachedRoute::of_path("/api/articles/7"),
+            Some(CachedRoute::Article)
+        );
+        assert_eq!(CachedRoute::Article.template(), "/api/articles/{id}");
+        for path in [
+            "/api/articles/",
+            "/api/articles/x",
+            "/api/articles/7/related",
+            "/api/tags",
+        ] {
+            assert_eq!(CachedRoute::of_path(path), None, "{path}");
         }
     }
 }

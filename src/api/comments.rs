@@ -5,6 +5,7 @@ use super::{
     client_ip::client_ip,
     dto::{ModerationState, UserBrief},
     error::ApiResult,
+    read_budget,
     security::UserAuth,
     tags::ApiTags,
     types::{Text, Timestamp},
@@ -14,6 +15,7 @@ use crate::{
     service::{
         comments::{self, CommentView, NewComment},
         moderation::{ModerationAction, Screening},
+        read_limits::ReadCost,
     },
     state::AppState,
 };
@@ -139,11 +141,13 @@ impl CommentsApi {
     #[oai(path = "/articles/:id/comments", method = "get")]
     async fn list_comments(
         &self,
+        req: &Request,
         state: Data<&AppState>,
         id: Path<i64>,
         cursor: Query<Option<String>>,
         limit: Query<Option<u32>>,
     ) -> ApiResult<Json<CommentPage>> {
+        read_budget::charge(req, &state, ReadCost::Uncached).await?;
         let page = comments::threads(&state.db, id.0, cursor.0.as_deref(), limit.0).await?;
         Ok(Json(CommentPage::from_page(page, true)))
     }
@@ -187,11 +191,13 @@ impl CommentsApi {
     #[oai(path = "/comments/:id/replies", method = "get")]
     async fn list_replies(
         &self,
+        req: &Request,
         state: Data<&AppState>,
         id: Path<i64>,
         cursor: Query<Option<String>>,
         limit: Query<Option<u32>>,
     ) -> ApiResult<Json<CommentPage>> {
+        read_budget::charge(req, &state, ReadCost::Uncached).await?;
         let page = comments::replies(&state.db, id.0, cursor.0.as_deref(), limit.0).await?;
         Ok(Json(CommentPage::from_page(page, true)))
     }

@@ -5,6 +5,7 @@ use super::{
     client_ip::client_ip,
     dto::{ModerationState, UserBrief},
     error::ApiResult,
+    read_budget,
     security::UserAuth,
     tags::ApiTags,
     types::{Text, Timestamp},
@@ -14,6 +15,7 @@ use crate::{
     service::{
         guestbook::{self, MessageView},
         moderation::{ModerationAction, Screening},
+        read_limits::ReadCost,
     },
     state::AppState,
 };
@@ -91,10 +93,12 @@ impl GuestbookApi {
     #[oai(path = "/guestbook", method = "get")]
     async fn list_guestbook(
         &self,
+        req: &Request,
         state: Data<&AppState>,
         cursor: Query<Option<String>>,
         limit: Query<Option<u32>>,
     ) -> ApiResult<Json<GuestbookPage>> {
+        read_budget::charge(req, &state, ReadCost::Uncached).await?;
         Ok(Json(
             guestbook::published(&state.db, cursor.0.as_deref(), limit.0)
                 .await?

@@ -7,16 +7,20 @@ mod auth;
 mod cached_reads;
 mod client_ip;
 pub mod comments;
+mod cors;
 pub mod dto;
 pub mod error;
 pub mod guestbook;
+mod http_metrics;
 mod json_bytes;
 mod me;
 pub mod middleware;
 mod notifications;
 mod ops;
+mod read_budget;
 mod resources;
 pub mod security;
+mod security_headers;
 mod tags;
 mod taxonomy;
 pub mod types;
@@ -90,16 +94,27 @@ pub fn routes(state: AppState) -> impl Endpoint {
     let docs = api.swagger_ui();
     let body_limit = state.settings.server.body_limit_bytes;
     let timeout = Duration::from_secs(state.settings.server.request_timeout_secs);
+    let cors = &state.settings.server.cors;
+    // Outermost last. Errors stay errors up to the metrics (which read the matched route
+    // off them); CORS and the security headers turn them into their JSON answers.
     Route::new()
         .nest("/", api)
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .at("/healthz", get(ops::healthz))
         .at("/readyz", get(ops::readyz))
+        .at("/metrics", get(ops::metrics))
         .at("/wechat/callback", wechat_callback::endpoint())
         .with(middleware::Timeout { limit: timeout })
         .with(middleware::BodyLimit { max: body_limit })
         .data(state.clone())
-        .with(cached_reads::FastLane { state })
+        .with(cached_reads::FastLane {
+            state: state.clone(),
+        })
+        .with(http_metrics::HttpMetrics::new(
+            http_metrics::RouteLabels::of::<Apis>(),
+        ))
+        .with_if(cors.enabled(), cors::Cors::new(cors))
+        .with(security_headers::SecurityHeaders)
         .with(middleware::RequestLog)
 }

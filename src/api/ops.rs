@@ -15,6 +15,12 @@ pub fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
+/// Prometheus text exposition of the metrics (see `crate::metrics`).
+#[handler]
+pub fn metrics(state: Data<&AppState>) -> impl IntoResponse {
+    crate::metrics::render(&state).with_content_type(crate::metrics::CONTENT_TYPE)
+}
+
 /// Dependencies are reachable: 503 when the database is not; a down cache only degrades
 /// (reads fall back to SQL).
 #[handler]

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::{kinds::JobKind, store};
 use crate::{
     error::{AppError, AppResult},
+    metrics,
     service::{article_admin, followers, hot, notifications, tokens, views},
     state::AppState,
     time,
@@ -75,6 +76,9 @@ pub async fn run(
     else {
         return Ok(None);
     };
+    let kind = JobKind::parse(&job.kind);
+    // A kind name in the table that no code knows is one label, whatever it says.
+    let kind_label = kind.as_ref().map_or("unknown", |k| k.as_str());
     let stale_before = time::now() - Duration::seconds(state.settings.jobs.max_run_secs as i64);
     if store::other_run_in_progress(&state.db, &run, stale_before).await? {
         let skipped = store::finish(
@@ -85,9 +89,11 @@ pub async fn run(
             Some("the previous run is still running"),
         )
         .await?;
+        metrics::record_job_run(kind_label, "skipped", None);
         return Ok(Some(skipped));
     }
-    let outcome = match JobKind::parse(&job.kind) {
+    let started = std::time::Instant::now();
+    let outcome = match kind {
         Ok(kind) => {
             let params: Value = serde_json::from_str(&job.params).unwrap_or(Value::Null);
             let task_state = state.clone();
@@ -102,12 +108,15 @@ pub async fn run(
         }
         Err(err) => Err(err),
     };
+    let seconds = started.elapsed().as_secs_f64();
     let finished = match outcome {
         Ok(summary) => {
+            metrics::record_job_run(kind_label, "ok", Some(seconds));
             store::finish(&state.db, run.id, RunStatus::Ok, Some(&summary), None).await?
         }
         Err(err) => {
             tracing::warn!(job = %job.name, error = %err, "job run failed");
+            metrics::record_job_run(kind_label, "failed", Some(seconds));
             store::finish(
                 &state.db,
                 run.id,

@@ -15,6 +15,7 @@ pub mod password;
 pub mod push_preferences;
 pub mod rate_limit;
 pub mod reactions;
+pub mod read_limits;
 pub mod resources;
 pub mod taxonomy;
 pub mod tokens;

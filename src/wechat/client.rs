@@ -4,14 +4,22 @@
 //!
 //! Every answer is `200 + JSON`; a non-zero `errcode` becomes [`WechatError::Api`] and a
 //! missing `errcode` means success. Access tokens are passed in by the caller (see
-//! `token::AccessTokens`); nothing here caches, retries or logs secrets.
+//! `token::AccessTokens`); nothing here caches, retries or logs secrets. Every call is counted
+//! and timed in the metrics, by endpoint path and errcode.
 
-use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
+use std::{
+    borrow::Cow,
+    collections::BTreeMap,
+    fmt,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::json;
 
 use super::api::{WechatError, errcode, scrub};
+use crate::metrics;
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -405,14 +413,28 @@ impl WechatClient {
                 body["send_ignore_reprint"] = json!(i32::from(*send_ignore_reprint));
             }
         }
-        let (envelope, bytes) = self
-            .send_raw(
-                self.http
-                    .post(self.url("/cgi-bin/message/mass/send"))
-                    .query(&[("access_token", token)])
-                    .json(&body),
-            )
-            .await?;
+        const PATH: &str = "/cgi-bin/message/mass/send";
+        let started = Instant::now();
+        let request = self
+            .http
+            .post(self.url(PATH))
+            .query(&[("access_token", token)])
+            .json(&body);
+        let result = self.mass_send_answer(request, token).await;
+        let outcome = match &result {
+            Ok(sent) if sent.duplicate => Cow::Owned(errcode::CLIENTMSGID_EXISTS.to_string()),
+            other => outcome_label(other.as_ref().err()),
+        };
+        metrics::record_wechat_call(PATH, &outcome, started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn mass_send_answer(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: &str,
+    ) -> Result<MassSent, WechatError> {
+        let (envelope, bytes) = self.send_raw(request).await?;
         let duplicate = envelope.errcode == errcode::CLIENTMSGID_EXISTS;
         if envelope.errcode != 0 && !duplicate {
             return Err(api_error(envelope, &[token]));
@@ -506,38 +528,51 @@ impl WechatClient {
 
     async fn get<T: DeserializeOwned>(
         &self,
-        path: &str,
+        path: &'static str,
         query: &[(&str, &str)],
         secrets: &[&str],
     ) -> Result<T, WechatError> {
-        self.call(self.http.get(self.url(path)).query(query), secrets)
+        self.call(path, self.http.get(self.url(path)).query(query), secrets)
             .await
     }
 
     async fn post<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
-        path: &str,
+        path: &'static str,
         query: &[(&str, &str)],
         body: &B,
         secrets: &[&str],
     ) -> Result<T, WechatError> {
         self.call(
+            path,
             self.http.post(self.url(path)).query(query).json(body),
             secrets,
         )
         .await
     }
 
+    /// Sends `request` to `path` and reads its answer, counting the call in the metrics.
     async fn call<T: DeserializeOwned>(
         &self,
+        path: &'static str,
         request: reqwest::RequestBuilder,
         secrets: &[&str],
     ) -> Result<T, WechatError> {
-        let (envelope, bytes) = self.send_raw(request).await?;
-        if envelope.errcode != 0 {
-            return Err(api_error(envelope, secrets));
+        let started = Instant::now();
+        let result = async {
+            let (envelope, bytes) = self.send_raw(request).await?;
+            if envelope.errcode != 0 {
+                return Err(api_error(envelope, secrets));
+            }
+            decode(&bytes)
         }
-        decode(&bytes)
+        .await;
+        metrics::record_wechat_call(
+            path,
+            &outcome_label(result.as_ref().err()),
+            started.elapsed().as_secs_f64(),
+        );
+        result
     }
 
     /// Sends, checks the HTTP status and reads the errcode envelope.
@@ -558,6 +593,17 @@ impl WechatClient {
             .await
             .map_err(|e| WechatError::Transport(describe(&e)))?;
         Ok((decode(&bytes)?, bytes))
+    }
+}
+
+/// The errcode label of a call: `0` on success, WeChat's errcode, or the kind of failure
+/// that left none.
+fn outcome_label(err: Option<&WechatError>) -> Cow<'static, str> {
+    match err {
+        None => Cow::Borrowed("0"),
+        Some(WechatError::Api { errcode, .. }) => Cow::Owned(errcode.to_string()),
+        Some(WechatError::Transport(_)) => Cow::Borrowed("transport"),
+        Some(WechatError::Decode(_)) => Cow::Borrowed("decode"),
     }
 }
 
@@ -622,6 +668,23 @@ mod tests {
         assert_eq!(p.next_openid, None);
         let p = page(json!({"total": 0, "count": 0, "next_openid": ""}));
         assert_eq!(p.next_openid, None);
+    }
+
+    #[test]
+    fn calls_are_labelled_by_errcode_or_failure_kind() {
+        assert_eq!(outcome_label(None), "0");
+        assert_eq!(
+            outcome_label(Some(&WechatError::api(40029, "invalid code"))),
+            "40029"
+        );
+        assert_eq!(
+            outcome_label(Some(&WechatError::Transport("timed out".into()))),
+            "transport"
+        );
+        assert_eq!(
+            outcome_label(Some(&WechatError::Decode("eof".into()))),
+            "decode"
+        );
     }
 
     #[test]

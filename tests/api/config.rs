@@ -85,6 +85,36 @@ fn bad_values_are_refused_with_a_message_naming_the_key() {
 }
 
 #[test]
+fn cors_takes_bare_origins_and_refuses_any_origin_with_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |yaml: &str| {
+        std::fs::write(dir.path().join("test.local.yaml"), yaml).unwrap();
+        Settings::load_from(dir.path(), AppEnv::Test)
+    };
+    let settings = load(
+        "server:\n  cors:\n    allowed_origins: [\"https://web.example\", \"http://127.0.0.1:3000\"]\n",
+    )
+    .unwrap();
+    assert!(settings.server.cors.enabled());
+    assert_eq!(settings.server.cors.allowed_origins.len(), 2);
+    for bad in [
+        "server:\n  cors:\n    allowed_origins: [\"https://web.example/app\"]\n",
+        "server:\n  cors:\n    allowed_origins: [\"web.example\"]\n",
+        "server:\n  cors:\n    allowed_origins: [\"*\"]\n    allow_credentials: true\n",
+    ] {
+        let err = load(bad).unwrap_err();
+        assert!(
+            err.to_string().contains("server.cors.allowed_origins"),
+            "{bad}: {err}"
+        );
+    }
+    assert!(
+        !load("{}\n").unwrap().server.cors.enabled(),
+        "off by default"
+    );
+}
+
+#[test]
 fn secrets_never_appear_when_settings_are_printed() {
     let mut settings = Settings::load_from(&config_dir(), AppEnv::Test).unwrap();
     settings.database.url = "postgres://qshare:hunter2@db:5432/qshare".into();

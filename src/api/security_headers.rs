@@ -1,0 +1,87 @@
+//! Security headers on every response.
+//!
+//! The API answers JSON (and XML to WeChat), never pages, so its Content-Security-Policy
+//! allows nothing at all: a response that a browser somehow renders can load no script,
+//! style or frame. The one HTML page, the Swagger UI under `/docs`, is a single document with
+//! its script, style and spec inline that fetches the API from this origin, so it gets a
+//! policy that allows exactly that.
+
+use poem::{
+    Endpoint, IntoResponse, Middleware, Request, Response, Result,
+    http::{HeaderName, HeaderValue, header},
+};
+
+const API_POLICY: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+const DOCS_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+     img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
+     base-uri 'none'; form-action 'none'";
+
+/// The headers every response carries, whatever the route.
+const COMMON: [(HeaderName, &str); 3] = [
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
+];
+
+fn is_docs(path: &str) -> bool {
+    path == "/docs" || path.starts_with("/docs/")
+}
+
+pub struct SecurityHeaders;
+
+impl<E: Endpoint> Middleware<E> for SecurityHeaders {
+    type Output = SecurityHeadersEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        SecurityHeadersEndpoint { inner }
+    }
+}
+
+pub struct SecurityHeadersEndpoint<E> {
+    inner: E,
+}
+
+impl<E: Endpoint> Endpoint for SecurityHeadersEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        let docs = is_docs(req.uri().path());
+        let mut resp = match self.inner.call(req).await {
+            Ok(resp) => resp.into_response(),
+            // Errors become their JSON answer here, so that they carry the headers too.
+            Err(err) => super::error::framework_error_response(err).await,
+        };
+        let headers = resp.headers_mut();
+        headers.reserve(COMMON.len() + 1);
+        for (name, value) in COMMON {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        let policy = if docs { DOCS_POLICY } else { API_POLICY };
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(policy),
+        );
+        Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_docs_pages_get_the_relaxed_policy() {
+        assert!(is_docs("/docs"));
+        assert!(is_docs("/docs/oauth-receiver.html"));
+        assert!(!is_docs("/docsx"));
+        assert!(!is_docs("/api/docs"));
+    }
+
+    #[test]
+    fn the_policies_are_valid_header_values() {
+        HeaderValue::from_str(API_POLICY).unwrap();
+        HeaderValue::from_str(DOCS_POLICY).unwrap();
+        assert!(!API_POLICY.contains("unsafe"));
+    }
+}
