@@ -157,7 +157,7 @@ impl Settle {
             Self::Skipped { .. } => "skipped",
             Self::Failed { .. } => "failed",
             Self::Unknown { .. } => "unknown",
-            Self::Retry { uncount: true, .. } => "paused",
+            Self::Retry { uncount: true, .. } => "deferred",
             Self::Retry { .. } => "retry",
         }
     }

@@ -51,11 +51,7 @@ pub async fn retry_failed(state: &AppState, campaign_id: i64) -> AppResult<u64> 
     Ok(requeued)
 }
 
-/// Hook for delivery metrics (channel, outcome); logs at debug level until metrics exist.
+/// Counts a settled delivery in `/metrics` (`qshare_push_deliveries_total`).
 pub fn record_outcome(channel: Channel, outcome: &deliveries::Settle) {
-    tracing::trace!(
-        channel = gate::channel_name(channel),
-        outcome = outcome.outcome(),
-        "push delivery settled"
-    );
+    crate::metrics::record_push_delivery(gate::channel_name(channel), outcome.outcome());
 }

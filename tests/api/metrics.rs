@@ -171,8 +171,32 @@ async fn every_family_is_exposed_and_moves_with_real_traffic() {
     wechat_login(&app, "good-code", StatusCode::OK).await;
     wechat_login(&app, "unknown-code", StatusCode::BAD_REQUEST).await;
     run_a_job_now(&app).await;
-    // The push pipeline calls this for every delivery attempt.
-    qshare::metrics::record_push_delivery("inbox", "sent");
+    // A push: the inbox channel delivers to the admin (and the mini-program user).
+    let campaign = app
+        .admin_json(
+            Method::POST,
+            &format!("/api/admin/push/articles/{article}"),
+            None,
+            StatusCode::CREATED,
+        )
+        .await["id"]
+        .clone();
+    let start = std::time::Instant::now();
+    loop {
+        let c = app
+            .admin_json(
+                Method::GET,
+                &format!("/api/admin/push/campaigns/{campaign}"),
+                None,
+                StatusCode::OK,
+            )
+            .await;
+        if c["status"] == "done" {
+            break;
+        }
+        assert!(start.elapsed().as_secs() < 30, "push never finished: {c}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     let after = scrape(&app).await;
     let http = "qshare_http_requests_total";
