@@ -50,7 +50,6 @@ bare=$("$bin/bench_push_bare" --base "http://127.0.0.1:$FAKE_PORT" --count "$FOL
   --concurrency "$CONCURRENCY" --app-id "$OA_APP_ID" --secret "$OA_SECRET")
 echo "$bare"
 stop_fake "$work/fake-bare.log" >/dev/null
-bare_rate=$(sed -E 's/.*rate=([0-9.]+).*/\1/' <<<"$bare")
 
 # 2. qshare against another fresh fake.
 start_fake "$work/fake-qshare.log"
@@ -84,6 +83,8 @@ sync=$(curl -fsS -X POST "${auth[@]}" "$api/api/admin/followers/sync")
 echo "followers synced: $sync"
 article=$(curl -fsS "$api/api/articles?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')
 
+cpu_ticks() { awk '{ sub(/.*\) /, ""); split($0, f, " "); print f[12] + f[13] }' "/proc/$1/stat"; }
+cpu_before=$(cpu_ticks "$qshare_pid")
 campaign=$(curl -fsS -X POST "${auth[@]}" "$api/api/admin/push/articles/$article" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 status=""
 for _ in $(seq 1 1200); do   # at most 10 minutes
@@ -93,15 +94,19 @@ for _ in $(seq 1 1200); do   # at most 10 minutes
   sleep 0.5
 done
 [[ "$status" == done ]] || { echo "campaign ended $status: $detail" >&2; exit 1; }
+cpu_after=$(cpu_ticks "$qshare_pid")
 sent=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(sum(c["sent"] for c in d["channels"]))' "$detail")
 rss_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$qshare_pid/status")
 fake_stats=$(stop_fake "$work/fake-qshare.log")
 echo "$fake_stats"
 
-python3 - "$sent" "$detail" "$bare_rate" "$rss_kb" "$fake_stats" "$FOLLOWERS" "$CONCURRENCY" "$DATABASE_URL" <<'PY'
+python3 - "$sent" "$detail" "$bare" "$rss_kb" "$fake_stats" "$FOLLOWERS" "$CONCURRENCY" "$DATABASE_URL" "$cpu_before" "$cpu_after" <<'PY'
 import sys, json
 from datetime import datetime
-sent, detail, bare, rss_kb, fake, n, conc, db = sys.argv[1:]
+sent, detail, bare_line, rss_kb, fake, n, conc, db, cpu0, cpu1 = sys.argv[1:]
+bare_stats = dict(kv.split("=") for kv in bare_line.split()[1:])
+bare = bare_stats["rate"]
+cpu = (float(cpu1) - float(cpu0)) / 100
 detail = json.loads(detail)
 # The campaign's own timestamps: created (recipients not yet frozen) to finished.
 at = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
@@ -115,6 +120,8 @@ print(f"{'':34}{'deliveries/s':>14}{'ratio':>8}")
 print(f"{'bare reqwest loop':34}{bare:>14.0f}{'100%':>8}")
 print(f"{'qshare campaign (created→done)':34}{rate:>14.0f}{rate / bare:>8.1%}")
 print(f"campaign: {sent} sent in {secs:.2f} s; qshare peak RSS {rss:.1f} MB")
+print(f"CPU per 1,000 messages: qshare {cpu / sent * 1000 * 1000:.0f} ms (database server not included), "
+      f"bare loop {float(bare_stats['cpu_seconds']) / float(bare_stats['sent']) * 1000 * 1000:.0f} ms")
 print(f"fake WeChat: {stats['templates_sent']} messages received, "
       f"{stats['template_duplicates_prevented']} resends absorbed by client_msg_id, "
       f"{stats['openids_with_several_messages']} followers with more than one message (duplicates)")

@@ -70,9 +70,25 @@ async fn main() -> anyhow::Result<()> {
         .await;
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "BARE sent={ok} of={} seconds={secs:.3} rate={:.0}",
+        "BARE sent={ok} of={} seconds={secs:.3} rate={:.0} cpu_seconds={:.2}",
         args.count,
-        ok as f64 / secs
+        ok as f64 / secs,
+        cpu_seconds()
     );
     Ok(())
+}
+
+/// CPU time (user + system) this process used, from /proc/self/stat (Linux; 100 ticks/s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }

@@ -13,8 +13,12 @@ use entity::{
     wechat_follower,
 };
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, prelude::Expr, sea_query::OnConflict,
+    ActiveEnum,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait,
+    prelude::Expr,
+    sea_query::{OnConflict, Query},
 };
 use serde::Serialize;
 
@@ -22,7 +26,7 @@ use super::{campaigns, message::ArticleBrief};
 use crate::{
     config::PushSettings,
     db,
-    error::AppResult,
+    error::{AppError, AppResult},
     service::push_preferences::{self, Preferences},
     time,
 };
@@ -212,7 +216,17 @@ pub async fn prepare(
         app_users(db, &campaign, &articles, &mut rows, instance, lease).await?;
     }
     if channels.wechat_template.enabled || channels.wechat_mass.enabled {
-        followers(
+        let channel = if channels.wechat_mass.enabled {
+            Channel::WechatMass
+        } else {
+            Channel::WechatTemplate
+        };
+        let written = unlinked_followers(db, &campaign, channel, now, instance, lease).await?;
+        match channel {
+            Channel::WechatMass => rows.summary.wechat_mass += written,
+            _ => rows.summary.wechat_template += written,
+        }
+        linked_followers(
             db, settings, &campaign, &articles, &mut rows, instance, lease,
         )
         .await?;
@@ -266,7 +280,64 @@ async fn app_users(
     }
 }
 
-async fn followers(
+/// Followers not linked to a user have no preferences: everyone gets the whole digest now.
+/// They are the bulk of a campaign, so the database copies them itself (INSERT ... SELECT),
+/// a range of ids at a time, without a round trip through this process per row.
+async fn unlinked_followers(
+    db: &DatabaseConnection,
+    campaign: &push_campaign::Model,
+    channel: Channel,
+    now: DateTime<Utc>,
+    instance: &str,
+    lease: Duration,
+) -> AppResult<u64> {
+    use push_delivery::Column as D;
+    use wechat_follower::Column as F;
+    const RANGE: i64 = 10_000;
+    let mut written = 0;
+    let mut from = 0i64;
+    while from < campaign.follower_horizon {
+        let to = (from + RANGE).min(campaign.follower_horizon);
+        let select = Query::select()
+            .expr(Expr::val(campaign.id))
+            .expr(Expr::val(channel.to_value()))
+            .column(F::Openid)
+            .expr(Expr::val(DeliveryStatus::Pending.to_value()))
+            .expr(Expr::val(now))
+            .expr(Expr::val(now))
+            .from(wechat_follower::Entity)
+            .and_where(F::Id.gt(from))
+            .and_where(F::Id.lte(to))
+            .and_where(F::Subscribed.eq(true))
+            .and_where(F::UserId.is_null())
+            .to_owned();
+        let insert = Query::insert()
+            .into_table(push_delivery::Entity)
+            .columns([
+                D::CampaignId,
+                D::Channel,
+                D::Recipient,
+                D::Status,
+                D::NextAttemptAt,
+                D::CreatedAt,
+            ])
+            .select_from(select)
+            .map_err(|e| AppError::Internal(e.into()))?
+            .on_conflict(
+                OnConflict::columns([D::CampaignId, D::Channel, D::Recipient])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .to_owned();
+        written += db.execute(&insert).await?.rows_affected();
+        campaigns::extend_lease(db, campaign.id, instance, time::now() + lease).await?;
+        from = to;
+    }
+    Ok(written)
+}
+
+/// Followers linked to a user: their preferences decide, a page at a time.
+async fn linked_followers(
     db: &DatabaseConnection,
     settings: &PushSettings,
     campaign: &push_campaign::Model,
@@ -289,6 +360,7 @@ async fn followers(
             .filter(wechat_follower::Column::Id.gt(after))
             .filter(wechat_follower::Column::Id.lte(campaign.follower_horizon))
             .filter(wechat_follower::Column::Subscribed.eq(true))
+            .filter(wechat_follower::Column::UserId.is_not_null())
             .order_by_asc(wechat_follower::Column::Id)
             .limit(PAGE)
             .into_tuple()
