@@ -2,11 +2,16 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use serde_json::json;
 use qshare::{
     Application, Settings,
     cache::{Cache, read_through::ReadCache},
     db,
-    service::{accounts, demo_content},
+    service::{
+        accounts,
+        audit::{self, Actor, Entry},
+        demo_content,
+    },
     telemetry,
 };
 
@@ -91,6 +96,10 @@ async fn main() -> anyhow::Result<()> {
             let admin = accounts::create_admin(&database, &username, &password)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            // After the fact: the account exists now whether or not the entry is written.
+            let entry = Entry::new("user.create_admin", "user", admin.id)
+                .after(json!({ "username": admin.username, "role": admin.role }));
+            audit::record_after(&database, &Actor::cli(), entry).await;
             println!(
                 "administrator {} (id {}) is ready",
                 admin.username, admin.id

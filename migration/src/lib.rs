@@ -10,6 +10,7 @@ mod m20261124_000003_conversation;
 mod m20261124_000004_jobs;
 mod m20261124_000005_wechat_followers;
 mod m20261124_000006_push_preferences;
+mod m20261124_000008_audit_log;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_jobs::Migration),
             Box::new(m20261124_000005_wechat_followers::Migration),
             Box::new(m20261124_000006_push_preferences::Migration),
+            Box::new(m20261124_000008_audit_log::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@ use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
+    actor,
     client_ip::client_ip,
     dto::{ModerationState, UserBrief},
     error::ApiResult,
@@ -202,12 +203,14 @@ impl CommentsApi {
         &self,
         auth: UserAuth,
         state: Data<&AppState>,
+        req: &Request,
         id: Path<i64>,
     ) -> ApiResult<CommentDeleted> {
         comments::apply(
             &state.db,
             &state.read_cache,
             &auth.0.0,
+            &actor::of(&auth.0.0, req, &state),
             id.0,
             ModerationAction::Delete,
         )

@@ -2,6 +2,7 @@ use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
+    actor,
     client_ip::client_ip,
     dto::{ModerationState, UserBrief},
     error::ApiResult,
@@ -133,9 +134,18 @@ impl GuestbookApi {
         &self,
         auth: UserAuth,
         state: Data<&AppState>,
+        req: &Request,
         id: Path<i64>,
     ) -> ApiResult<GuestbookDeleted> {
-        guestbook::apply(&state.db, &auth.0.0, id.0, ModerationAction::Delete).await?;
+        let audit_as = actor::of(&auth.0.0, req, &state);
+        guestbook::apply(
+            &state.db,
+            &auth.0.0,
+            &audit_as,
+            id.0,
+            ModerationAction::Delete,
+        )
+        .await?;
         Ok(GuestbookDeleted::Deleted)
     }
 }

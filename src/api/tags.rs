@@ -33,4 +33,6 @@ pub enum ApiTags {
     AdminJobs,
     /// Admin: WeChat Official Account followers.
     AdminFollowers,
+    /// Admin: the audit log of administrative changes.
+    AdminAudit,
 }

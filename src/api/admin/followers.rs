@@ -112,9 +112,9 @@ impl AdminFollowersApi {
     #[oai(path = "/followers/sync", method = "post")]
     async fn admin_sync_followers(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
     ) -> ApiResult<Json<FollowerSync>> {
-        Ok(Json(followers::sync(&state).await?.into()))
+        Ok(Json(followers::sync_by(&state, admin.actor()).await?.into()))
     }
 }

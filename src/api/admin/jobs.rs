@@ -222,11 +222,17 @@ impl AdminJobsApi {
     #[oai(path = "/jobs", method = "post")]
     async fn admin_create_job(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         body: Json<JobWrite>,
     ) -> ApiResult<Created<ScheduledJob>> {
-        let job = store::create(&state.db, &state.settings.jobs.timezone, body.0.into()).await?;
+        let job = store::create(
+            &state.db,
+            admin.actor(),
+            &state.settings.jobs.timezone,
+            body.0.into(),
+        )
+        .await?;
         state.jobs_changed.notify_one();
         Ok(Created::Created(Json(view(job, None))))
     }
@@ -247,12 +253,12 @@ impl AdminJobsApi {
     #[oai(path = "/jobs/:id", method = "patch")]
     async fn admin_update_job(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
         body: Json<JobWrite>,
     ) -> ApiResult<Json<ScheduledJob>> {
-        let job = store::update(&state.db, id.0, body.0.into()).await?;
+        let job = store::update(&state.db, admin.actor(), id.0, body.0.into()).await?;
         state.jobs_changed.notify_one();
         Ok(Json(Self::with_last_run(&state, job).await?))
     }
@@ -261,11 +267,11 @@ impl AdminJobsApi {
     #[oai(path = "/jobs/:id", method = "delete")]
     async fn admin_delete_job(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Deleted> {
-        store::delete(&state.db, id.0).await?;
+        store::delete(&state.db, admin.actor(), id.0).await?;
         state.jobs_changed.notify_one();
         Ok(Deleted::Deleted)
     }
@@ -274,12 +280,13 @@ impl AdminJobsApi {
     #[oai(path = "/jobs/:id/enable", method = "post")]
     async fn admin_enable_job(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Json<ScheduledJob>> {
         let job = store::update(
             &state.db,
+            admin.actor(),
             id.0,
             JobSpec {
                 enabled: Some(true),
@@ -295,12 +302,13 @@ impl AdminJobsApi {
     #[oai(path = "/jobs/:id/disable", method = "post")]
     async fn admin_disable_job(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Json<ScheduledJob>> {
         let job = store::update(
             &state.db,
+            admin.actor(),
             id.0,
             JobSpec {
                 enabled: Some(false),
@@ -316,16 +324,11 @@ impl AdminJobsApi {
     #[oai(path = "/jobs/:id/run", method = "post")]
     async fn admin_run_job(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Json<JobRun>> {
-        let job = store::get(&state.db, id.0).await?;
-        let run = runner::run(&state, &job, time::now(), RunTrigger::Manual)
-            .await?
-            .ok_or_else(|| {
-                AppError::conflict("already_running", "a run for this moment already exists")
-            })?;
+        let run = runner::run_now(&state, admin.actor(), id.0).await?;
         Ok(Json(run.into()))
     }
 

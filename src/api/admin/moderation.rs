@@ -111,6 +111,7 @@ impl AdminModerationApi {
             &state.db,
             &state.read_cache,
             &admin.0.0,
+            admin.actor(),
             id.0,
             action.0.into(),
         )
@@ -133,6 +134,7 @@ impl AdminModerationApi {
             &state.db,
             &state.read_cache,
             &admin.0.0,
+            admin.actor(),
             &body.0.ids,
             body.0.action.into(),
         )
@@ -183,7 +185,14 @@ impl AdminModerationApi {
         id: Path<i64>,
         body: Json<GuestbookReplyWrite>,
     ) -> ApiResult<Json<ModerationOutcome>> {
-        let m = guestbook::reply(&state.db, &admin.0.0, id.0, &body.0.content.0).await?;
+        let m = guestbook::reply(
+            &state.db,
+            &admin.0.0,
+            admin.actor(),
+            id.0,
+            &body.0.content.0,
+        )
+        .await?;
         Ok(Json(ModerationOutcome {
             id: m.id,
             status: m.status.into(),
@@ -199,7 +208,14 @@ impl AdminModerationApi {
         id: Path<i64>,
         action: Path<ModerationVerb>,
     ) -> ApiResult<Json<ModerationOutcome>> {
-        let m = guestbook::apply(&state.db, &admin.0.0, id.0, action.0.into()).await?;
+        let m = guestbook::apply(
+            &state.db,
+            &admin.0.0,
+            admin.actor(),
+            id.0,
+            action.0.into(),
+        )
+        .await?;
         Ok(Json(ModerationOutcome {
             id: m.id,
             status: m.status.into(),

@@ -67,12 +67,12 @@ impl AdminResourcesApi {
     #[oai(path = "/resources", method = "post")]
     async fn admin_create_resource(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         body: Json<ResourceWrite>,
     ) -> ApiResult<Created<Resource>> {
         Ok(Created::Created(Json(
-            resources::create(&state.db, body.0.into()).await?.into(),
+            resources::create(&state.db, admin.actor(), body.0.into()).await?.into(),
         )))
     }
 
@@ -80,13 +80,13 @@ impl AdminResourcesApi {
     #[oai(path = "/resources/:id", method = "patch")]
     async fn admin_update_resource(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
         body: Json<ResourceWrite>,
     ) -> ApiResult<Json<Resource>> {
         Ok(Json(
-            resources::update(&state.db, id.0, body.0.into())
+            resources::update(&state.db, admin.actor(), id.0, body.0.into())
                 .await?
                 .into(),
         ))
@@ -96,11 +96,11 @@ impl AdminResourcesApi {
     #[oai(path = "/resources/:id", method = "delete")]
     async fn admin_delete_resource(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Deleted> {
-        resources::delete(&state.db, id.0).await?;
+        resources::delete(&state.db, admin.actor(), id.0).await?;
         Ok(Deleted::Deleted)
     }
 }
