@@ -2,7 +2,6 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use serde_json::json;
 use qshare::{
     Application, Settings,
     cache::{Cache, read_through::ReadCache},
@@ -14,6 +13,7 @@ use qshare::{
     },
     telemetry,
 };
+use serde_json::json;
 
 #[derive(Parser)]
 #[command(name = "qshare", version, about = "qshare backend")]

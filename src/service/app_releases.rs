@@ -165,8 +165,7 @@ pub async fn create(
     };
     let txn = db::begin_write(db).await?;
     let saved = model.insert(&txn).await.map_err(version_conflict)?;
-    let entry =
-        Entry::new("release.create", "app_release", saved.id).after(audit_summary(&saved));
+    let entry = Entry::new("release.create", "app_release", saved.id).after(audit_summary(&saved));
     audit::record(&txn, actor, entry).await?;
     txn.commit().await?;
     Ok(saved)

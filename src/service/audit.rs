@@ -34,8 +34,8 @@
 use chrono::{DateTime, Utc};
 use entity::{audit_log, user};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use serde_json::{Map, Value};
 
@@ -177,10 +177,7 @@ fn sanitize(value: Value) -> Value {
                 .map(sanitize)
                 .collect();
             if total > MAX_ARRAY_ITEMS {
-                kept.push(Value::String(format!(
-                    "… {} more",
-                    total - MAX_ARRAY_ITEMS
-                )));
+                kept.push(Value::String(format!("… {} more", total - MAX_ARRAY_ITEMS)));
             }
             Value::Array(kept)
         }

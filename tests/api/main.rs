@@ -5,6 +5,7 @@
 mod admin_articles;
 mod admin_catalogue;
 mod articles;
+mod audit;
 mod auth;
 mod cache;
 mod catalogue;

@@ -220,8 +220,8 @@ impl AdminArticlesApi {
                 id.0,
                 body.0.publish_at.0,
             )
-                .await?
-                .into(),
+            .await?
+            .into(),
         ))
     }
 

@@ -115,6 +115,8 @@ impl AdminFollowersApi {
         admin: AdminAuth,
         state: Data<&AppState>,
     ) -> ApiResult<Json<FollowerSync>> {
-        Ok(Json(followers::sync_by(&state, admin.actor()).await?.into()))
+        Ok(Json(
+            followers::sync_by(&state, admin.actor()).await?.into(),
+        ))
     }
 }

@@ -208,14 +208,8 @@ impl AdminModerationApi {
         id: Path<i64>,
         action: Path<ModerationVerb>,
     ) -> ApiResult<Json<ModerationOutcome>> {
-        let m = guestbook::apply(
-            &state.db,
-            &admin.0.0,
-            admin.actor(),
-            id.0,
-            action.0.into(),
-        )
-        .await?;
+        let m =
+            guestbook::apply(&state.db, &admin.0.0, admin.actor(), id.0, action.0.into()).await?;
         Ok(Json(ModerationOutcome {
             id: m.id,
             status: m.status.into(),

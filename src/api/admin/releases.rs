@@ -68,7 +68,9 @@ impl AdminReleasesApi {
         body: Json<AppReleaseWrite>,
     ) -> ApiResult<Created<AppRelease>> {
         Ok(Created::Created(Json(
-            app_releases::create(&state.db, admin.actor(), body.0.into()).await?.into(),
+            app_releases::create(&state.db, admin.actor(), body.0.into())
+                .await?
+                .into(),
         )))
     }
 

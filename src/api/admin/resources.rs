@@ -72,7 +72,9 @@ impl AdminResourcesApi {
         body: Json<ResourceWrite>,
     ) -> ApiResult<Created<Resource>> {
         Ok(Created::Created(Json(
-            resources::create(&state.db, admin.actor(), body.0.into()).await?.into(),
+            resources::create(&state.db, admin.actor(), body.0.into())
+                .await?
+                .into(),
         )))
     }
 

@@ -79,8 +79,7 @@ impl AdminTaxonomyApi {
         id: Path<i64>,
         body: Json<CategoryWrite>,
     ) -> ApiResult<Json<Category>> {
-        let c =
-            taxonomy::update_category(
+        let c = taxonomy::update_category(
             &state.db,
             &state.read_cache,
             admin.actor(),
@@ -130,7 +129,8 @@ impl AdminTaxonomyApi {
             admin.actor(),
             id.0,
             body.0.into(),
-        ).await?;
+        )
+        .await?;
         Ok(Json(t.into()))
     }
 
