@@ -28,8 +28,10 @@ MAX_TIME=${FUZZ_MAX_TIME:-150}
 MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-30}
 SEED=${FUZZ_SEED:-$RANDOM$RANDOM}
 target_dir=${CARGO_TARGET_DIR:-target}
-qshare=$target_dir/release/qshare
-fake_wechat=$target_dir/release/fake_wechat
+# FUZZ_BIN_DIR=target/debug tries a debug build (quicker to rebuild while fixing findings).
+bin_dir=${FUZZ_BIN_DIR:-$target_dir/release}
+qshare=$bin_dir/qshare
+fake_wechat=$bin_dir/fake_wechat
 
 if [ ! -x "$qshare" ] || [ ! -x "$fake_wechat" ]; then
   cargo build --release --locked --bin qshare --bin fake_wechat
@@ -97,7 +99,7 @@ status=0
   --max-examples "$MAX_EXAMPLES" \
   --max-time "$MAX_TIME" \
   --seed "$SEED" \
-  --workers 2 \
+  --workers 1 \
   --request-timeout 20 \
   --generation-database none \
   --no-color \

@@ -27,6 +27,7 @@ const HIDDEN_TEXT: &str = "该评论已被隐藏 (this comment was hidden)";
 #[derive(Debug, Clone, Object)]
 pub struct ReplyTarget {
     pub id: i64,
+    #[oai(nullable)]
     pub author: Option<UserBrief>,
 }
 
@@ -35,9 +36,12 @@ pub struct Comment {
     pub id: i64,
     pub article_id: i64,
     /// The thread; null for a top-level comment.
+    #[oai(nullable)]
     pub parent_id: Option<i64>,
+    #[oai(nullable)]
     pub reply_to: Option<ReplyTarget>,
     /// Null for a tombstone.
+    #[oai(nullable)]
     pub author: Option<UserBrief>,
     /// Plain text: clients must escape it, never render it as HTML.
     pub content: String,
@@ -92,6 +96,7 @@ impl Comment {
 #[derive(Debug, Clone, Object)]
 pub struct CommentPage {
     pub items: Vec<Comment>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -114,8 +119,10 @@ pub struct CommentCreate {
     /// 1..2000 characters of plain text.
     pub content: Text,
     /// The thread (a top-level comment) this reply belongs to.
+    #[oai(nullable)]
     pub parent_id: Option<i64>,
     /// The comment answered (defaults to the parent).
+    #[oai(nullable)]
     pub reply_to: Option<i64>,
 }
 

@@ -23,12 +23,15 @@ use crate::{
 #[derive(Debug, Clone, Object)]
 pub struct GuestbookMessage {
     pub id: i64,
+    #[oai(nullable)]
     pub author: Option<UserBrief>,
     /// Plain text.
     pub content: String,
     pub status: ModerationState,
     /// The site's answer, if any.
+    #[oai(nullable)]
     pub reply: Option<String>,
+    #[oai(nullable)]
     pub replied_at: Option<Timestamp>,
     pub created_at: Timestamp,
 }
@@ -51,6 +54,7 @@ impl From<MessageView> for GuestbookMessage {
 #[derive(Debug, Clone, Object)]
 pub struct GuestbookPage {
     pub items: Vec<GuestbookMessage>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

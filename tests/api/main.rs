@@ -18,6 +18,7 @@ mod guestbook;
 mod helpers;
 mod jobs;
 mod me;
+mod openapi;
 mod ops;
 mod read_path;
 mod resilience;

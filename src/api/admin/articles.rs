@@ -25,13 +25,16 @@ pub struct ArticleCreate {
     pub summary: Text,
     /// Markdown.
     pub content: Text,
+    #[oai(nullable)]
     pub cover_url: Option<Text>,
     pub author: Text,
     /// Link to the original article.
     pub source_url: Text,
     pub source_name: Text,
     /// Generated from the source when omitted.
+    #[oai(nullable)]
     pub copyright_notice: Option<Text>,
+    #[oai(nullable)]
     pub category_id: Option<i64>,
     #[oai(default)]
     pub tag_ids: Vec<i64>,
@@ -41,15 +44,25 @@ pub struct ArticleCreate {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct ArticleUpdate {
+    #[oai(nullable)]
     pub title: Option<Text>,
+    #[oai(nullable)]
     pub summary: Option<Text>,
+    #[oai(nullable)]
     pub content: Option<Text>,
+    #[oai(nullable)]
     pub cover_url: MaybeUndefined<Text>,
+    #[oai(nullable)]
     pub author: Option<Text>,
+    #[oai(nullable)]
     pub source_url: Option<Text>,
+    #[oai(nullable)]
     pub source_name: Option<Text>,
+    #[oai(nullable)]
     pub copyright_notice: Option<Text>,
+    #[oai(nullable)]
     pub category_id: MaybeUndefined<i64>,
+    #[oai(nullable)]
     pub tag_ids: Option<Vec<i64>>,
 }
 

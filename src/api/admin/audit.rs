@@ -17,18 +17,24 @@ pub struct AuditEntry {
     pub id: i64,
     pub at: Timestamp,
     /// Null for the command line and the system.
+    #[oai(nullable)]
     pub actor_id: Option<i64>,
     /// The username at the time (`cli`, `demo-seed` for non-users).
     pub actor_name: String,
     /// `<object type>.<verb>`, e.g. `article.update`, `job.run`, `comment.hide`.
     pub action: String,
     pub object_type: String,
+    #[oai(nullable)]
     pub object_id: Option<i64>,
     /// Summary of the object before the change (changed fields only, for edits).
+    #[oai(nullable)]
     pub before: Option<Value>,
     /// Summary after the change.
+    #[oai(nullable)]
     pub after: Option<Value>,
+    #[oai(nullable)]
     pub request_id: Option<String>,
+    #[oai(nullable)]
     pub ip: Option<String>,
 }
 
@@ -57,6 +63,7 @@ impl From<audit_log::Model> for AuditEntry {
 #[derive(Debug, Clone, Object)]
 pub struct AuditPage {
     pub items: Vec<AuditEntry>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

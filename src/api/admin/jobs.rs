@@ -47,13 +47,16 @@ pub struct JobRun {
     /// The tick this run belongs to (the request time for a manual run).
     pub scheduled_at: Timestamp,
     pub started_at: Timestamp,
+    #[oai(nullable)]
     pub finished_at: Option<Timestamp>,
     pub status: JobRunStatus,
     pub trigger: JobRunTrigger,
     /// The instance that ran it.
     pub instance: String,
     /// What the run did, e.g. `{"published": 2}`.
+    #[oai(nullable)]
     pub summary: Option<Value>,
+    #[oai(nullable)]
     pub error: Option<String>,
 }
 
@@ -95,7 +98,9 @@ pub struct ScheduledJob {
     pub params: Value,
     pub version: i64,
     /// Null when disabled.
+    #[oai(nullable)]
     pub next_fire_at: Option<Timestamp>,
+    #[oai(nullable)]
     pub last_run: Option<JobRun>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -137,6 +142,7 @@ pub struct JobList {
 #[derive(Debug, Clone, Object)]
 pub struct JobRunPage {
     pub items: Vec<JobRun>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -144,16 +150,22 @@ pub struct JobRunPage {
 #[oai(deny_unknown_fields)]
 pub struct JobWrite {
     /// Unique; required on create.
+    #[oai(nullable)]
     pub name: Option<Text>,
     /// push_featured, refresh_hot_ranking, flush_counters, publish_scheduled,
     /// sync_wechat_followers or purge_expired; required on create.
+    #[oai(nullable)]
     pub kind: Option<Text>,
     /// 5 fields (crontab) or 6 (seconds first); required on create.
+    #[oai(nullable)]
     pub cron: Option<Text>,
     /// IANA timezone; default `jobs.timezone` (Asia/Shanghai).
+    #[oai(nullable)]
     pub timezone: Option<Text>,
+    #[oai(nullable)]
     pub enabled: Option<bool>,
     /// A JSON object, validated per kind.
+    #[oai(nullable)]
     pub params: Option<Value>,
 }
 
@@ -174,6 +186,7 @@ impl From<JobWrite> for JobSpec {
 #[oai(deny_unknown_fields)]
 pub struct CronPreview {
     pub cron: Text,
+    #[oai(nullable)]
     pub timezone: Option<Text>,
 }
 

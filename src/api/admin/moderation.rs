@@ -47,8 +47,10 @@ pub struct BulkModeration {
 pub struct BulkItemResult {
     pub id: i64,
     /// The new status when the action applied.
+    #[oai(nullable)]
     pub status: Option<ModerationState>,
     /// Why it did not apply (e.g. `not_found`, `invalid_transition`).
+    #[oai(nullable)]
     pub error: Option<String>,
 }
 
@@ -71,6 +73,7 @@ fn error_code(err: crate::error::AppError) -> String {
         | ApiError::NotFound(b)
         | ApiError::Conflict(b)
         | ApiError::PayloadTooLarge(b)
+        | ApiError::UnsupportedMediaType(b)
         | ApiError::Unprocessable(b)
         | ApiError::TooManyRequests(b, _)
         | ApiError::Internal(b)

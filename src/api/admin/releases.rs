@@ -18,13 +18,19 @@ use crate::{
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct AppReleaseWrite {
+    #[oai(nullable)]
     pub platform: Option<Platform>,
     /// Semantic version.
+    #[oai(nullable)]
     pub version: Option<Text>,
     /// Defaults to `version` on create.
+    #[oai(nullable)]
     pub min_supported_version: Option<Text>,
+    #[oai(nullable)]
     pub size_bytes: Option<i64>,
+    #[oai(nullable)]
     pub download_url: Option<Text>,
+    #[oai(nullable)]
     pub notes: Option<Text>,
 }
 

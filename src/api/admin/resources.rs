@@ -18,6 +18,7 @@ pub struct DownloadLinkWrite {
     /// e.g. `windows`, `macos`, `linux`, `android`, `source`.
     pub platform: Text,
     pub url: Text,
+    #[oai(nullable)]
     pub label: Option<Text>,
 }
 
@@ -25,13 +26,21 @@ pub struct DownloadLinkWrite {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct ResourceWrite {
+    #[oai(nullable)]
     pub name: Option<Text>,
+    #[oai(nullable)]
     pub summary: Option<Text>,
+    #[oai(nullable)]
     pub description: Option<Text>,
+    #[oai(nullable)]
     pub homepage: Option<Text>,
+    #[oai(nullable)]
     pub download_links: Option<Vec<DownloadLinkWrite>>,
+    #[oai(nullable)]
     pub version: Option<Text>,
+    #[oai(nullable)]
     pub license: Option<Text>,
+    #[oai(nullable)]
     pub category: Option<Text>,
 }
 

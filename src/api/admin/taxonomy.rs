@@ -18,10 +18,14 @@ use crate::{
 #[oai(deny_unknown_fields)]
 pub struct CategoryWrite {
     /// a-z, 0-9 and '-'; required on create.
+    #[oai(nullable)]
     pub slug: Option<Text>,
     /// Required on create.
+    #[oai(nullable)]
     pub name: Option<Text>,
+    #[oai(nullable)]
     pub description: Option<Text>,
+    #[oai(nullable)]
     pub sort_order: Option<i32>,
 }
 
@@ -40,8 +44,10 @@ impl From<CategoryWrite> for CategoryInput {
 #[oai(deny_unknown_fields)]
 pub struct TagWrite {
     /// a-z, 0-9 and '-'; required on create.
+    #[oai(nullable)]
     pub slug: Option<Text>,
     /// Required on create.
+    #[oai(nullable)]
     pub name: Option<Text>,
 }
 
