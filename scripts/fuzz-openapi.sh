@@ -103,7 +103,7 @@ status=0
   --request-timeout 20 \
   --generation-database none \
   --no-color \
-  --report junit --report-dir "$work/report" || status=$?
+  --report junit --report-dir "$target_dir/schemathesis-report" || status=$?
 
 if [ "$status" -ne 0 ]; then
   echo "--- server log (last 60 lines)"
