@@ -28,6 +28,8 @@ MAX_TIME=${FUZZ_MAX_TIME:-150}
 MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-30}
 SEED=${FUZZ_SEED:-$RANDOM$RANDOM}
 target_dir=${CARGO_TARGET_DIR:-target}
+mkdir -p "$target_dir"
+target_dir=$(cd "$target_dir" && pwd)
 # FUZZ_BIN_DIR=target/debug tries a debug build (quicker to rebuild while fixing findings).
 bin_dir=${FUZZ_BIN_DIR:-$target_dir/release}
 qshare=$bin_dir/qshare
@@ -93,7 +95,8 @@ token=$(curl -fsS "$base/api/auth/login" -H 'content-type: application/json' \
 
 echo "schemathesis $SCHEMATHESIS_VERSION: all operations, at most $MAX_EXAMPLES examples each, at most ${MAX_TIME}s, seed $SEED"
 status=0
-"$venv/bin/schemathesis" run "$base/openapi.json" \
+# From the scratch directory: schemathesis and hypothesis keep caches in the working directory.
+(cd "$work" && exec "$venv/bin/schemathesis" run "$base/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
   --max-examples "$MAX_EXAMPLES" \
@@ -103,7 +106,7 @@ status=0
   --request-timeout 20 \
   --generation-database none \
   --no-color \
-  --report junit --report-dir "$target_dir/schemathesis-report" || status=$?
+  --report junit --report-dir "$target_dir/schemathesis-report") || status=$?
 
 if [ "$status" -ne 0 ]; then
   echo "--- server log (last 60 lines)"
