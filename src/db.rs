@@ -23,7 +23,12 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         .max_connections(settings.max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
+        // A request waits at most this long for a connection, then gets 503: well inside
+        // the request timeout, so a database outage answers instead of hanging.
         .acquire_timeout(Duration::from_secs(5))
+        // Pooled connections are checked before use, so the ones a database restart or a
+        // network cut killed are replaced instead of failing the next request.
+        .test_before_acquire(true)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(SqliteJournalMode::Wal)

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sea_orm::DbErr;
+use sea_orm::{DbErr, RuntimeErr, SqlxError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -58,11 +58,78 @@ impl AppError {
 
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
-        match err {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
-                Self::Unavailable(format!("database unavailable: {err}"))
-            }
-            other => Self::Internal(anyhow::Error::new(other)),
+        if database_unreachable(&err) {
+            Self::Unavailable(format!("database unavailable: {err}"))
+        } else {
+            Self::Internal(anyhow::Error::new(err))
+        }
+    }
+}
+
+/// Whether `err` says the database could not be reached (503) rather than that a statement
+/// went wrong (500). A connection can die in the middle of a query, so a query or execution
+/// error counts too when its cause is the link: I/O, TLS, the pool, or PostgreSQL's
+/// connection-exception (08xxx) and shutdown (57P01-57P03) codes.
+fn database_unreachable(err: &DbErr) -> bool {
+    let runtime = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(r) | DbErr::Query(r) => r,
+        _ => return false,
+    };
+    let RuntimeErr::SqlxError(sqlx_err) = runtime else {
+        return false;
+    };
+    match sqlx_err.as_ref() {
+        SqlxError::Io(_)
+        | SqlxError::Tls(_)
+        | SqlxError::PoolTimedOut
+        | SqlxError::PoolClosed
+        | SqlxError::WorkerCrashed => true,
+        SqlxError::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{io, sync::Arc};
+
+    use sea_orm::ConnAcquireErr;
+
+    use super::*;
+
+    fn query_err(err: SqlxError) -> DbErr {
+        DbErr::Query(RuntimeErr::SqlxError(Arc::new(err)))
+    }
+
+    #[test]
+    fn a_connection_lost_during_a_query_is_unavailable_not_internal() {
+        let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "got 0 bytes at EOF");
+        for err in [
+            query_err(SqlxError::Io(eof)),
+            DbErr::Exec(RuntimeErr::SqlxError(Arc::new(SqlxError::PoolTimedOut))),
+            DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+        ] {
+            assert!(
+                matches!(AppError::from(err.clone()), AppError::Unavailable(_)),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_statement_that_goes_wrong_stays_internal() {
+        for err in [
+            query_err(SqlxError::RowNotFound),
+            query_err(SqlxError::Protocol("unexpected message".into())),
+            DbErr::Custom("bug".into()),
+        ] {
+            assert!(
+                matches!(AppError::from(err.clone()), AppError::Internal(_)),
+                "{err:?}"
+            );
         }
     }
 }

@@ -6,9 +6,14 @@ use qshare::{
     Application, Settings,
     cache::{Cache, read_through::ReadCache},
     db,
-    service::{accounts, demo_content},
+    service::{
+        accounts,
+        audit::{self, Actor, Entry},
+        demo_content,
+    },
     telemetry,
 };
+use serde_json::json;
 
 #[derive(Parser)]
 #[command(name = "qshare", version, about = "qshare backend")]
@@ -91,6 +96,10 @@ async fn main() -> anyhow::Result<()> {
             let admin = accounts::create_admin(&database, &username, &password)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            // After the fact: the account exists now whether or not the entry is written.
+            let entry = Entry::new("user.create_admin", "user", admin.id)
+                .after(json!({ "username": admin.username, "role": admin.role }));
+            audit::record_after(&database, &Actor::cli(), entry).await;
             println!(
                 "administrator {} (id {}) is ready",
                 admin.username, admin.id

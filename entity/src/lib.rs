@@ -4,6 +4,7 @@ pub mod app_release;
 pub mod article;
 pub mod article_reaction;
 pub mod article_tag;
+pub mod audit_log;
 pub mod category;
 pub mod comment;
 pub mod guestbook_message;

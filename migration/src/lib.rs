@@ -11,6 +11,7 @@ mod m20261124_000004_jobs;
 mod m20261124_000005_wechat_followers;
 mod m20261124_000006_push_preferences;
 mod m20261124_000007_push;
+mod m20261124_000008_audit_log;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_wechat_followers::Migration),
             Box::new(m20261124_000006_push_preferences::Migration),
             Box::new(m20261124_000007_push::Migration),
+            Box::new(m20261124_000008_audit_log::Migration),
         ]
     }
 }

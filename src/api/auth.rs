@@ -24,6 +24,7 @@ pub struct RegisterRequest {
     pub username: Text,
     /// 8..128 characters, not the username.
     pub password: Text,
+    #[oai(nullable)]
     pub nickname: Option<Text>,
 }
 

@@ -2,6 +2,7 @@ use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
+    actor,
     client_ip::client_ip,
     dto::{ModerationState, UserBrief},
     error::ApiResult,
@@ -28,6 +29,7 @@ const HIDDEN_TEXT: &str = "该评论已被隐藏 (this comment was hidden)";
 #[derive(Debug, Clone, Object)]
 pub struct ReplyTarget {
     pub id: i64,
+    #[oai(nullable)]
     pub author: Option<UserBrief>,
 }
 
@@ -36,9 +38,12 @@ pub struct Comment {
     pub id: i64,
     pub article_id: i64,
     /// The thread; null for a top-level comment.
+    #[oai(nullable)]
     pub parent_id: Option<i64>,
+    #[oai(nullable)]
     pub reply_to: Option<ReplyTarget>,
     /// Null for a tombstone.
+    #[oai(nullable)]
     pub author: Option<UserBrief>,
     /// Plain text: clients must escape it, never render it as HTML.
     pub content: String,
@@ -93,6 +98,7 @@ impl Comment {
 #[derive(Debug, Clone, Object)]
 pub struct CommentPage {
     pub items: Vec<Comment>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -115,8 +121,10 @@ pub struct CommentCreate {
     /// 1..2000 characters of plain text.
     pub content: Text,
     /// The thread (a top-level comment) this reply belongs to.
+    #[oai(nullable)]
     pub parent_id: Option<i64>,
     /// The comment answered (defaults to the parent).
+    #[oai(nullable)]
     pub reply_to: Option<i64>,
 }
 
@@ -208,12 +216,14 @@ impl CommentsApi {
         &self,
         auth: UserAuth,
         state: Data<&AppState>,
+        req: &Request,
         id: Path<i64>,
     ) -> ApiResult<CommentDeleted> {
         comments::apply(
             &state.db,
             &state.read_cache,
             &auth.0.0,
+            &actor::of(&auth.0.0, req, &state),
             id.0,
             ModerationAction::Delete,
         )

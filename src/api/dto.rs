@@ -81,14 +81,18 @@ pub struct ArticleSummary {
     pub id: i64,
     pub title: String,
     pub summary: String,
+    #[oai(nullable)]
     pub cover_url: Option<String>,
     pub author: String,
     pub source_name: String,
+    #[oai(nullable)]
     pub category: Option<CategoryRef>,
     pub tags: Vec<TagRef>,
     pub status: ArticleStatus,
+    #[oai(nullable)]
     pub published_at: Option<Timestamp>,
     pub featured: bool,
+    #[oai(nullable)]
     pub featured_at: Option<Timestamp>,
     pub view_count: i64,
     pub like_count: i64,
@@ -128,17 +132,21 @@ pub struct ArticleDetail {
     pub summary: String,
     /// Markdown.
     pub content: String,
+    #[oai(nullable)]
     pub cover_url: Option<String>,
     pub author: String,
     /// Link to the original article.
     pub source_url: String,
     pub source_name: String,
     pub copyright_notice: String,
+    #[oai(nullable)]
     pub category: Option<CategoryRef>,
     pub tags: Vec<TagRef>,
     pub status: ArticleStatus,
+    #[oai(nullable)]
     pub published_at: Option<Timestamp>,
     pub featured: bool,
+    #[oai(nullable)]
     pub featured_at: Option<Timestamp>,
     pub view_count: i64,
     pub like_count: i64,
@@ -181,6 +189,7 @@ impl From<ArticleView> for ArticleDetail {
 pub struct ArticlePage {
     pub items: Vec<ArticleSummary>,
     /// Pass as `cursor` to get the next page; null on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -272,6 +281,7 @@ pub struct DownloadLink {
     /// e.g. `windows`, `macos`, `linux`, `android`, `source`.
     pub platform: String,
     pub url: String,
+    #[oai(nullable)]
     pub label: Option<String>,
 }
 
@@ -322,6 +332,7 @@ impl From<resource::Model> for Resource {
 #[derive(Debug, Clone, Object)]
 pub struct ResourcePage {
     pub items: Vec<Resource>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -408,6 +419,7 @@ pub struct UserProfile {
     pub id: i64,
     pub username: String,
     pub nickname: String,
+    #[oai(nullable)]
     pub avatar_url: Option<String>,
     pub bio: String,
     pub role: Role,
@@ -433,6 +445,7 @@ impl From<entity::user::Model> for UserProfile {
 pub struct UserBrief {
     pub id: i64,
     pub nickname: String,
+    #[oai(nullable)]
     pub avatar_url: Option<String>,
 }
 

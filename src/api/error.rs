@@ -30,6 +30,7 @@ pub struct ErrorBody {
     /// Extra facts, e.g. `{"field": "limit"}` for bad input.
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[oai(nullable)]
     pub details: Option<serde_json::Value>,
 }
 
@@ -69,6 +70,9 @@ pub enum ApiError {
     /// The request body is too large.
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
+    /// The request body is not `application/json`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
     /// Well-formed input that breaks a rule.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),

@@ -2,6 +2,7 @@ use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
+    actor,
     client_ip::client_ip,
     dto::{ModerationState, UserBrief},
     error::ApiResult,
@@ -24,12 +25,15 @@ use crate::{
 #[derive(Debug, Clone, Object)]
 pub struct GuestbookMessage {
     pub id: i64,
+    #[oai(nullable)]
     pub author: Option<UserBrief>,
     /// Plain text.
     pub content: String,
     pub status: ModerationState,
     /// The site's answer, if any.
+    #[oai(nullable)]
     pub reply: Option<String>,
+    #[oai(nullable)]
     pub replied_at: Option<Timestamp>,
     pub created_at: Timestamp,
 }
@@ -52,6 +56,7 @@ impl From<MessageView> for GuestbookMessage {
 #[derive(Debug, Clone, Object)]
 pub struct GuestbookPage {
     pub items: Vec<GuestbookMessage>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -137,9 +142,18 @@ impl GuestbookApi {
         &self,
         auth: UserAuth,
         state: Data<&AppState>,
+        req: &Request,
         id: Path<i64>,
     ) -> ApiResult<GuestbookDeleted> {
-        guestbook::apply(&state.db, &auth.0.0, id.0, ModerationAction::Delete).await?;
+        let audit_as = actor::of(&auth.0.0, req, &state);
+        guestbook::apply(
+            &state.db,
+            &auth.0.0,
+            &audit_as,
+            id.0,
+            ModerationAction::Delete,
+        )
+        .await?;
         Ok(GuestbookDeleted::Deleted)
     }
 }

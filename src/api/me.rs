@@ -23,9 +23,12 @@ use crate::{
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct ProfileUpdate {
+    #[oai(nullable)]
     pub nickname: Option<Text>,
     /// `null` removes the avatar.
+    #[oai(nullable)]
     pub avatar_url: MaybeUndefined<Text>,
+    #[oai(nullable)]
     pub bio: Option<Text>,
 }
 
@@ -56,8 +59,10 @@ pub struct PushPreferencesBody {
     #[oai(default)]
     pub categories: Vec<Text>,
     /// Pushes falling inside are delivered when the window ends.
+    #[oai(nullable)]
     pub quiet_hours: Option<QuietHoursWindow>,
     /// IANA timezone of the quiet hours (default Asia/Shanghai).
+    #[oai(nullable)]
     pub timezone: Option<Text>,
 }
 

@@ -12,6 +12,10 @@ use tracing::Instrument;
 
 const REQUEST_ID: &str = "x-request-id";
 
+/// The id of the request being served, as a request extension (the audit log records it).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
 /// A request id unique across instances without a random draw per request: a random
 /// per-process prefix and a counter.
 fn next_request_id() -> String {
@@ -44,7 +48,7 @@ pub struct RequestLogEndpoint<E>(E);
 impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> Result<Self::Output> {
+    async fn call(&self, mut req: Request) -> Result<Self::Output> {
         let id = req
             .headers()
             .get(REQUEST_ID)
@@ -52,6 +56,10 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
             .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
             .map(str::to_owned)
             .unwrap_or_else(next_request_id);
+        // Only changes are audited; reads, the hot path, skip the allocation.
+        if !matches!(*req.method(), Method::GET | Method::HEAD) {
+            req.extensions_mut().insert(RequestId(id.clone()));
+        }
         let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
         async move {
             let started = Instant::now();

@@ -1,5 +1,6 @@
 //! HTTP: the OpenAPI service (public and admin), ops routes, and the middleware stack.
 
+mod actor;
 pub mod admin;
 mod app_release;
 mod articles;
@@ -57,6 +58,7 @@ type AdminApis = (
     admin::AdminJobsApi,
     admin::AdminFollowersApi,
     admin::AdminPushApi,
+    admin::AdminAuditApi,
 );
 
 type Apis = (PublicApis, AdminApis);
@@ -82,6 +84,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
         admin::AdminJobsApi,
         admin::AdminFollowersApi,
         admin::AdminPushApi,
+        admin::AdminAuditApi,
     );
     OpenApiService::new((public, admin), "qshare", env!("CARGO_PKG_VERSION"))
     .description("Backend of the qshare quality-sharing (优质分享) tech-article site, app and WeChat mini-program.")

@@ -29,8 +29,11 @@ pub struct Notification {
     pub kind: NotificationType,
     pub title: String,
     pub body: String,
+    #[oai(nullable)]
     pub article_id: Option<i64>,
+    #[oai(nullable)]
     pub comment_id: Option<i64>,
+    #[oai(nullable)]
     pub guestbook_message_id: Option<i64>,
     pub read: bool,
     pub created_at: Timestamp,
@@ -55,6 +58,7 @@ impl From<notification::Model> for Notification {
 #[derive(Debug, Clone, Object)]
 pub struct NotificationPage {
     pub items: Vec<Notification>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
     pub unread_count: u64,
 }
@@ -63,6 +67,7 @@ pub struct NotificationPage {
 #[oai(deny_unknown_fields)]
 pub struct MarkRead {
     /// The notifications to mark read; omit to mark them all.
+    #[oai(nullable)]
     pub ids: Option<Vec<i64>>,
 }
 

@@ -1,11 +1,16 @@
 //! Bearer authentication: `UserAuth` yields the current user; `AdminAuth` also requires the
-//! admin role (403 otherwise).
+//! admin role (403 otherwise) and carries the audit identity of the request.
 
 use entity::user::{self, Role};
 use poem::Request;
 use poem_openapi::{SecurityScheme, auth::Bearer};
 
-use crate::{api::error::ApiError, error::AppError, service::accounts, state::AppState};
+use crate::{
+    api::{actor, error::ApiError},
+    error::AppError,
+    service::{accounts, audit::Actor},
+    state::AppState,
+};
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
@@ -25,7 +30,19 @@ pub struct UserAuth(pub CurrentUser);
 /// A logged-in administrator.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "check_admin")]
-pub struct AdminAuth(pub CurrentUser);
+pub struct AdminAuth(pub AdminCaller);
+
+/// The administrator and who the audit log says acted. A tuple whose `.0` is the user, so
+/// `admin.0.0` reads the user as it did when `AdminAuth` held a `CurrentUser`.
+#[derive(Debug, Clone)]
+pub struct AdminCaller(pub user::Model, pub Actor);
+
+impl AdminAuth {
+    /// Who acts, for `service::audit`: the user, the request id and the client IP.
+    pub fn actor(&self) -> &Actor {
+        &self.0.1
+    }
+}
 
 fn state(req: &Request) -> poem::Result<&AppState> {
     req.data::<AppState>()
@@ -40,10 +57,11 @@ async fn check_user(req: &Request, bearer: Bearer) -> poem::Result<CurrentUser> 
         .map_err(|e| ApiError::from(e).into())
 }
 
-async fn check_admin(req: &Request, bearer: Bearer) -> poem::Result<CurrentUser> {
-    let user = check_user(req, bearer).await?;
-    if user.0.role != Role::Admin {
+async fn check_admin(req: &Request, bearer: Bearer) -> poem::Result<AdminCaller> {
+    let CurrentUser(user) = check_user(req, bearer).await?;
+    if user.role != Role::Admin {
         return Err(ApiError::from(AppError::Forbidden("administrators only".into())).into());
     }
-    Ok(user)
+    let actor = actor::of(&user, req, state(req)?);
+    Ok(AdminCaller(user, actor))
 }

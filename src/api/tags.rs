@@ -35,4 +35,6 @@ pub enum ApiTags {
     AdminFollowers,
     /// Admin: push campaigns and their deliveries.
     AdminPush,
+    /// Admin: the audit log of administrative changes.
+    AdminAudit,
 }

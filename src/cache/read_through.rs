@@ -10,13 +10,21 @@
 //! A missing entry is rebuilt once per instance: concurrent readers of the same key wait for
 //! the one building it (single flight). When the shared cache is down, reads still answer:
 //! L1 and SQL need no Redis.
+//!
+//! A write while the shared cache is unreachable can only move this instance's version. The
+//! instance has then *diverged*: its version number may later be handed out by the shared
+//! counter for a different state of the content, so until it rejoins it neither reads nor
+//! writes L2 (L1 and SQL only), and it rejoins as soon as the shared cache answers (a
+//! background retry, and at once when the change signal reconnects) by moving the shared
+//! version past its own and announcing it, so that every instance, this one included, reads
+//! fresh data again.
 
 use std::{
     collections::HashMap,
     future::Future,
     sync::{
         Arc, Mutex, RwLock,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -66,6 +74,8 @@ impl StripedCounter {
 struct Inner {
     cache: Cache,
     version: AtomicU64,
+    /// Invalidated while the shared cache was unreachable and not yet rejoined.
+    diverged: AtomicBool,
     l1: RwLock<HashMap<String, L1Entry>>,
     building: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     hits: StripedCounter,
@@ -91,6 +101,7 @@ impl ReadCache {
         let read_cache = Self {
             inner: Arc::new(Inner {
                 version: AtomicU64::new(0),
+                diverged: AtomicBool::new(false),
                 l1: RwLock::default(),
                 building: Mutex::default(),
                 hits: StripedCounter::default(),
@@ -165,14 +176,17 @@ impl ReadCache {
         if let Some(bytes) = self.peek(key) {
             return Ok(bytes);
         }
-        if let Ok(Some(bytes)) = self.inner.cache.get(full_key).await {
+        // A diverged instance keeps out of L2: its version number may name other content
+        // there.
+        let shared = !self.inner.diverged.load(Ordering::Acquire);
+        if shared && let Ok(Some(bytes)) = self.inner.cache.get(full_key).await {
             self.inner.hits.add();
             self.inner.l1_put(key, bytes.clone(), version);
             return Ok(bytes);
         }
         self.inner.misses.add();
         let bytes = build().await?;
-        if let Err(err) = self.inner.cache.set(full_key, &bytes, L2_TTL).await {
+        if shared && let Err(err) = self.inner.cache.set(full_key, &bytes, L2_TTL).await {
             tracing::debug!(%err, "read cache: not stored in the shared cache");
         }
         self.inner.l1_put(key, bytes.clone(), version);
@@ -189,23 +203,49 @@ impl ReadCache {
 
     /// Public content changed: every instance reads fresh data from now on.
     pub async fn invalidate(&self) {
-        let next = match self.inner.cache.incr(VERSION_KEY, 1, VERSION_TTL).await {
-            Ok(c) => c.value.max(0) as u64,
-            Err(err) => {
-                // Without the shared cache only this instance learns of the change; the
-                // others catch up within L1_TTL.
-                tracing::warn!(%err, "read cache: version not shared; invalidating locally");
-                self.inner.version.load(Ordering::Acquire) + 1
+        if let Err(err) = self.inner.advance_shared().await {
+            // Without the shared cache only this instance learns of the change (the others
+            // when it rejoins, or within L1_TTL).
+            tracing::warn!(%err, "read cache: version not shared; invalidating locally");
+            if !self.inner.diverged.swap(true, Ordering::AcqRel) {
+                tokio::spawn(rejoin_when_reachable(Arc::downgrade(&self.inner)));
             }
-        };
-        self.inner.observe(next);
-        if let Err(err) = self.inner.cache.publish_change(next).await {
-            tracing::warn!(%err, "read cache: change not announced to other instances");
+            let next = self.inner.version.load(Ordering::Acquire) + 1;
+            self.inner.observe(next);
         }
     }
 }
 
 impl Inner {
+    /// Moves the shared version past both its current value and this instance's (which is
+    /// ahead after local-only invalidations, or after Redis lost its data), then announces
+    /// it. Clears `diverged` on success.
+    async fn advance_shared(&self) -> Result<(), super::CacheError> {
+        let local = self.version.load(Ordering::Acquire) as i64;
+        let mut shared = self.cache.incr(VERSION_KEY, 1, VERSION_TTL).await?.value;
+        if shared <= local {
+            shared = self
+                .cache
+                .incr(VERSION_KEY, local - shared + 1, VERSION_TTL)
+                .await?
+                .value;
+        }
+        let next = shared.max(0) as u64;
+        self.diverged.store(false, Ordering::Release);
+        self.observe(next);
+        if let Err(err) = self.cache.publish_change(next).await {
+            tracing::warn!(%err, "read cache: change not announced to other instances");
+        }
+        Ok(())
+    }
+
+    /// After diverging: once the shared cache answers again, re-share the version.
+    async fn rejoin(&self) {
+        if self.diverged.load(Ordering::Acquire) && self.advance_shared().await.is_ok() {
+            tracing::info!("read cache: shared cache reachable again; version re-shared");
+        }
+    }
+
     fn l1_get(&self, key: &str, version: u64) -> Option<Bytes> {
         let l1 = self.l1.read().unwrap_or_else(|e| e.into_inner());
         l1.get(key)
@@ -230,6 +270,20 @@ impl Inner {
         if self.version.fetch_max(version, Ordering::AcqRel) < version {
             self.l1.write().unwrap_or_else(|e| e.into_inner()).clear();
         }
+    }
+}
+
+/// Retries rejoining until it worked (or the cache is gone), so a diverged instance does not
+/// wait for its next write or a reconnect signal to share what it changed.
+async fn rejoin_when_reachable(inner: std::sync::Weak<Inner>) {
+    const RETRY: Duration = Duration::from_millis(500);
+    loop {
+        tokio::time::sleep(RETRY).await;
+        let Some(inner) = inner.upgrade() else { return };
+        if !inner.diverged.load(Ordering::Acquire) {
+            return;
+        }
+        inner.rejoin().await;
     }
 }
 
@@ -259,6 +313,8 @@ async fn follow_changes(
                 if let Ok(Some(c)) = inner.cache.counter(VERSION_KEY).await {
                     inner.observe(c.value.max(0) as u64);
                 }
+                // Back in touch with the others: share what changed here meanwhile.
+                inner.rejoin().await;
             }
             Err(RecvError::Closed) => return,
         }

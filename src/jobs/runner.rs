@@ -12,7 +12,11 @@ use super::{kinds::JobKind, store};
 use crate::{
     error::{AppError, AppResult},
     metrics,
-    service::{article_admin, followers, hot, notifications, tokens, views},
+    service::{
+        article_admin,
+        audit::{self, Actor, Entry},
+        followers, hot, notifications, tokens, views,
+    },
     state::AppState,
     time,
 };
@@ -128,4 +132,25 @@ pub async fn run(
         }
     };
     Ok(Some(finished))
+}
+
+/// "Run now" from the admin API: runs `job_id` at once (also when disabled) and audits it.
+/// A run can take long and keeps its own record in `job_runs`, so the audit entry is
+/// written after it, with its outcome (`record_after`).
+pub async fn run_now(state: &AppState, actor: &Actor, job_id: i64) -> AppResult<job_run::Model> {
+    let job = store::get(&state.db, job_id).await?;
+    let run = run(state, &job, time::now(), RunTrigger::Manual)
+        .await?
+        .ok_or_else(|| {
+            AppError::conflict("already_running", "a run for this moment already exists")
+        })?;
+    let entry = Entry::new("job.run", "job", job.id).after(json!({
+        "name": job.name,
+        "kind": job.kind,
+        "run_id": run.id,
+        "status": run.status,
+        "error": run.error,
+    }));
+    audit::record_after(&state.db, actor, entry).await;
+    Ok(run)
 }

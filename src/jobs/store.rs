@@ -1,4 +1,5 @@
-//! Schedules and runs in the database.
+//! Schedules and runs in the database. Admin edits of schedules are audited in their own
+//! transaction (`service::audit`).
 
 use std::collections::HashMap;
 
@@ -8,21 +9,26 @@ use entity::{
     scheduled_job,
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqlErr, prelude::Expr, sea_query::OnConflict,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, prelude::Expr,
+    sea_query::OnConflict,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{cron, kinds::JobKind};
 use crate::{
+    db,
     error::{AppError, AppResult},
     pagination::{self, IdCursor, Page},
-    service::validate,
+    service::{
+        audit::{self, Actor, Entry},
+        validate,
+    },
     time,
 };
 
 /// A job as given by an admin, before validation.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobSpec {
     pub name: Option<String>,
     pub kind: Option<String>,
@@ -30,6 +36,31 @@ pub struct JobSpec {
     pub timezone: Option<String>,
     pub enabled: Option<bool>,
     pub params: Option<Value>,
+}
+
+/// What the audit log keeps of a schedule (params pass through the audit redaction).
+fn audit_summary(job: &scheduled_job::Model) -> Value {
+    json!({
+        "name": job.name,
+        "kind": job.kind,
+        "cron": job.cron,
+        "timezone": job.timezone,
+        "enabled": job.enabled,
+        "params": serde_json::from_str::<Value>(&job.params).unwrap_or(Value::Null),
+    })
+}
+
+/// An edit that only switches `enabled` is recorded as what it is: enabling or disabling.
+fn update_action(spec: &JobSpec) -> &'static str {
+    let only_enabled = JobSpec {
+        enabled: spec.enabled,
+        ..Default::default()
+    };
+    match spec.enabled {
+        Some(true) if *spec == only_enabled => "job.enable",
+        Some(false) if *spec == only_enabled => "job.disable",
+        _ => "job.update",
+    }
 }
 
 fn name_taken(err: DbErr) -> AppError {
@@ -79,6 +110,7 @@ pub async fn seed_defaults(
 
 pub async fn create(
     db: &DatabaseConnection,
+    actor: &Actor,
     default_tz: &str,
     spec: JobSpec,
 ) -> AppResult<scheduled_job::Model> {
@@ -89,7 +121,8 @@ pub async fn create(
     cron::timezone(&timezone)?;
     let params = kind.validate_params(spec.params.as_ref())?;
     let now = time::now();
-    scheduled_job::ActiveModel {
+    let txn = db::begin_write(db).await?;
+    let saved = scheduled_job::ActiveModel {
         name: Set(name),
         kind: Set(kind.as_str().to_string()),
         cron: Set(cron),
@@ -101,12 +134,16 @@ pub async fn create(
         updated_at: Set(now),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await
-    .map_err(name_taken)
+    .map_err(name_taken)?;
+    let entry = Entry::new("job.create", "job", saved.id).after(audit_summary(&saved));
+    audit::record(&txn, actor, entry).await?;
+    txn.commit().await?;
+    Ok(saved)
 }
 
-pub async fn get(db: &DatabaseConnection, id: i64) -> AppResult<scheduled_job::Model> {
+pub async fn get(db: &impl ConnectionTrait, id: i64) -> AppResult<scheduled_job::Model> {
     scheduled_job::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -123,10 +160,13 @@ pub async fn list(db: &DatabaseConnection) -> AppResult<Vec<scheduled_job::Model
 /// Applies the given changes; the version moves so that every instance re-registers it.
 pub async fn update(
     db: &DatabaseConnection,
+    actor: &Actor,
     id: i64,
     spec: JobSpec,
 ) -> AppResult<scheduled_job::Model> {
-    let current = get(db, id).await?;
+    let txn = db::begin_write(db).await?;
+    let current = get(&txn, id).await?;
+    let before = audit_summary(&current);
     let kind = match &spec.kind {
         Some(k) => JobKind::parse(k)?,
         None => JobKind::parse(&current.kind)?,
@@ -157,18 +197,21 @@ pub async fn update(
     model.params = Set(params.to_string());
     model.version = Set(version);
     model.updated_at = Set(time::now());
-    model.update(db).await.map_err(name_taken)
+    let saved = model.update(&txn).await.map_err(name_taken)?;
+    let entry = Entry::new(update_action(&spec), "job", id).changes(before, audit_summary(&saved));
+    audit::record(&txn, actor, entry).await?;
+    txn.commit().await?;
+    Ok(saved)
 }
 
-pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
-    if scheduled_job::Entity::delete_by_id(id)
-        .exec(db)
-        .await?
-        .rows_affected
-        == 0
-    {
-        return Err(AppError::not_found("job"));
-    }
+/// Deletes a job and (by cascade) its runs.
+pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: i64) -> AppResult<()> {
+    let txn = db::begin_write(db).await?;
+    let current = get(&txn, id).await?;
+    scheduled_job::Entity::delete_by_id(id).exec(&txn).await?;
+    let entry = Entry::new("job.delete", "job", id).before(audit_summary(&current));
+    audit::record(&txn, actor, entry).await?;
+    txn.commit().await?;
     Ok(())
 }
 

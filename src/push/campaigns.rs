@@ -25,8 +25,10 @@ use crate::{
     db,
     error::{AppError, AppResult},
     pagination::{self, IdCursor, Page},
+    service::audit::{self, Actor, Entry},
     time,
 };
+use serde_json::json;
 
 /// Published, featured articles that no campaign has pushed, featured within `lookback`,
 /// newest first, at most `max`. (An article skipped by a full digest goes in the next one.)
@@ -54,11 +56,12 @@ pub async fn unpushed_featured(
 
 /// Creates a campaign over `article_ids` (in digest order). Articles another campaign
 /// took in the meantime are left out; None when that leaves nothing.
+/// `admin` is recorded in the audit log, in the same transaction.
 pub async fn create(
     db: &DatabaseConnection,
     article_ids: &[i64],
     trigger: CampaignTrigger,
-    created_by: Option<i64>,
+    admin: Option<&Actor>,
 ) -> AppResult<Option<push_campaign::Model>> {
     let now = time::now();
     let txn = db::begin_write(db).await?;
@@ -72,7 +75,7 @@ pub async fn create(
         article_ids: Set("[]".into()),
         follower_horizon: Set(follower_horizon),
         user_horizon: Set(user_horizon),
-        created_by: Set(created_by),
+        created_by: Set(admin.and_then(|a| a.user_id)),
         created_at: Set(now),
         ..Default::default()
     })
@@ -109,6 +112,11 @@ pub async fn create(
     })
     .exec(&txn)
     .await?;
+    if let Some(admin) = admin {
+        let entry = Entry::new("push_campaign.create", "push_campaign", updated.id)
+            .after(json!({ "articles": kept, "trigger": "manual" }));
+        audit::record(&txn, admin, entry).await?;
+    }
     txn.commit().await?;
     Ok(Some(updated))
 }
@@ -149,7 +157,7 @@ pub async fn of_article(
 pub async fn push_article(
     db: &DatabaseConnection,
     article_id: i64,
-    admin_id: i64,
+    admin: &Actor,
 ) -> AppResult<(push_campaign::Model, bool)> {
     let article = article::Entity::find_by_id(article_id)
         .one(db)
@@ -164,7 +172,7 @@ pub async fn push_article(
             message: "only a published article can be pushed".into(),
         });
     }
-    match create(db, &[article_id], CampaignTrigger::Manual, Some(admin_id)).await? {
+    match create(db, &[article_id], CampaignTrigger::Manual, Some(admin)).await? {
         Some(created) => Ok((created, true)),
         // Another request pushed it between our check and our insert.
         None => of_article(db, article_id)
@@ -489,7 +497,7 @@ pub async fn detail(db: &DatabaseConnection, id: i64) -> AppResult<CampaignDetai
 }
 
 /// Sends a campaign's failed deliveries again (only those); returns how many.
-pub async fn retry_failed(db: &DatabaseConnection, id: i64) -> AppResult<u64> {
+pub async fn retry_failed(db: &DatabaseConnection, id: i64, admin: &Actor) -> AppResult<u64> {
     use push_campaign::Column as C;
     let campaign = push_campaign::Entity::find_by_id(id)
         .one(db)
@@ -511,6 +519,12 @@ pub async fn retry_failed(db: &DatabaseConnection, id: i64) -> AppResult<u64> {
             .filter(C::Id.eq(id))
             .exec(&txn)
             .await?;
+    }
+    if requeued > 0 {
+        let entry = Entry::new("push_campaign.retry", "push_campaign", id)
+            .before(json!({ "status": campaign.status }))
+            .after(json!({ "requeued": requeued }));
+        audit::record(&txn, admin, entry).await?;
     }
     txn.commit().await?;
     Ok(requeued)

@@ -18,7 +18,7 @@ pub mod worker;
 
 use entity::{push_campaign, push_delivery::Channel};
 
-use crate::{error::AppResult, state::AppState};
+use crate::{error::AppResult, service::audit::Actor, state::AppState};
 
 /// Pushes one published article now (an admin asked), or returns the campaign that already
 /// pushed it (`false`). A new campaign is prepared in the background; if this instance
@@ -26,9 +26,9 @@ use crate::{error::AppResult, state::AppState};
 pub async fn push_article_now(
     state: &AppState,
     article_id: i64,
-    admin_id: i64,
+    admin: &Actor,
 ) -> AppResult<(push_campaign::Model, bool)> {
-    let (campaign, created) = campaigns::push_article(&state.db, article_id, admin_id).await?;
+    let (campaign, created) = campaigns::push_article(&state.db, article_id, admin).await?;
     if created {
         let state = state.clone();
         let id = campaign.id;
@@ -45,8 +45,8 @@ pub async fn push_article_now(
 }
 
 /// Puts a campaign's failed deliveries back in the queue and wakes the workers.
-pub async fn retry_failed(state: &AppState, campaign_id: i64) -> AppResult<u64> {
-    let requeued = campaigns::retry_failed(&state.db, campaign_id).await?;
+pub async fn retry_failed(state: &AppState, campaign_id: i64, admin: &Actor) -> AppResult<u64> {
+    let requeued = campaigns::retry_failed(&state.db, campaign_id, admin).await?;
     state.push_wake.notify_waiters();
     Ok(requeued)
 }

@@ -1,13 +1,19 @@
-//! App releases per platform and the update check the app runs at start.
+//! App releases per platform and the update check the app runs at start. Edits are
+//! audited in their own transaction (`service::audit`).
 
 use entity::app_release::{self, Platform};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, SqlErr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, SqlErr,
 };
+use serde_json::{Value, json};
 
-use super::validate;
+use super::{
+    audit::{self, Actor, Entry},
+    validate,
+};
 use crate::{
+    db,
     error::{AppError, AppResult},
     time,
 };
@@ -86,6 +92,24 @@ fn version_conflict(err: DbErr) -> AppError {
     }
 }
 
+fn audit_summary(r: &app_release::Model) -> Value {
+    json!({
+        "platform": r.platform,
+        "version": r.version,
+        "min_supported_version": r.min_supported_version,
+        "size_bytes": r.size_bytes,
+        "download_url": r.download_url,
+        "notes": r.notes,
+    })
+}
+
+async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<app_release::Model> {
+    app_release::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(AppError::not_found("release"))
+}
+
 fn check_versions(version: &str, minimum: &str) -> AppResult<()> {
     let version = validate::version("version", version)?;
     if validate::version("min_supported_version", minimum)? > version {
@@ -107,7 +131,11 @@ fn size(value: i64) -> AppResult<i64> {
     Ok(value)
 }
 
-pub async fn create(db: &DatabaseConnection, input: ReleaseInput) -> AppResult<app_release::Model> {
+pub async fn create(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    input: ReleaseInput,
+) -> AppResult<app_release::Model> {
     let platform = input
         .platform
         .ok_or_else(|| AppError::bad_field("platform", "platform is required"))?;
@@ -117,7 +145,7 @@ pub async fn create(db: &DatabaseConnection, input: ReleaseInput) -> AppResult<a
         .map(|m| m.trim().to_string())
         .unwrap_or_else(|| version.clone());
     check_versions(&version, &minimum)?;
-    app_release::ActiveModel {
+    let model = app_release::ActiveModel {
         platform: Set(platform),
         version: Set(version),
         min_supported_version: Set(minimum),
@@ -134,21 +162,24 @@ pub async fn create(db: &DatabaseConnection, input: ReleaseInput) -> AppResult<a
         )?),
         created_at: Set(time::now()),
         ..Default::default()
-    }
-    .insert(db)
-    .await
-    .map_err(version_conflict)
+    };
+    let txn = db::begin_write(db).await?;
+    let saved = model.insert(&txn).await.map_err(version_conflict)?;
+    let entry = Entry::new("release.create", "app_release", saved.id).after(audit_summary(&saved));
+    audit::record(&txn, actor, entry).await?;
+    txn.commit().await?;
+    Ok(saved)
 }
 
 pub async fn update(
     db: &DatabaseConnection,
+    actor: &Actor,
     id: i64,
     input: ReleaseInput,
 ) -> AppResult<app_release::Model> {
-    let current = app_release::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or(AppError::not_found("release"))?;
+    let txn = db::begin_write(db).await?;
+    let current = find(&txn, id).await?;
+    let before = audit_summary(&current);
     let version = input
         .version
         .as_deref()
@@ -177,17 +208,20 @@ pub async fn update(
     if let Some(v) = &input.notes {
         model.notes = Set(validate::text("notes", v, 0, 5000)?);
     }
-    model.update(db).await.map_err(version_conflict)
+    let saved = model.update(&txn).await.map_err(version_conflict)?;
+    let entry =
+        Entry::new("release.update", "app_release", id).changes(before, audit_summary(&saved));
+    audit::record(&txn, actor, entry).await?;
+    txn.commit().await?;
+    Ok(saved)
 }
 
-pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
-    if app_release::Entity::delete_by_id(id)
-        .exec(db)
-        .await?
-        .rows_affected
-        == 0
-    {
-        return Err(AppError::not_found("release"));
-    }
+pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: i64) -> AppResult<()> {
+    let txn = db::begin_write(db).await?;
+    let current = find(&txn, id).await?;
+    app_release::Entity::delete_by_id(id).exec(&txn).await?;
+    let entry = Entry::new("release.delete", "app_release", id).before(audit_summary(&current));
+    audit::record(&txn, actor, entry).await?;
+    txn.commit().await?;
     Ok(())
 }

@@ -1,4 +1,6 @@
-//! Editorial writes: create, edit, publish, schedule, feature, delete.
+//! Editorial writes: create, edit, publish, schedule, feature, delete. Each change is
+//! audited in its own transaction (`service::audit`); repeating a change that is already in
+//! effect (publishing a published article) changes nothing and records nothing.
 
 use chrono::{DateTime, Utc};
 use entity::{
@@ -10,8 +12,11 @@ use sea_orm::{
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, prelude::Expr,
 };
 
+use serde_json::{Value, json};
+
 use super::{
     articles::{ArticleCard, ArticleView, CardView, with_taxonomy},
+    audit::{self, Actor, Entry},
     validate,
 };
 use crate::{
@@ -61,6 +66,40 @@ pub fn default_copyright_notice(source_name: &str, source_url: &str) -> String {
 }
 
 const MAX_TAGS: usize = 10;
+
+/// What the audit log keeps of an article: its metadata, and only the length of its content.
+fn audit_summary(a: &article::Model) -> Value {
+    json!({
+        "title": a.title,
+        "summary": a.summary,
+        "content_chars": a.content.chars().count(),
+        "cover_url": a.cover_url,
+        "author": a.author,
+        "source_url": a.source_url,
+        "source_name": a.source_name,
+        "copyright_notice": a.copyright_notice,
+        "category_id": a.category_id,
+        "status": a.status,
+        "published_at": a.published_at,
+        "featured": a.featured,
+    })
+}
+
+fn with_tags(mut summary: Value, tag_ids: &[i64]) -> Value {
+    summary["tag_ids"] = json!(tag_ids);
+    summary
+}
+
+async fn tag_ids_of(db: &impl ConnectionTrait, article_id: i64) -> AppResult<Vec<i64>> {
+    Ok(article_tag::Entity::find()
+        .select_only()
+        .column(article_tag::Column::TagId)
+        .filter(article_tag::Column::ArticleId.eq(article_id))
+        .order_by_asc(article_tag::Column::TagId)
+        .into_tuple::<i64>()
+        .all(db)
+        .await?)
+}
 
 async fn check_category(db: &impl ConnectionTrait, id: Option<i64>) -> AppResult<()> {
     if let Some(id) = id
@@ -116,7 +155,11 @@ async fn replace_tags(
     Ok(())
 }
 
-pub async fn create(db: &DatabaseConnection, new: NewArticle) -> AppResult<ArticleView> {
+pub async fn create(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    new: NewArticle,
+) -> AppResult<ArticleView> {
     let title = validate::text("title", &new.title, 1, 200)?;
     let summary = validate::text("summary", &new.summary, 0, 500)?;
     let content = validate::text("content", &new.content, 1, 200_000)?;
@@ -161,6 +204,9 @@ pub async fn create(db: &DatabaseConnection, new: NewArticle) -> AppResult<Artic
     .insert(&txn)
     .await?;
     replace_tags(&txn, saved.id, &tag_ids).await?;
+    let entry = Entry::new("article.create", "article", saved.id)
+        .after(with_tags(audit_summary(&saved), &tag_ids));
+    audit::record(&txn, actor, entry).await?;
     txn.commit().await?;
     get(db, saved.id).await
 }
@@ -211,11 +257,13 @@ pub async fn list(
 pub async fn update(
     db: &DatabaseConnection,
     read_cache: &ReadCache,
+    actor: &Actor,
     id: i64,
     changes: ArticleChanges,
 ) -> AppResult<ArticleView> {
     let txn = db::begin_write(db).await?;
     let current = find(&txn, id).await?;
+    let mut before = audit_summary(&current);
     let mut model: article::ActiveModel = current.into();
     if let Some(v) = &changes.title {
         model.title = Set(validate::text("title", v, 1, 200)?);
@@ -248,12 +296,21 @@ pub async fn update(
         check_category(&txn, v).await?;
         model.category_id = Set(v);
     }
+    let mut new_tags = None;
     if let Some(ids) = &changes.tag_ids {
         let ids = check_tags(&txn, ids).await?;
+        before = with_tags(before, &tag_ids_of(&txn, id).await?);
         replace_tags(&txn, id, &ids).await?;
+        new_tags = Some(ids);
     }
     model.updated_at = Set(time::now());
-    model.update(&txn).await?;
+    let saved = model.update(&txn).await?;
+    let mut after = audit_summary(&saved);
+    if let Some(ids) = &new_tags {
+        after = with_tags(after, ids);
+    }
+    let entry = Entry::new("article.update", "article", id).changes(before, after);
+    audit::record(&txn, actor, entry).await?;
     txn.commit().await?;
     read_cache.invalidate().await;
     get(db, id).await
@@ -263,16 +320,26 @@ pub async fn update(
 pub async fn publish(
     db: &DatabaseConnection,
     read_cache: &ReadCache,
+    actor: &Actor,
     id: i64,
 ) -> AppResult<ArticleView> {
-    let current = find(db, id).await?;
-    if current.status != ArticleStatus::Published {
+    let txn = db::begin_write(db).await?;
+    let current = find(&txn, id).await?;
+    let changed = current.status != ArticleStatus::Published;
+    if changed {
         let now = time::now();
+        let before = audit_summary(&current);
         let mut model: article::ActiveModel = current.into();
         model.status = Set(ArticleStatus::Published);
         model.published_at = Set(Some(now));
         model.updated_at = Set(now);
-        model.update(db).await?;
+        let saved = model.update(&txn).await?;
+        let entry =
+            Entry::new("article.publish", "article", id).changes(before, audit_summary(&saved));
+        audit::record(&txn, actor, entry).await?;
+    }
+    txn.commit().await?;
+    if changed {
         read_cache.invalidate().await;
     }
     get(db, id).await
@@ -282,6 +349,7 @@ pub async fn publish(
 pub async fn schedule(
     db: &DatabaseConnection,
     read_cache: &ReadCache,
+    actor: &Actor,
     id: i64,
     at: DateTime<Utc>,
 ) -> AppResult<ArticleView> {
@@ -293,18 +361,24 @@ pub async fn schedule(
             "publish_at must be in the future",
         ));
     }
-    let current = find(db, id).await?;
+    let txn = db::begin_write(db).await?;
+    let current = find(&txn, id).await?;
     if current.status == ArticleStatus::Published {
         return Err(AppError::Unprocessable {
             code: "already_published",
             message: "the article is already published; unpublish it first".into(),
         });
     }
+    let before = audit_summary(&current);
     let mut model: article::ActiveModel = current.into();
     model.status = Set(ArticleStatus::Scheduled);
     model.published_at = Set(Some(at));
     model.updated_at = Set(now);
-    model.update(db).await?;
+    let saved = model.update(&txn).await?;
+    let entry =
+        Entry::new("article.schedule", "article", id).changes(before, audit_summary(&saved));
+    audit::record(&txn, actor, entry).await?;
+    txn.commit().await?;
     read_cache.invalidate().await;
     get(db, id).await
 }
@@ -313,14 +387,21 @@ pub async fn schedule(
 pub async fn unpublish(
     db: &DatabaseConnection,
     read_cache: &ReadCache,
+    actor: &Actor,
     id: i64,
 ) -> AppResult<ArticleView> {
-    let current = find(db, id).await?;
+    let txn = db::begin_write(db).await?;
+    let current = find(&txn, id).await?;
+    let before = audit_summary(&current);
     let mut model: article::ActiveModel = current.into();
     model.status = Set(ArticleStatus::Draft);
     model.published_at = Set(None);
     model.updated_at = Set(time::now());
-    model.update(db).await?;
+    let saved = model.update(&txn).await?;
+    let entry =
+        Entry::new("article.unpublish", "article", id).changes(before, audit_summary(&saved));
+    audit::record(&txn, actor, entry).await?;
+    txn.commit().await?;
     read_cache.invalidate().await;
     get(db, id).await
 }
@@ -330,33 +411,55 @@ pub async fn unpublish(
 pub async fn set_featured(
     db: &DatabaseConnection,
     read_cache: &ReadCache,
+    actor: &Actor,
     id: i64,
     featured: bool,
 ) -> AppResult<ArticleView> {
-    let current = find(db, id).await?;
+    let txn = db::begin_write(db).await?;
+    let current = find(&txn, id).await?;
     if featured && current.status == ArticleStatus::Draft {
         return Err(AppError::Unprocessable {
             code: "not_published",
             message: "only published or scheduled articles can be featured".into(),
         });
     }
-    if current.featured != featured {
+    let changed = current.featured != featured;
+    if changed {
         let now = time::now();
+        let before = audit_summary(&current);
         let mut model: article::ActiveModel = current.into();
         model.featured = Set(featured);
         model.featured_at = Set(featured.then_some(now));
         model.updated_at = Set(now);
-        model.update(db).await?;
+        let saved = model.update(&txn).await?;
+        let action = if featured {
+            "article.feature"
+        } else {
+            "article.unfeature"
+        };
+        let entry = Entry::new(action, "article", id).changes(before, audit_summary(&saved));
+        audit::record(&txn, actor, entry).await?;
+    }
+    txn.commit().await?;
+    if changed {
         read_cache.invalidate().await;
     }
     get(db, id).await
 }
 
-pub async fn delete(db: &DatabaseConnection, read_cache: &ReadCache, id: i64) -> AppResult<()> {
-    let result = article::Entity::delete_by_id(id).exec(db).await?;
-    if result.rows_affected == 0 {
-        return Err(AppError::not_found("article"));
-    }
+pub async fn delete(
+    db: &DatabaseConnection,
+    read_cache: &ReadCache,
+    actor: &Actor,
+    id: i64,
+) -> AppResult<()> {
+    let txn = db::begin_write(db).await?;
+    let current = find(&txn, id).await?;
+    let before = with_tags(audit_summary(&current), &tag_ids_of(&txn, id).await?);
+    article::Entity::delete_by_id(id).exec(&txn).await?;
+    let entry = Entry::new("article.delete", "article", id).before(before);
+    audit::record(&txn, actor, entry).await?;
+    txn.commit().await?;
     read_cache.invalidate().await;
     Ok(())
 }

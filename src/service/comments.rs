@@ -20,7 +20,10 @@ use sea_orm::{
     prelude::Expr,
 };
 
+use serde_json::json;
+
 use super::{
+    audit::{self, Actor, Entry},
     moderation::{self, ModerationAction, Screening},
     notifications::{self, NewNotification},
 };
@@ -229,10 +232,22 @@ pub async fn create(
 
 /// Approves, hides or deletes a comment. Authors may delete their own; everything else
 /// needs an administrator.
+fn audit_action(action: ModerationAction) -> &'static str {
+    match action {
+        ModerationAction::Approve => "comment.approve",
+        ModerationAction::Hide => "comment.hide",
+        ModerationAction::Delete => "comment.delete",
+    }
+}
+
+/// Applies a moderation action by `actor`, an administrator or, for delete, the author.
+/// An administrator's action on someone else's comment is audited as `audit_as`, in the
+/// same transaction; an author deleting their own comment is not an admin action.
 pub async fn apply(
     db: &DatabaseConnection,
     read_cache: &ReadCache,
     actor: &user::Model,
+    audit_as: &Actor,
     id: i64,
     action: ModerationAction,
 ) -> AppResult<comment::Model> {
@@ -266,6 +281,17 @@ pub async fn apply(
     if count_changed {
         published_changed(&txn, &current, to == CommentStatus::Published).await?;
     }
+    if !own_delete {
+        let entry = Entry::new(audit_action(action), "comment", id)
+            .before(json!({
+                "status": current.status,
+                "article_id": current.article_id,
+                "author_id": current.user_id,
+                "excerpt": moderation::excerpt(&current.content),
+            }))
+            .after(json!({ "status": to }));
+        audit::record(&txn, audit_as, entry).await?;
+    }
     txn.commit().await?;
     if count_changed {
         read_cache.invalidate().await;
@@ -283,16 +309,19 @@ pub struct BulkOutcome {
     pub result: AppResult<CommentStatus>,
 }
 
+/// `apply` to each id; every comment that changed gets its own audit entry (so filtering
+/// the log by object finds bulk actions too), all carrying the same request id.
 pub async fn apply_many(
     db: &DatabaseConnection,
     read_cache: &ReadCache,
     admin: &user::Model,
+    audit_as: &Actor,
     ids: &[i64],
     action: ModerationAction,
 ) -> Vec<BulkOutcome> {
     let mut outcomes = Vec::with_capacity(ids.len());
     for &id in ids {
-        let result = apply(db, read_cache, admin, id, action)
+        let result = apply(db, read_cache, admin, audit_as, id, action)
             .await
             .map(|c| c.status);
         outcomes.push(BulkOutcome { id, result });

@@ -13,6 +13,7 @@ use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, PaginatorTrait}
 use super::{
     app_releases::{self, ReleaseInput},
     article_admin::{self, NewArticle, default_copyright_notice},
+    audit::Actor,
     resources::{self, ResourceInput},
     taxonomy::{self, CategoryInput, TagInput},
 };
@@ -190,12 +191,15 @@ const ARTICLES: &[DemoArticle] = &[
 ];
 
 /// Seeds categories, tags, a dozen published articles (some featured), resources and app
-/// releases, through the same services the admin API uses.
+/// releases, through the same services the admin API uses (so the audit log shows them as
+/// the work of the `demo-seed` system actor).
 pub async fn seed(db: &DatabaseConnection, read_cache: &ReadCache) -> AppResult<()> {
+    let actor = &Actor::system("demo-seed");
     let mut category_ids = std::collections::HashMap::new();
     for (i, (slug, name, description)) in CATEGORIES.iter().enumerate() {
         let c = taxonomy::create_category(
             db,
+            actor,
             CategoryInput {
                 slug: Some(slug.to_string()),
                 name: Some(name.to_string()),
@@ -210,6 +214,7 @@ pub async fn seed(db: &DatabaseConnection, read_cache: &ReadCache) -> AppResult<
     for (slug, name) in TAGS {
         let t = taxonomy::create_tag(
             db,
+            actor,
             TagInput {
                 slug: Some(slug.to_string()),
                 name: Some(name.to_string()),
@@ -221,6 +226,7 @@ pub async fn seed(db: &DatabaseConnection, read_cache: &ReadCache) -> AppResult<
     for demo in ARTICLES {
         let created = article_admin::create(
             db,
+            actor,
             NewArticle {
                 title: demo.title.into(),
                 summary: demo.summary.into(),
@@ -239,9 +245,9 @@ pub async fn seed(db: &DatabaseConnection, read_cache: &ReadCache) -> AppResult<
             },
         )
         .await?;
-        article_admin::publish(db, read_cache, created.article.id).await?;
+        article_admin::publish(db, read_cache, actor, created.article.id).await?;
         if demo.featured {
-            article_admin::set_featured(db, read_cache, created.article.id, true).await?;
+            article_admin::set_featured(db, read_cache, actor, created.article.id, true).await?;
         }
     }
 
@@ -293,7 +299,7 @@ pub async fn seed(db: &DatabaseConnection, read_cache: &ReadCache) -> AppResult<
         },
     ];
     for input in demo_resources {
-        resources::create(db, input).await?;
+        resources::create(db, actor, input).await?;
     }
 
     for (platform, url) in [
@@ -316,6 +322,7 @@ pub async fn seed(db: &DatabaseConnection, read_cache: &ReadCache) -> AppResult<
         ] {
             app_releases::create(
                 db,
+                actor,
                 ReleaseInput {
                     platform: Some(platform),
                     version: Some(version.into()),

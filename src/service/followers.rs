@@ -20,6 +20,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
+use super::audit::{self, Actor, Entry};
 use crate::{
     error::{AppError, AppResult},
     pagination::{self, IdCursor, Page},
@@ -248,6 +249,16 @@ pub async fn sync(state: &AppState) -> AppResult<SyncSummary> {
         tracing::warn!(error = %e, "cannot release the follower sync lock; it expires");
     }
     outcome
+}
+
+/// `sync` asked for by an administrator. The sync spans many transactions (one per page),
+/// so it is audited after it succeeded (`record_after`), with what it did.
+pub async fn sync_by(state: &AppState, actor: &Actor) -> AppResult<SyncSummary> {
+    let summary = sync(state).await?;
+    let after = serde_json::to_value(&summary).unwrap_or_default();
+    let entry = Entry::new("follower.sync", "wechat_follower", None).after(after);
+    audit::record_after(&state.db, actor, entry).await;
+    Ok(summary)
 }
 
 async fn run_sync(state: &AppState, app: &WechatApp) -> AppResult<SyncSummary> {

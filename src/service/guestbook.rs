@@ -13,7 +13,10 @@ use sea_orm::{
     QueryOrder, QuerySelect, prelude::Expr,
 };
 
+use serde_json::json;
+
 use super::{
+    audit::{self, Actor, Entry},
     moderation::{self, ModerationAction, Screening},
     notifications::{self, NewNotification},
 };
@@ -71,9 +74,11 @@ async fn find(db: &impl sea_orm::ConnectionTrait, id: i64) -> AppResult<guestboo
 }
 
 /// The site's answer; the author is notified once per message, however often it is edited.
+/// Sets the site's answer to a message; audited as `audit_as` in the same transaction.
 pub async fn reply(
     db: &DatabaseConnection,
     admin: &user::Model,
+    audit_as: &Actor,
     id: i64,
     content: &str,
 ) -> AppResult<guestbook_message::Model> {
@@ -84,6 +89,7 @@ pub async fn reply(
         return Err(AppError::not_found("guestbook message"));
     }
     let author_id = current.user_id;
+    let previous_reply = current.reply.clone();
     let now = time::now();
     let mut model: guestbook_message::ActiveModel = current.into();
     model.reply = Set(Some(content.clone()));
@@ -107,18 +113,35 @@ pub async fn reply(
         )
         .await?;
     }
+    let entry = Entry::new("guestbook.reply", "guestbook_message", id)
+        .before(json!({ "reply": previous_reply }))
+        .after(json!({ "reply": content }));
+    audit::record(&txn, audit_as, entry).await?;
     txn.commit().await?;
     Ok(saved)
 }
 
 /// Approves, hides or deletes a message; authors may delete their own.
+fn audit_action(action: ModerationAction) -> &'static str {
+    match action {
+        ModerationAction::Approve => "guestbook.approve",
+        ModerationAction::Hide => "guestbook.hide",
+        ModerationAction::Delete => "guestbook.delete",
+    }
+}
+
+/// Applies a moderation action by `actor`, an administrator or, for delete, the author.
+/// An administrator's action on someone else's message is audited as `audit_as`, in the
+/// same transaction.
 pub async fn apply(
     db: &DatabaseConnection,
     actor: &user::Model,
+    audit_as: &Actor,
     id: i64,
     action: ModerationAction,
 ) -> AppResult<guestbook_message::Model> {
-    let current = find(db, id).await?;
+    let txn = db::begin_write(db).await?;
+    let current = find(&txn, id).await?;
     let own_delete = action == ModerationAction::Delete && current.user_id == actor.id;
     if actor.role != Role::Admin && !own_delete {
         return Err(AppError::Forbidden(
@@ -134,7 +157,7 @@ pub async fn apply(
         )
         .filter(guestbook_message::Column::Id.eq(id))
         .filter(guestbook_message::Column::Status.eq(current.status))
-        .exec(db)
+        .exec(&txn)
         .await?;
     if changed.rows_affected == 0 {
         return Err(AppError::conflict(
@@ -142,6 +165,17 @@ pub async fn apply(
             "the message changed meanwhile; retry",
         ));
     }
+    if !own_delete {
+        let entry = Entry::new(audit_action(action), "guestbook_message", id)
+            .before(json!({
+                "status": current.status,
+                "author_id": current.user_id,
+                "excerpt": moderation::excerpt(&current.content),
+            }))
+            .after(json!({ "status": to }));
+        audit::record(&txn, audit_as, entry).await?;
+    }
+    txn.commit().await?;
     find(db, id).await
 }
 

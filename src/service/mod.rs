@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod app_releases;
 pub mod article_admin;
 pub mod articles;
+pub mod audit;
 pub mod comments;
 pub mod demo_content;
 pub mod followers;

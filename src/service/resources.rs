@@ -1,17 +1,23 @@
-//! Software resources (资源下载): curated downloads with their links per platform.
+//! Software resources (资源下载): curated downloads with their links per platform. Edits
+//! are audited in their own transaction (`service::audit`).
 
 use entity::resource::{self, DownloadLink, DownloadLinks};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait,
+    QueryFilter, QueryOrder, QuerySelect,
     prelude::Expr,
     sea_query::{Func, LikeExpr},
 };
+use serde_json::{Value, json};
 
-use super::validate;
+use super::{
+    audit::{self, Actor, Entry},
+    validate,
+};
 use crate::{
+    db,
     error::{AppError, AppResult},
     pagination::{self, IdCursor, Page},
     time,
@@ -97,14 +103,32 @@ pub async fn list(
     }))
 }
 
-pub async fn get(db: &DatabaseConnection, id: i64) -> AppResult<resource::Model> {
+/// What the audit log keeps of a resource (the description only by length).
+fn audit_summary(r: &resource::Model) -> Value {
+    json!({
+        "name": r.name,
+        "summary": r.summary,
+        "description_chars": r.description.chars().count(),
+        "homepage": r.homepage,
+        "download_links": r.download_links.0,
+        "version": r.version,
+        "license": r.license,
+        "category": r.category,
+    })
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: i64) -> AppResult<resource::Model> {
     resource::Entity::find_by_id(id)
         .one(db)
         .await?
         .ok_or(AppError::not_found("resource"))
 }
 
-pub async fn create(db: &DatabaseConnection, input: ResourceInput) -> AppResult<resource::Model> {
+pub async fn create(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    input: ResourceInput,
+) -> AppResult<resource::Model> {
     let text = |field: &str, v: &Option<String>, min, max| {
         validate::text(field, v.as_deref().unwrap_or_default(), min, max)
     };
@@ -125,15 +149,24 @@ pub async fn create(db: &DatabaseConnection, input: ResourceInput) -> AppResult<
         updated_at: Set(now),
         ..Default::default()
     };
-    Ok(model.insert(db).await?)
+    let txn = db::begin_write(db).await?;
+    let saved = model.insert(&txn).await?;
+    let entry = Entry::new("resource.create", "resource", saved.id).after(audit_summary(&saved));
+    audit::record(&txn, actor, entry).await?;
+    txn.commit().await?;
+    Ok(saved)
 }
 
 pub async fn update(
     db: &DatabaseConnection,
+    actor: &Actor,
     id: i64,
     input: ResourceInput,
 ) -> AppResult<resource::Model> {
-    let mut model: resource::ActiveModel = get(db, id).await?.into();
+    let txn = db::begin_write(db).await?;
+    let current = get(&txn, id).await?;
+    let before = audit_summary(&current);
+    let mut model: resource::ActiveModel = current.into();
     if let Some(v) = &input.name {
         model.name = Set(validate::text("name", v, 1, 100)?);
     }
@@ -159,17 +192,20 @@ pub async fn update(
         model.category = Set(validate::text("category", v, 1, 64)?);
     }
     model.updated_at = Set(time::now());
-    Ok(model.update(db).await?)
+    let saved = model.update(&txn).await?;
+    let entry =
+        Entry::new("resource.update", "resource", id).changes(before, audit_summary(&saved));
+    audit::record(&txn, actor, entry).await?;
+    txn.commit().await?;
+    Ok(saved)
 }
 
-pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
-    if resource::Entity::delete_by_id(id)
-        .exec(db)
-        .await?
-        .rows_affected
-        == 0
-    {
-        return Err(AppError::not_found("resource"));
-    }
+pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: i64) -> AppResult<()> {
+    let txn = db::begin_write(db).await?;
+    let current = get(&txn, id).await?;
+    resource::Entity::delete_by_id(id).exec(&txn).await?;
+    let entry = Entry::new("resource.delete", "resource", id).before(audit_summary(&current));
+    audit::record(&txn, actor, entry).await?;
+    txn.commit().await?;
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! Categories and tags, with the number of published articles in each.
+//! Categories and tags, with the number of published articles in each. Edits are audited
+//! in their own transaction (`service::audit`).
 
 use std::collections::HashMap;
 
@@ -7,13 +8,18 @@ use entity::{
     article_tag, category, tag,
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
+use serde_json::{Value, json};
 
-use super::validate;
+use super::{
+    audit::{self, Actor, Entry},
+    validate,
+};
 use crate::{
     cache::read_through::ReadCache,
+    db,
     error::{AppError, AppResult},
     time,
 };
@@ -88,6 +94,33 @@ fn slug_conflict(err: DbErr) -> AppError {
     }
 }
 
+fn category_summary(c: &category::Model) -> Value {
+    json!({
+        "slug": c.slug,
+        "name": c.name,
+        "description": c.description,
+        "sort_order": c.sort_order,
+    })
+}
+
+fn tag_summary(t: &tag::Model) -> Value {
+    json!({ "slug": t.slug, "name": t.name })
+}
+
+async fn find_category(db: &impl ConnectionTrait, id: i64) -> AppResult<category::Model> {
+    category::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(AppError::not_found("category"))
+}
+
+async fn find_tag(db: &impl ConnectionTrait, id: i64) -> AppResult<tag::Model> {
+    tag::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(AppError::not_found("tag"))
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct CategoryInput {
     pub slug: Option<String>,
@@ -98,6 +131,7 @@ pub struct CategoryInput {
 
 pub async fn create_category(
     db: &DatabaseConnection,
+    actor: &Actor,
     input: CategoryInput,
 ) -> AppResult<category::Model> {
     let slug = validate::slug("slug", input.slug.as_deref().unwrap_or_default())?;
@@ -109,7 +143,8 @@ pub async fn create_category(
         500,
     )?;
     let now = time::now();
-    category::ActiveModel {
+    let txn = db::begin_write(db).await?;
+    let saved = category::ActiveModel {
         slug: Set(slug),
         name: Set(name),
         description: Set(description),
@@ -118,9 +153,13 @@ pub async fn create_category(
         updated_at: Set(now),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await
-    .map_err(slug_conflict)
+    .map_err(slug_conflict)?;
+    let entry = Entry::new("category.create", "category", saved.id).after(category_summary(&saved));
+    audit::record(&txn, actor, entry).await?;
+    txn.commit().await?;
+    Ok(saved)
 }
 
 async fn published_in_category(db: &DatabaseConnection, id: i64) -> AppResult<i64> {
@@ -144,13 +183,13 @@ async fn published_with_tag(db: &DatabaseConnection, id: i64) -> AppResult<i64> 
 pub async fn update_category(
     db: &DatabaseConnection,
     read_cache: &ReadCache,
+    actor: &Actor,
     id: i64,
     input: CategoryInput,
 ) -> AppResult<Counted<category::Model>> {
-    let current = category::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or(AppError::not_found("category"))?;
+    let txn = db::begin_write(db).await?;
+    let current = find_category(&txn, id).await?;
+    let before = category_summary(&current);
     let mut model: category::ActiveModel = current.into();
     if let Some(v) = &input.slug {
         model.slug = Set(validate::slug("slug", v)?);
@@ -165,7 +204,11 @@ pub async fn update_category(
         model.sort_order = Set(v);
     }
     model.updated_at = Set(time::now());
-    let saved = model.update(db).await.map_err(slug_conflict)?;
+    let saved = model.update(&txn).await.map_err(slug_conflict)?;
+    let entry =
+        Entry::new("category.update", "category", id).changes(before, category_summary(&saved));
+    audit::record(&txn, actor, entry).await?;
+    txn.commit().await?;
     read_cache.invalidate().await;
     let article_count = published_in_category(db, saved.id).await?;
     Ok(Counted {
@@ -178,16 +221,15 @@ pub async fn update_category(
 pub async fn delete_category(
     db: &DatabaseConnection,
     read_cache: &ReadCache,
+    actor: &Actor,
     id: i64,
 ) -> AppResult<()> {
-    if category::Entity::delete_by_id(id)
-        .exec(db)
-        .await?
-        .rows_affected
-        == 0
-    {
-        return Err(AppError::not_found("category"));
-    }
+    let txn = db::begin_write(db).await?;
+    let current = find_category(&txn, id).await?;
+    category::Entity::delete_by_id(id).exec(&txn).await?;
+    let entry = Entry::new("category.delete", "category", id).before(category_summary(&current));
+    audit::record(&txn, actor, entry).await?;
+    txn.commit().await?;
     read_cache.invalidate().await;
     Ok(())
 }
@@ -198,30 +240,39 @@ pub struct TagInput {
     pub name: Option<String>,
 }
 
-pub async fn create_tag(db: &DatabaseConnection, input: TagInput) -> AppResult<tag::Model> {
+pub async fn create_tag(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    input: TagInput,
+) -> AppResult<tag::Model> {
     let slug = validate::slug("slug", input.slug.as_deref().unwrap_or_default())?;
     let name = validate::text("name", input.name.as_deref().unwrap_or_default(), 1, 64)?;
-    tag::ActiveModel {
+    let txn = db::begin_write(db).await?;
+    let saved = tag::ActiveModel {
         slug: Set(slug),
         name: Set(name),
         created_at: Set(time::now()),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await
-    .map_err(slug_conflict)
+    .map_err(slug_conflict)?;
+    let entry = Entry::new("tag.create", "tag", saved.id).after(tag_summary(&saved));
+    audit::record(&txn, actor, entry).await?;
+    txn.commit().await?;
+    Ok(saved)
 }
 
 pub async fn update_tag(
     db: &DatabaseConnection,
     read_cache: &ReadCache,
+    actor: &Actor,
     id: i64,
     input: TagInput,
 ) -> AppResult<Counted<tag::Model>> {
-    let current = tag::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or(AppError::not_found("tag"))?;
+    let txn = db::begin_write(db).await?;
+    let current = find_tag(&txn, id).await?;
+    let before = tag_summary(&current);
     let mut model: tag::ActiveModel = current.into();
     if let Some(v) = &input.slug {
         model.slug = Set(validate::slug("slug", v)?);
@@ -229,7 +280,10 @@ pub async fn update_tag(
     if let Some(v) = &input.name {
         model.name = Set(validate::text("name", v, 1, 64)?);
     }
-    let saved = model.update(db).await.map_err(slug_conflict)?;
+    let saved = model.update(&txn).await.map_err(slug_conflict)?;
+    let entry = Entry::new("tag.update", "tag", id).changes(before, tag_summary(&saved));
+    audit::record(&txn, actor, entry).await?;
+    txn.commit().await?;
     read_cache.invalidate().await;
     let article_count = published_with_tag(db, saved.id).await?;
     Ok(Counted {
@@ -239,10 +293,18 @@ pub async fn update_tag(
 }
 
 /// Deletes a tag and its links to articles.
-pub async fn delete_tag(db: &DatabaseConnection, read_cache: &ReadCache, id: i64) -> AppResult<()> {
-    if tag::Entity::delete_by_id(id).exec(db).await?.rows_affected == 0 {
-        return Err(AppError::not_found("tag"));
-    }
+pub async fn delete_tag(
+    db: &DatabaseConnection,
+    read_cache: &ReadCache,
+    actor: &Actor,
+    id: i64,
+) -> AppResult<()> {
+    let txn = db::begin_write(db).await?;
+    let current = find_tag(&txn, id).await?;
+    tag::Entity::delete_by_id(id).exec(&txn).await?;
+    let entry = Entry::new("tag.delete", "tag", id).before(tag_summary(&current));
+    audit::record(&txn, actor, entry).await?;
+    txn.commit().await?;
     read_cache.invalidate().await;
     Ok(())
 }

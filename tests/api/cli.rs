@@ -46,6 +46,23 @@ async fn admin_create_reads_the_password_from_stdin_and_makes_an_administrator()
         StatusCode::OK,
     )
     .await;
+
+    // The command line's action is in the audit log, without the password.
+    let log = app
+        .as_user(
+            token,
+            Method::GET,
+            "/api/admin/audit?action=user.create_admin",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    let entry = &log["items"][0];
+    assert_eq!(entry["actor_name"], "cli");
+    assert!(entry["actor_id"].is_null());
+    assert_eq!(entry["object_id"], login["user"]["id"]);
+    assert_eq!(entry["after"]["username"], "root_admin");
+    assert!(!log.to_string().contains("root-password-42"));
 }
 
 #[tokio::test]

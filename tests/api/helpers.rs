@@ -385,3 +385,50 @@ pub fn assert_error_shape(value: &Value) {
         assert!(details.is_object(), "details must be an object: {value}");
     }
 }
+
+/// URLs of the real PostgreSQL server and Redis, for tests that only make sense against them.
+pub struct RealServices {
+    /// TEST_DATABASE_URL: a server on which tests create their own databases.
+    pub database_url: String,
+    pub redis_url: String,
+}
+
+/// Whether a test that needs the real services must fail without them. The rule, in one
+/// place: `QSHARE_TEST_SERVICES=required` demands them; under CI they are demanded unless
+/// `QSHARE_TEST_SERVICES=none` (CI's embedded pass) says otherwise; a developer's plain
+/// `cargo test` skips such tests.
+pub fn services_required(qshare_test_services: Option<&str>, ci: Option<&str>) -> bool {
+    match qshare_test_services {
+        Some("required") => true,
+        Some("none") => false,
+        _ => ci.is_some_and(|v| !v.is_empty()),
+    }
+}
+
+/// The real services from TEST_DATABASE_URL and TEST_REDIS_URL. Without them, `test`
+/// fails when `services_required` says so, and is otherwise skipped with a note on stderr
+/// (the caller returns early on None).
+pub fn real_services(test: &str) -> Option<RealServices> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match (var("TEST_DATABASE_URL"), var("TEST_REDIS_URL")) {
+        (Some(database_url), Some(redis_url)) => Some(RealServices {
+            database_url,
+            redis_url,
+        }),
+        _ => {
+            let mode = var("QSHARE_TEST_SERVICES");
+            if services_required(mode.as_deref(), var("CI").as_deref()) {
+                panic!(
+                    "{test} needs PostgreSQL and Redis: set TEST_DATABASE_URL and TEST_REDIS_URL \
+                     (QSHARE_TEST_SERVICES={mode:?}, CI={:?})",
+                    var("CI")
+                );
+            }
+            eprintln!(
+                "note: {test} skipped: it needs TEST_DATABASE_URL and TEST_REDIS_URL \
+                 (set QSHARE_TEST_SERVICES=required to make that a failure)"
+            );
+            None
+        }
+    }
+}

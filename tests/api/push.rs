@@ -167,6 +167,19 @@ async fn deliveries(app: &TestApp, campaign_id: i64) -> Vec<push_delivery::Model
         .unwrap()
 }
 
+/// `POST /api/admin/push/articles/{id}`: the new campaign's id.
+pub async fn push_now(app: &TestApp, article: i64) -> i64 {
+    app.admin_json(
+        Method::POST,
+        &format!("/api/admin/push/articles/{article}"),
+        None,
+        StatusCode::CREATED,
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap()
+}
+
 fn campaign_id(run: &Value) -> i64 {
     run["summary"]["campaign_id"]
         .as_i64()
@@ -312,10 +325,8 @@ async fn opted_out_and_uninterested_users_are_skipped_and_quiet_hours_defer_to_t
         .await
         .unwrap();
 
-    let (created, _) = push::push_article_now(&app.state, article, 1)
-        .await
-        .unwrap();
-    let c = wait_for(&app, created.id, "delivered to everyone awake", |c| {
+    let created = crate::push::push_now(&app, article).await;
+    let c = wait_for(&app, created, "delivered to everyone awake", |c| {
         count(c, "wechat_template", "sent") == 2 && count(c, "inbox", "sent") == 1
     })
     .await;
@@ -330,7 +341,7 @@ async fn opted_out_and_uninterested_users_are_skipped_and_quiet_hours_defer_to_t
     let prefs = push_preferences::get(&app.state.db, sleeper_id)
         .await
         .unwrap();
-    let rows = deliveries(&app, created.id).await;
+    let rows = deliveries(&app, created).await;
     for d in rows.iter().filter(|d| d.user_id == Some(sleeper_id)) {
         assert_eq!(d.status, DeliveryStatus::Pending, "{d:?}");
         let end = prefs.deferred_until(d.created_at).expect("quiet now");
@@ -357,10 +368,8 @@ async fn a_follower_who_unfollowed_is_marked_unsubscribed_and_skipped() {
     sync_followers(&app).await;
     fake.unfollow("o_fake_000001");
     let article = featured(&app, "Unfollow", json!({})).await;
-    let (c, _) = push::push_article_now(&app.state, article, 1)
-        .await
-        .unwrap();
-    let done = wait_settled(&app, c.id).await;
+    let c = crate::push::push_now(&app, article).await;
+    let done = wait_settled(&app, c).await;
     assert_eq!(done["status"], "done", "{done:#}");
     let template = channel(&done, "wechat_template");
     assert_eq!(
@@ -394,10 +403,10 @@ async fn transient_errors_retry_with_backoff_until_sent_and_give_up_after_the_li
     fake.fail_next(Endpoint::TemplateSend, -1, 2);
     fake.fail_next_http(Endpoint::TemplateSend, 502, 1);
     let a = featured(&app, "Retried", json!({})).await;
-    let (c, _) = push::push_article_now(&app.state, a, 1).await.unwrap();
-    let done = wait_settled(&app, c.id).await;
+    let c = crate::push::push_now(&app, a).await;
+    let done = wait_settled(&app, c).await;
     assert_eq!(done["status"], "done", "{done:#}");
-    let rows = deliveries(&app, c.id).await;
+    let rows = deliveries(&app, c).await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status, DeliveryStatus::Sent);
     assert_eq!(rows[0].attempts, 4);
@@ -406,10 +415,10 @@ async fn transient_errors_retry_with_backoff_until_sent_and_give_up_after_the_li
     // Busy every time: failed after four attempts, and reported.
     fake.fail_next(Endpoint::TemplateSend, -1, 100);
     let b = featured(&app, "Never through", json!({})).await;
-    let (c, _) = push::push_article_now(&app.state, b, 1).await.unwrap();
-    let failed = wait_settled(&app, c.id).await;
+    let c = crate::push::push_now(&app, b).await;
+    let failed = wait_settled(&app, c).await;
     assert_eq!(failed["status"], "failed", "{failed:#}");
-    let rows = deliveries(&app, c.id).await;
+    let rows = deliveries(&app, c).await;
     assert_eq!(rows[0].status, DeliveryStatus::Failed);
     assert_eq!(rows[0].attempts, 4);
     assert_eq!(rows[0].last_errcode, Some(-1));
@@ -431,8 +440,8 @@ async fn a_used_up_daily_quota_pauses_the_channel_and_leaves_deliveries_pending(
     sync_followers(&app).await;
     fake.set_quota(Endpoint::TemplateSend, Some(2));
     let a = featured(&app, "Quota", json!({})).await;
-    let (c, _) = push::push_article_now(&app.state, a, 1).await.unwrap();
-    let paused = wait_for(&app, c.id, "paused", |c| {
+    let c = crate::push::push_now(&app, a).await;
+    let paused = wait_for(&app, c, "paused", |c| {
         !c["paused_channels"].as_array().unwrap().is_empty()
             && count(c, "wechat_template", "sending") == 0
     })
@@ -450,7 +459,7 @@ async fn a_used_up_daily_quota_pauses_the_channel_and_leaves_deliveries_pending(
     let calls = fake.stats().calls(Endpoint::TemplateSend);
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(fake.stats().calls(Endpoint::TemplateSend), calls);
-    for d in deliveries(&app, c.id).await {
+    for d in deliveries(&app, c).await {
         if d.channel == Channel::WechatTemplate && d.status == DeliveryStatus::Pending {
             assert_eq!(d.next_attempt_at, until);
             assert_eq!(d.attempts, 0, "a paused send is not an attempt");
@@ -466,8 +475,8 @@ async fn template_errors_fail_the_delivery_and_a_retry_sends_only_the_failed_one
     sync_followers(&app).await;
     fake.fail_openid("o_fake_000002", 47003, Some(1));
     let a = featured(&app, "Bad data once", json!({})).await;
-    let (c, _) = push::push_article_now(&app.state, a, 1).await.unwrap();
-    let failed = wait_settled(&app, c.id).await;
+    let c = crate::push::push_now(&app, a).await;
+    let failed = wait_settled(&app, c).await;
     assert_eq!(failed["status"], "failed", "{failed:#}");
     assert_eq!(channel(&failed, "wechat_template")["failed"], 1);
     assert_eq!(channel(&failed, "wechat_template")["sent"], 3);
@@ -483,13 +492,32 @@ async fn template_errors_fail_the_delivery_and_a_retry_sends_only_the_failed_one
     let retried = app
         .admin_json(
             Method::POST,
-            &format!("/api/admin/push/campaigns/{}/retry", c.id),
+            &format!("/api/admin/push/campaigns/{}/retry", c),
             None,
             StatusCode::OK,
         )
         .await;
     assert_eq!(retried["requeued"], 1, "{retried}");
-    let done = wait_settled(&app, c.id).await;
+    let audit = app
+        .admin_json(
+            Method::GET,
+            &format!("/api/admin/audit?object_type=push_campaign&object_id={c}"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["push_campaign.retry", "push_campaign.create"],
+        "{audit}"
+    );
+    let done = wait_settled(&app, c).await;
     assert_eq!(done["status"], "done", "{done:#}");
     assert_eq!(channel(&done, "wechat_template")["sent"], 4);
     // Only the failed one went out again.
@@ -499,7 +527,7 @@ async fn template_errors_fail_the_delivery_and_a_retry_sends_only_the_failed_one
     let nothing = app
         .admin_json(
             Method::POST,
-            &format!("/api/admin/push/campaigns/{}/retry", c.id),
+            &format!("/api/admin/push/campaigns/{}/retry", c),
             None,
             StatusCode::OK,
         )
@@ -522,8 +550,8 @@ async fn mass_app(followers: usize) -> (TestApp, FakeWechat) {
 async fn a_lone_follower_gets_a_template_message_instead_of_a_mass_send() {
     let (app, fake) = mass_app(1).await;
     let a = featured(&app, "Alone", json!({})).await;
-    let (c, _) = push::push_article_now(&app.state, a, 1).await.unwrap();
-    let done = wait_settled(&app, c.id).await;
+    let c = crate::push::push_now(&app, a).await;
+    let done = wait_settled(&app, c).await;
     assert_eq!(done["status"], "done", "{done:#}");
     assert_eq!(channel(&done, "wechat_template")["sent"], 1);
     assert_eq!(fake.stats().mass_sends, 0);
@@ -534,8 +562,8 @@ async fn a_lone_follower_gets_a_template_message_instead_of_a_mass_send() {
 async fn ten_thousand_and_one_followers_go_out_in_two_even_mass_batches() {
     let (app, fake) = mass_app(10_001).await;
     let a = featured(&app, "Mass", json!({})).await;
-    let (c, _) = push::push_article_now(&app.state, a, 1).await.unwrap();
-    let done = wait_settled(&app, c.id).await;
+    let c = crate::push::push_now(&app, a).await;
+    let done = wait_settled(&app, c).await;
     assert_eq!(done["status"], "done", "{done:#}");
     assert_eq!(channel(&done, "wechat_mass")["sent"], 10_001, "{done:#}");
     let stats = fake.stats();
@@ -543,7 +571,7 @@ async fn ten_thousand_and_one_followers_go_out_in_two_even_mass_batches() {
     assert_eq!(stats.mass_recipients, 10_001);
     assert_eq!(stats.templates_sent, 0);
     assert_no_duplicates(&fake);
-    let rows = deliveries(&app, c.id).await;
+    let rows = deliveries(&app, c).await;
     let in_batch = |b| rows.iter().filter(|d| d.batch == Some(b)).count();
     assert_eq!((in_batch(0), in_batch(1)), (5001, 5000));
     assert_eq!(rows.iter().filter(|d| d.batch_leader).count(), 2);
@@ -598,8 +626,8 @@ async fn subscribe_credits_are_spent_only_on_success_and_cleared_when_the_user_r
     // mp_refused never accepted at WeChat: 43101.
 
     let a = featured(&app, "For the mini-program", json!({})).await;
-    let (c, _) = push::push_article_now(&app.state, a, 1).await.unwrap();
-    let settled = wait_settled(&app, c.id).await;
+    let c = crate::push::push_now(&app, a).await;
+    let settled = wait_settled(&app, c).await;
     let mp = channel(&settled, "miniprogram_subscribe");
     assert_eq!(
         (
@@ -627,13 +655,13 @@ async fn a_claim_whose_worker_died_is_resent_only_where_the_channel_deduplicates
     let app = spawn_app_with(settings, dir).await;
     mp_user(&app, &fake, "mp_crash").await;
     let a = featured(&app, "Crash", json!({})).await;
-    let (c, _) = push::push_article_now(&app.state, a, 1).await.unwrap();
+    let c = crate::push::push_now(&app, a).await;
     // No workers here: prepare, then leave every delivery claimed by a dead instance.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    push::prepare::prepare(&app.state.db, &app.state.settings.push, "test", c.id)
+    push::prepare::prepare(&app.state.db, &app.state.settings.push, "test", c)
         .await
         .unwrap();
-    let rows = deliveries(&app, c.id).await;
+    let rows = deliveries(&app, c).await;
     assert_eq!(
         rows.len(),
         3,
@@ -649,19 +677,19 @@ async fn a_claim_whose_worker_died_is_resent_only_where_the_channel_deduplicates
             push_delivery::Column::LeaseUntil,
             Expr::value(time::now() - chrono::Duration::seconds(1)),
         )
-        .filter(push_delivery::Column::CampaignId.eq(c.id))
+        .filter(push_delivery::Column::CampaignId.eq(c))
         .exec(&app.state.db)
         .await
         .unwrap();
     push::worker::maintain(&app.state).await.unwrap();
-    for d in deliveries(&app, c.id).await {
+    for d in deliveries(&app, c).await {
         let expected = match d.channel {
             Channel::MiniprogramSubscribe => DeliveryStatus::Unknown,
             _ => DeliveryStatus::Pending,
         };
         assert_eq!(d.status, expected, "{d:?}");
     }
-    let view = campaign(&app, c.id).await;
+    let view = campaign(&app, c).await;
     assert_eq!(channel(&view, "miniprogram_subscribe")["unknown"], 1);
     assert_eq!(
         fake.stats().subscribe_sent,
@@ -780,6 +808,17 @@ async fn pushing_an_article_now_is_idempotent_and_admin_only() {
         .admin_json(Method::POST, &path, None, StatusCode::OK)
         .await;
     assert_eq!(again["id"], created["id"]);
+    let audit = app
+        .admin_json(
+            Method::GET,
+            "/api/admin/audit?action=push_campaign.create",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    let entries = audit["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "the second call changed nothing: {audit}");
+    assert_eq!(entries[0]["object_id"], created["id"]);
     let done = wait_settled(&app, created["id"].as_i64().unwrap()).await;
     assert_eq!(done["status"], "done");
     assert_eq!(fake.stats().templates_sent, 2);

@@ -8,7 +8,7 @@ use std::{
 
 use entity::push_delivery::{self, DeliveryStatus};
 use qshare::{
-    Settings, push,
+    Settings,
     wechat::fake::{self, FakeConfig, FakeWechat},
 };
 use reqwest::{Method, StatusCode};
@@ -113,12 +113,10 @@ async fn a_server_killed_with_sigkill_mid_campaign_and_restarted_sends_nothing_t
     let article = app.published_article("Killed mid-push", json!({})).await;
 
     let mut worker = start_worker(&worker_settings, &fake);
-    let (campaign, _) = push::push_article_now(&app.state, article, 1)
-        .await
-        .unwrap();
+    let campaign = crate::push::push_now(&app, article).await;
     let start = Instant::now();
     loop {
-        let now = statuses(&app, campaign.id).await;
+        let now = statuses(&app, campaign).await;
         if count(&now, DeliveryStatus::Sent) >= 40 && count(&now, DeliveryStatus::Sending) > 0 {
             worker.sigkill();
             break;
@@ -132,7 +130,7 @@ async fn a_server_killed_with_sigkill_mid_campaign_and_restarted_sends_nothing_t
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let after_kill = statuses(&app, campaign.id).await;
+    let after_kill = statuses(&app, campaign).await;
     assert_eq!(
         after_kill.len(),
         FOLLOWERS,
@@ -150,7 +148,7 @@ async fn a_server_killed_with_sigkill_mid_campaign_and_restarted_sends_nothing_t
         let c = app
             .admin_json(
                 Method::GET,
-                &format!("/api/admin/push/campaigns/{}", campaign.id),
+                &format!("/api/admin/push/campaigns/{}", campaign),
                 None,
                 StatusCode::OK,
             )
@@ -166,7 +164,7 @@ async fn a_server_killed_with_sigkill_mid_campaign_and_restarted_sends_nothing_t
     };
     drop(restarted);
     assert_eq!(finished["status"], "done", "{finished:#}");
-    let end = statuses(&app, campaign.id).await;
+    let end = statuses(&app, campaign).await;
     assert_eq!(end.len(), FOLLOWERS);
     assert_eq!(
         count(&end, DeliveryStatus::Sent),

@@ -25,13 +25,16 @@ pub struct ArticleCreate {
     pub summary: Text,
     /// Markdown.
     pub content: Text,
+    #[oai(nullable)]
     pub cover_url: Option<Text>,
     pub author: Text,
     /// Link to the original article.
     pub source_url: Text,
     pub source_name: Text,
     /// Generated from the source when omitted.
+    #[oai(nullable)]
     pub copyright_notice: Option<Text>,
+    #[oai(nullable)]
     pub category_id: Option<i64>,
     #[oai(default)]
     pub tag_ids: Vec<i64>,
@@ -41,15 +44,25 @@ pub struct ArticleCreate {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct ArticleUpdate {
+    #[oai(nullable)]
     pub title: Option<Text>,
+    #[oai(nullable)]
     pub summary: Option<Text>,
+    #[oai(nullable)]
     pub content: Option<Text>,
+    #[oai(nullable)]
     pub cover_url: MaybeUndefined<Text>,
+    #[oai(nullable)]
     pub author: Option<Text>,
+    #[oai(nullable)]
     pub source_url: Option<Text>,
+    #[oai(nullable)]
     pub source_name: Option<Text>,
+    #[oai(nullable)]
     pub copyright_notice: Option<Text>,
+    #[oai(nullable)]
     pub category_id: MaybeUndefined<i64>,
+    #[oai(nullable)]
     pub tag_ids: Option<Vec<i64>>,
 }
 
@@ -96,13 +109,14 @@ impl AdminArticlesApi {
     #[oai(path = "/articles", method = "post")]
     async fn admin_create_article(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         body: Json<ArticleCreate>,
     ) -> ApiResult<Created<ArticleDetail>> {
         let b = body.0;
         let view = article_admin::create(
             &state.db,
+            admin.actor(),
             NewArticle {
                 title: b.title.into(),
                 summary: b.summary.into(),
@@ -135,7 +149,7 @@ impl AdminArticlesApi {
     #[oai(path = "/articles/:id", method = "patch")]
     async fn admin_update_article(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
         body: Json<ArticleUpdate>,
@@ -154,7 +168,7 @@ impl AdminArticlesApi {
             tag_ids: b.tag_ids,
         };
         Ok(Json(
-            article_admin::update(&state.db, &state.read_cache, id.0, changes)
+            article_admin::update(&state.db, &state.read_cache, admin.actor(), id.0, changes)
                 .await?
                 .into(),
         ))
@@ -164,11 +178,11 @@ impl AdminArticlesApi {
     #[oai(path = "/articles/:id", method = "delete")]
     async fn admin_delete_article(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Deleted> {
-        article_admin::delete(&state.db, &state.read_cache, id.0).await?;
+        article_admin::delete(&state.db, &state.read_cache, admin.actor(), id.0).await?;
         Ok(Deleted::Deleted)
     }
 
@@ -176,12 +190,12 @@ impl AdminArticlesApi {
     #[oai(path = "/articles/:id/publish", method = "post")]
     async fn admin_publish_article(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Json<ArticleDetail>> {
         Ok(Json(
-            article_admin::publish(&state.db, &state.read_cache, id.0)
+            article_admin::publish(&state.db, &state.read_cache, admin.actor(), id.0)
                 .await?
                 .into(),
         ))
@@ -191,12 +205,12 @@ impl AdminArticlesApi {
     #[oai(path = "/articles/:id/unpublish", method = "post")]
     async fn admin_unpublish_article(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Json<ArticleDetail>> {
         Ok(Json(
-            article_admin::unpublish(&state.db, &state.read_cache, id.0)
+            article_admin::unpublish(&state.db, &state.read_cache, admin.actor(), id.0)
                 .await?
                 .into(),
         ))
@@ -206,15 +220,21 @@ impl AdminArticlesApi {
     #[oai(path = "/articles/:id/schedule", method = "post")]
     async fn admin_schedule_article(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
         body: Json<ArticleSchedule>,
     ) -> ApiResult<Json<ArticleDetail>> {
         Ok(Json(
-            article_admin::schedule(&state.db, &state.read_cache, id.0, body.0.publish_at.0)
-                .await?
-                .into(),
+            article_admin::schedule(
+                &state.db,
+                &state.read_cache,
+                admin.actor(),
+                id.0,
+                body.0.publish_at.0,
+            )
+            .await?
+            .into(),
         ))
     }
 
@@ -222,12 +242,12 @@ impl AdminArticlesApi {
     #[oai(path = "/articles/:id/featured", method = "put")]
     async fn admin_feature_article(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Json<ArticleDetail>> {
         Ok(Json(
-            article_admin::set_featured(&state.db, &state.read_cache, id.0, true)
+            article_admin::set_featured(&state.db, &state.read_cache, admin.actor(), id.0, true)
                 .await?
                 .into(),
         ))
@@ -237,12 +257,12 @@ impl AdminArticlesApi {
     #[oai(path = "/articles/:id/featured", method = "delete")]
     async fn admin_unfeature_article(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Json<ArticleDetail>> {
         Ok(Json(
-            article_admin::set_featured(&state.db, &state.read_cache, id.0, false)
+            article_admin::set_featured(&state.db, &state.read_cache, admin.actor(), id.0, false)
                 .await?
                 .into(),
         ))

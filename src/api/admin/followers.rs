@@ -15,14 +15,20 @@ use crate::{
 pub struct Follower {
     pub id: i64,
     pub openid: String,
+    #[oai(nullable)]
     pub unionid: Option<String>,
     /// The qshare user who scanned their bind QR code.
+    #[oai(nullable)]
     pub user_id: Option<i64>,
     pub subscribed: bool,
+    #[oai(nullable)]
     pub subscribed_at: Option<Timestamp>,
+    #[oai(nullable)]
     pub unsubscribed_at: Option<Timestamp>,
     /// QR scene of the last subscribe (`qrscene_` stripped).
+    #[oai(nullable)]
     pub scene: Option<String>,
+    #[oai(nullable)]
     pub last_event_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -50,6 +56,7 @@ impl From<wechat_follower::Model> for Follower {
 #[derive(Debug, Clone, Object)]
 pub struct FollowerPage {
     pub items: Vec<Follower>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
     /// Every follower we know, subscribed or not.
     pub total: u64,
@@ -112,9 +119,11 @@ impl AdminFollowersApi {
     #[oai(path = "/followers/sync", method = "post")]
     async fn admin_sync_followers(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
     ) -> ApiResult<Json<FollowerSync>> {
-        Ok(Json(followers::sync(&state).await?.into()))
+        Ok(Json(
+            followers::sync_by(&state, admin.actor()).await?.into(),
+        ))
     }
 }

@@ -47,13 +47,16 @@ pub struct JobRun {
     /// The tick this run belongs to (the request time for a manual run).
     pub scheduled_at: Timestamp,
     pub started_at: Timestamp,
+    #[oai(nullable)]
     pub finished_at: Option<Timestamp>,
     pub status: JobRunStatus,
     pub trigger: JobRunTrigger,
     /// The instance that ran it.
     pub instance: String,
     /// What the run did, e.g. `{"published": 2}`.
+    #[oai(nullable)]
     pub summary: Option<Value>,
+    #[oai(nullable)]
     pub error: Option<String>,
 }
 
@@ -95,7 +98,9 @@ pub struct ScheduledJob {
     pub params: Value,
     pub version: i64,
     /// Null when disabled.
+    #[oai(nullable)]
     pub next_fire_at: Option<Timestamp>,
+    #[oai(nullable)]
     pub last_run: Option<JobRun>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -137,6 +142,7 @@ pub struct JobList {
 #[derive(Debug, Clone, Object)]
 pub struct JobRunPage {
     pub items: Vec<JobRun>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -144,16 +150,22 @@ pub struct JobRunPage {
 #[oai(deny_unknown_fields)]
 pub struct JobWrite {
     /// Unique; required on create.
+    #[oai(nullable)]
     pub name: Option<Text>,
     /// push_featured, refresh_hot_ranking, flush_counters, publish_scheduled,
     /// sync_wechat_followers or purge_expired; required on create.
+    #[oai(nullable)]
     pub kind: Option<Text>,
     /// 5 fields (crontab) or 6 (seconds first); required on create.
+    #[oai(nullable)]
     pub cron: Option<Text>,
     /// IANA timezone; default `jobs.timezone` (Asia/Shanghai).
+    #[oai(nullable)]
     pub timezone: Option<Text>,
+    #[oai(nullable)]
     pub enabled: Option<bool>,
     /// A JSON object, validated per kind.
+    #[oai(nullable)]
     pub params: Option<Value>,
 }
 
@@ -174,6 +186,7 @@ impl From<JobWrite> for JobSpec {
 #[oai(deny_unknown_fields)]
 pub struct CronPreview {
     pub cron: Text,
+    #[oai(nullable)]
     pub timezone: Option<Text>,
 }
 
@@ -222,11 +235,17 @@ impl AdminJobsApi {
     #[oai(path = "/jobs", method = "post")]
     async fn admin_create_job(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         body: Json<JobWrite>,
     ) -> ApiResult<Created<ScheduledJob>> {
-        let job = store::create(&state.db, &state.settings.jobs.timezone, body.0.into()).await?;
+        let job = store::create(
+            &state.db,
+            admin.actor(),
+            &state.settings.jobs.timezone,
+            body.0.into(),
+        )
+        .await?;
         state.jobs_changed.notify_one();
         Ok(Created::Created(Json(view(job, None))))
     }
@@ -247,12 +266,12 @@ impl AdminJobsApi {
     #[oai(path = "/jobs/:id", method = "patch")]
     async fn admin_update_job(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
         body: Json<JobWrite>,
     ) -> ApiResult<Json<ScheduledJob>> {
-        let job = store::update(&state.db, id.0, body.0.into()).await?;
+        let job = store::update(&state.db, admin.actor(), id.0, body.0.into()).await?;
         state.jobs_changed.notify_one();
         Ok(Json(Self::with_last_run(&state, job).await?))
     }
@@ -261,11 +280,11 @@ impl AdminJobsApi {
     #[oai(path = "/jobs/:id", method = "delete")]
     async fn admin_delete_job(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Deleted> {
-        store::delete(&state.db, id.0).await?;
+        store::delete(&state.db, admin.actor(), id.0).await?;
         state.jobs_changed.notify_one();
         Ok(Deleted::Deleted)
     }
@@ -274,12 +293,13 @@ impl AdminJobsApi {
     #[oai(path = "/jobs/:id/enable", method = "post")]
     async fn admin_enable_job(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Json<ScheduledJob>> {
         let job = store::update(
             &state.db,
+            admin.actor(),
             id.0,
             JobSpec {
                 enabled: Some(true),
@@ -295,12 +315,13 @@ impl AdminJobsApi {
     #[oai(path = "/jobs/:id/disable", method = "post")]
     async fn admin_disable_job(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Json<ScheduledJob>> {
         let job = store::update(
             &state.db,
+            admin.actor(),
             id.0,
             JobSpec {
                 enabled: Some(false),
@@ -316,16 +337,11 @@ impl AdminJobsApi {
     #[oai(path = "/jobs/:id/run", method = "post")]
     async fn admin_run_job(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Json<JobRun>> {
-        let job = store::get(&state.db, id.0).await?;
-        let run = runner::run(&state, &job, time::now(), RunTrigger::Manual)
-            .await?
-            .ok_or_else(|| {
-                AppError::conflict("already_running", "a run for this moment already exists")
-            })?;
+        let run = runner::run_now(&state, admin.actor(), id.0).await?;
         Ok(Json(run.into()))
     }
 

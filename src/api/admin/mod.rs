@@ -1,6 +1,7 @@
 //! `/api/admin`: editorial and catalogue management.
 
 mod articles;
+mod audit;
 mod followers;
 mod jobs;
 mod moderation;
@@ -10,6 +11,7 @@ mod resources;
 mod taxonomy;
 
 pub use articles::AdminArticlesApi;
+pub use audit::AdminAuditApi;
 pub use followers::AdminFollowersApi;
 pub use jobs::AdminJobsApi;
 pub use moderation::AdminModerationApi;

@@ -47,8 +47,10 @@ pub struct BulkModeration {
 pub struct BulkItemResult {
     pub id: i64,
     /// The new status when the action applied.
+    #[oai(nullable)]
     pub status: Option<ModerationState>,
     /// Why it did not apply (e.g. `not_found`, `invalid_transition`).
+    #[oai(nullable)]
     pub error: Option<String>,
 }
 
@@ -71,6 +73,7 @@ fn error_code(err: crate::error::AppError) -> String {
         | ApiError::NotFound(b)
         | ApiError::Conflict(b)
         | ApiError::PayloadTooLarge(b)
+        | ApiError::UnsupportedMediaType(b)
         | ApiError::Unprocessable(b)
         | ApiError::TooManyRequests(b, _)
         | ApiError::Internal(b)
@@ -111,6 +114,7 @@ impl AdminModerationApi {
             &state.db,
             &state.read_cache,
             &admin.0.0,
+            admin.actor(),
             id.0,
             action.0.into(),
         )
@@ -133,6 +137,7 @@ impl AdminModerationApi {
             &state.db,
             &state.read_cache,
             &admin.0.0,
+            admin.actor(),
             &body.0.ids,
             body.0.action.into(),
         )
@@ -183,7 +188,14 @@ impl AdminModerationApi {
         id: Path<i64>,
         body: Json<GuestbookReplyWrite>,
     ) -> ApiResult<Json<ModerationOutcome>> {
-        let m = guestbook::reply(&state.db, &admin.0.0, id.0, &body.0.content.0).await?;
+        let m = guestbook::reply(
+            &state.db,
+            &admin.0.0,
+            admin.actor(),
+            id.0,
+            &body.0.content.0,
+        )
+        .await?;
         Ok(Json(ModerationOutcome {
             id: m.id,
             status: m.status.into(),
@@ -199,7 +211,8 @@ impl AdminModerationApi {
         id: Path<i64>,
         action: Path<ModerationVerb>,
     ) -> ApiResult<Json<ModerationOutcome>> {
-        let m = guestbook::apply(&state.db, &admin.0.0, id.0, action.0.into()).await?;
+        let m =
+            guestbook::apply(&state.db, &admin.0.0, admin.actor(), id.0, action.0.into()).await?;
         Ok(Json(ModerationOutcome {
             id: m.id,
             status: m.status.into(),

@@ -59,6 +59,7 @@ pub struct CampaignArticle {
     pub id: i64,
     pub title: String,
     /// Category slug.
+    #[oai(nullable)]
     pub category: Option<String>,
 }
 
@@ -122,11 +123,15 @@ pub struct Campaign {
     pub title: String,
     pub articles: Vec<CampaignArticle>,
     /// The admin who pushed it by hand.
+    #[oai(nullable)]
     pub created_by: Option<i64>,
     pub created_at: Timestamp,
     /// When its recipients were frozen.
+    #[oai(nullable)]
     pub prepared_at: Option<Timestamp>,
+    #[oai(nullable)]
     pub finished_at: Option<Timestamp>,
+    #[oai(nullable)]
     pub error: Option<String>,
     pub channels: Vec<ChannelSummary>,
 }
@@ -169,6 +174,7 @@ pub struct DeliveryErrors {
     /// will be retried).
     pub status: String,
     /// WeChat's errcode, when WeChat answered.
+    #[oai(nullable)]
     pub errcode: Option<i64>,
     pub error: String,
     pub count: i64,
@@ -208,6 +214,7 @@ fn status_name(s: DeliveryStatus) -> String {
 #[derive(Debug, Clone, Object)]
 pub struct CampaignPage {
     pub items: Vec<Campaign>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -299,11 +306,11 @@ impl AdminPushApi {
     #[oai(path = "/campaigns/:id/retry", method = "post")]
     async fn admin_retry_campaign(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Json<CampaignRetry>> {
-        let requeued = push::retry_failed(&state, id.0).await?;
+        let requeued = push::retry_failed(&state, id.0, admin.actor()).await?;
         let detail = load(&state, id.0).await?;
         Ok(Json(CampaignRetry {
             requeued,
@@ -320,7 +327,7 @@ impl AdminPushApi {
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<PushArticleResponse> {
-        let (created, is_new) = push::push_article_now(&state, id.0, admin.0.id()).await?;
+        let (created, is_new) = push::push_article_now(&state, id.0, admin.actor()).await?;
         let view: Campaign = load(&state, created.id).await?.view.into();
         Ok(if is_new {
             PushArticleResponse::Created(Json(view))

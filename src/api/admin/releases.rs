@@ -18,13 +18,19 @@ use crate::{
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct AppReleaseWrite {
+    #[oai(nullable)]
     pub platform: Option<Platform>,
     /// Semantic version.
+    #[oai(nullable)]
     pub version: Option<Text>,
     /// Defaults to `version` on create.
+    #[oai(nullable)]
     pub min_supported_version: Option<Text>,
+    #[oai(nullable)]
     pub size_bytes: Option<i64>,
+    #[oai(nullable)]
     pub download_url: Option<Text>,
+    #[oai(nullable)]
     pub notes: Option<Text>,
 }
 
@@ -63,12 +69,14 @@ impl AdminReleasesApi {
     #[oai(path = "/app/releases", method = "post")]
     async fn admin_create_release(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         body: Json<AppReleaseWrite>,
     ) -> ApiResult<Created<AppRelease>> {
         Ok(Created::Created(Json(
-            app_releases::create(&state.db, body.0.into()).await?.into(),
+            app_releases::create(&state.db, admin.actor(), body.0.into())
+                .await?
+                .into(),
         )))
     }
 
@@ -76,13 +84,13 @@ impl AdminReleasesApi {
     #[oai(path = "/app/releases/:id", method = "patch")]
     async fn admin_update_release(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
         body: Json<AppReleaseWrite>,
     ) -> ApiResult<Json<AppRelease>> {
         Ok(Json(
-            app_releases::update(&state.db, id.0, body.0.into())
+            app_releases::update(&state.db, admin.actor(), id.0, body.0.into())
                 .await?
                 .into(),
         ))
@@ -92,11 +100,11 @@ impl AdminReleasesApi {
     #[oai(path = "/app/releases/:id", method = "delete")]
     async fn admin_delete_release(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Deleted> {
-        app_releases::delete(&state.db, id.0).await?;
+        app_releases::delete(&state.db, admin.actor(), id.0).await?;
         Ok(Deleted::Deleted)
     }
 }

@@ -18,6 +18,7 @@ pub struct DownloadLinkWrite {
     /// e.g. `windows`, `macos`, `linux`, `android`, `source`.
     pub platform: Text,
     pub url: Text,
+    #[oai(nullable)]
     pub label: Option<Text>,
 }
 
@@ -25,13 +26,21 @@ pub struct DownloadLinkWrite {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct ResourceWrite {
+    #[oai(nullable)]
     pub name: Option<Text>,
+    #[oai(nullable)]
     pub summary: Option<Text>,
+    #[oai(nullable)]
     pub description: Option<Text>,
+    #[oai(nullable)]
     pub homepage: Option<Text>,
+    #[oai(nullable)]
     pub download_links: Option<Vec<DownloadLinkWrite>>,
+    #[oai(nullable)]
     pub version: Option<Text>,
+    #[oai(nullable)]
     pub license: Option<Text>,
+    #[oai(nullable)]
     pub category: Option<Text>,
 }
 
@@ -67,12 +76,14 @@ impl AdminResourcesApi {
     #[oai(path = "/resources", method = "post")]
     async fn admin_create_resource(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         body: Json<ResourceWrite>,
     ) -> ApiResult<Created<Resource>> {
         Ok(Created::Created(Json(
-            resources::create(&state.db, body.0.into()).await?.into(),
+            resources::create(&state.db, admin.actor(), body.0.into())
+                .await?
+                .into(),
         )))
     }
 
@@ -80,13 +91,13 @@ impl AdminResourcesApi {
     #[oai(path = "/resources/:id", method = "patch")]
     async fn admin_update_resource(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
         body: Json<ResourceWrite>,
     ) -> ApiResult<Json<Resource>> {
         Ok(Json(
-            resources::update(&state.db, id.0, body.0.into())
+            resources::update(&state.db, admin.actor(), id.0, body.0.into())
                 .await?
                 .into(),
         ))
@@ -96,11 +107,11 @@ impl AdminResourcesApi {
     #[oai(path = "/resources/:id", method = "delete")]
     async fn admin_delete_resource(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Deleted> {
-        resources::delete(&state.db, id.0).await?;
+        resources::delete(&state.db, admin.actor(), id.0).await?;
         Ok(Deleted::Deleted)
     }
 }

@@ -18,10 +18,14 @@ use crate::{
 #[oai(deny_unknown_fields)]
 pub struct CategoryWrite {
     /// a-z, 0-9 and '-'; required on create.
+    #[oai(nullable)]
     pub slug: Option<Text>,
     /// Required on create.
+    #[oai(nullable)]
     pub name: Option<Text>,
+    #[oai(nullable)]
     pub description: Option<Text>,
+    #[oai(nullable)]
     pub sort_order: Option<i32>,
 }
 
@@ -40,8 +44,10 @@ impl From<CategoryWrite> for CategoryInput {
 #[oai(deny_unknown_fields)]
 pub struct TagWrite {
     /// a-z, 0-9 and '-'; required on create.
+    #[oai(nullable)]
     pub slug: Option<Text>,
     /// Required on create.
+    #[oai(nullable)]
     pub name: Option<Text>,
 }
 
@@ -62,11 +68,11 @@ impl AdminTaxonomyApi {
     #[oai(path = "/categories", method = "post")]
     async fn admin_create_category(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         body: Json<CategoryWrite>,
     ) -> ApiResult<Created<Category>> {
-        let c = taxonomy::create_category(&state.db, body.0.into()).await?;
+        let c = taxonomy::create_category(&state.db, admin.actor(), body.0.into()).await?;
         Ok(Created::Created(Json(Category::with_count(c, 0))))
     }
 
@@ -74,13 +80,19 @@ impl AdminTaxonomyApi {
     #[oai(path = "/categories/:id", method = "patch")]
     async fn admin_update_category(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
         body: Json<CategoryWrite>,
     ) -> ApiResult<Json<Category>> {
-        let c =
-            taxonomy::update_category(&state.db, &state.read_cache, id.0, body.0.into()).await?;
+        let c = taxonomy::update_category(
+            &state.db,
+            &state.read_cache,
+            admin.actor(),
+            id.0,
+            body.0.into(),
+        )
+        .await?;
         Ok(Json(c.into()))
     }
 
@@ -88,11 +100,11 @@ impl AdminTaxonomyApi {
     #[oai(path = "/categories/:id", method = "delete")]
     async fn admin_delete_category(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Deleted> {
-        taxonomy::delete_category(&state.db, &state.read_cache, id.0).await?;
+        taxonomy::delete_category(&state.db, &state.read_cache, admin.actor(), id.0).await?;
         Ok(Deleted::Deleted)
     }
 
@@ -100,11 +112,11 @@ impl AdminTaxonomyApi {
     #[oai(path = "/tags", method = "post")]
     async fn admin_create_tag(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         body: Json<TagWrite>,
     ) -> ApiResult<Created<Tag>> {
-        let t = taxonomy::create_tag(&state.db, body.0.into()).await?;
+        let t = taxonomy::create_tag(&state.db, admin.actor(), body.0.into()).await?;
         Ok(Created::Created(Json(Tag::with_count(t, 0))))
     }
 
@@ -112,12 +124,19 @@ impl AdminTaxonomyApi {
     #[oai(path = "/tags/:id", method = "patch")]
     async fn admin_update_tag(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
         body: Json<TagWrite>,
     ) -> ApiResult<Json<Tag>> {
-        let t = taxonomy::update_tag(&state.db, &state.read_cache, id.0, body.0.into()).await?;
+        let t = taxonomy::update_tag(
+            &state.db,
+            &state.read_cache,
+            admin.actor(),
+            id.0,
+            body.0.into(),
+        )
+        .await?;
         Ok(Json(t.into()))
     }
 
@@ -125,11 +144,11 @@ impl AdminTaxonomyApi {
     #[oai(path = "/tags/:id", method = "delete")]
     async fn admin_delete_tag(
         &self,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<Deleted> {
-        taxonomy::delete_tag(&state.db, &state.read_cache, id.0).await?;
+        taxonomy::delete_tag(&state.db, &state.read_cache, admin.actor(), id.0).await?;
         Ok(Deleted::Deleted)
     }
 }
