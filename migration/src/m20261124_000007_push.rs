@@ -172,7 +172,10 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // Workers: the due deliveries of a channel.
+        // Workers: the due deliveries of a channel, in claim order (next attempt, then id:
+        // without the id a claim sorts every due row to take the first batch). Not partial:
+        // the claim compares status with a bound parameter, which a generic plan cannot
+        // match against an index predicate.
         manager
             .create_index(
                 Index::create()
@@ -181,6 +184,7 @@ impl MigrationTrait for Migration {
                     .col(PushDeliveries::Channel)
                     .col(PushDeliveries::Status)
                     .col(PushDeliveries::NextAttemptAt)
+                    .col(PushDeliveries::Id)
                     .to_owned(),
             )
             .await?;

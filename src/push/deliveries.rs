@@ -168,6 +168,7 @@ impl Settle {
 /// worker reclaimed it) is left to its new owner.
 pub async fn settle(
     db: &DatabaseConnection,
+    channel: Channel,
     instance: &str,
     now: DateTime<Utc>,
     outcomes: Vec<(i64, Settle)>,
@@ -176,6 +177,14 @@ pub async fn settle(
         outcomes.into_iter().partition(|(_, s)| *s == Settle::Sent);
     let sent: Vec<i64> = sent.into_iter().map(|(id, _)| id).collect();
     let txn = db::begin_write(db).await?;
+    if db::is_postgres(db) && deduplicates(channel) {
+        // Not waiting for the WAL flush: if PostgreSQL itself crashes, these rows fall back
+        // to `sending` and are recovered like a dead worker's: resent with the same
+        // de-duplication key, so nothing arrives twice. (Channels without a key commit
+        // synchronously.)
+        txn.execute_unprepared("SET LOCAL synchronous_commit = off")
+            .await?;
+    }
     for ids in sent.chunks(CHUNK) {
         push_delivery::Entity::update_many()
             .col_expr(C::Status, Expr::value(DeliveryStatus::Sent.to_value()))

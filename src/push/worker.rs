@@ -187,7 +187,7 @@ pub async fn work_once(
     for (_, outcome) in &outcomes {
         crate::push::record_outcome(channel, outcome);
     }
-    deliveries::settle(&state.db, &state.instance, time::now(), outcomes).await?;
+    deliveries::settle(&state.db, channel, &state.instance, time::now(), outcomes).await?;
     for id in campaign_ids {
         campaigns::finish_if_settled(&state.db, id).await?;
     }
