@@ -882,3 +882,46 @@ async fn pushing_an_article_now_is_idempotent_and_admin_only() {
     assert_eq!(done_only["items"].as_array().unwrap().len(), 1);
     assert_eq!(done_only["items"][0]["id"], created["id"]);
 }
+
+#[tokio::test]
+async fn a_graceful_shutdown_lets_the_deliveries_in_flight_settle() {
+    let fake = fake_with(40).await;
+    fake.set_latency(Duration::from_millis(150));
+    let (mut settings, dir) = push_settings(&fake).await;
+    settings.push.channels.inbox.enabled = false;
+    settings.push.claim_batch = 40;
+    settings.push.concurrency = 8;
+    let mut admin_side = settings.clone();
+    admin_side.push.workers_enabled = false;
+    let admin = spawn_app_with(admin_side, dir).await;
+    sync_followers(&admin).await;
+    let article = featured(&admin, "Shutdown", json!({})).await;
+
+    let worker = qshare::Application::build(settings).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(worker.run_until(async {
+        let _ = stopped.await;
+    }));
+    let c = push_now(&admin, article).await;
+    let start = Instant::now();
+    while !deliveries(&admin, c)
+        .await
+        .iter()
+        .any(|d| d.status == DeliveryStatus::Sending)
+    {
+        assert!(start.elapsed() < Duration::from_secs(30), "never claimed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Stop while the batch (all 40, 150 ms per send, 8 at a time) is on the wire.
+    stop.send(()).unwrap();
+    server.await.unwrap().expect("the server stops cleanly");
+
+    let rows = deliveries(&admin, c).await;
+    assert_eq!(rows.len(), 40);
+    assert!(
+        rows.iter().all(|d| d.status == DeliveryStatus::Sent),
+        "the claimed batch finished and was recorded before the process stopped"
+    );
+    assert_eq!(fake.stats().templates_sent, 40);
+    assert_no_duplicates(&fake);
+}
