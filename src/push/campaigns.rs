@@ -323,11 +323,11 @@ pub async fn finish_if_settled(db: &DatabaseConnection, campaign_id: i64) -> App
     if deliveries::unsettled(db, campaign_id).await? {
         return Ok(false);
     }
-    let failed: i64 = deliveries::counts(db, campaign_id)
+    let failed: i64 = deliveries::counts(db, &[campaign_id])
         .await?
         .into_iter()
-        .filter(|(_, s, _)| *s == DeliveryStatus::Failed)
-        .map(|(_, _, n)| n)
+        .filter(|(_, _, s, _)| *s == DeliveryStatus::Failed)
+        .map(|(.., n)| n)
         .sum();
     let (status, error) = if failed > 0 {
         (
@@ -400,9 +400,10 @@ pub struct CampaignDetail {
     pub errors: Vec<ErrorGroup>,
 }
 
-fn group_counts(rows: Vec<(Channel, DeliveryStatus, i64)>) -> Vec<(Channel, ChannelCounts)> {
+/// One campaign's rows of `deliveries::counts`, per channel.
+fn group_counts(rows: &[deliveries::CountRow], campaign_id: i64) -> Vec<(Channel, ChannelCounts)> {
     let mut out: Vec<(Channel, ChannelCounts)> = Vec::new();
-    for (channel, status, n) in rows {
+    for &(_, channel, status, n) in rows.iter().filter(|r| r.0 == campaign_id) {
         match out.iter_mut().find(|(c, _)| *c == channel) {
             Some((_, counts)) => counts.add(status, n),
             None => {
@@ -416,14 +417,29 @@ fn group_counts(rows: Vec<(Channel, DeliveryStatus, i64)>) -> Vec<(Channel, Chan
     out
 }
 
-async fn view(db: &DatabaseConnection, campaign: push_campaign::Model) -> AppResult<CampaignView> {
-    let counts = group_counts(deliveries::counts(db, campaign.id).await?);
-    let articles = articles_of(db, &campaign).await?;
-    Ok(CampaignView {
-        campaign,
-        articles,
-        counts,
-    })
+/// Views of `campaigns` with two queries whatever their number: counts and articles.
+async fn views(
+    db: &DatabaseConnection,
+    campaigns: Vec<push_campaign::Model>,
+) -> AppResult<Vec<CampaignView>> {
+    let ids: Vec<i64> = campaigns.iter().map(|c| c.id).collect();
+    let counts = deliveries::counts(db, &ids).await?;
+    let covered: Vec<i64> = campaigns.iter().flat_map(article_ids).collect();
+    let all = briefs(db, &covered).await?;
+    Ok(campaigns
+        .into_iter()
+        .map(|campaign| {
+            let wanted = article_ids(&campaign);
+            CampaignView {
+                counts: group_counts(&counts, campaign.id),
+                articles: wanted
+                    .iter()
+                    .filter_map(|id| all.iter().find(|a| a.id == *id).cloned())
+                    .collect(),
+                campaign,
+            }
+        })
+        .collect())
 }
 
 /// A page of campaigns, newest first.
@@ -447,12 +463,8 @@ pub async fn list(
         .all(db)
         .await?;
     let page = pagination::page_from_rows(rows, limit, |c| IdCursor(c.id).encode());
-    let mut items = Vec::with_capacity(page.items.len());
-    for campaign in page.items {
-        items.push(view(db, campaign).await?);
-    }
     Ok(Page {
-        items,
+        items: views(db, page.items).await?,
         next_cursor: page.next_cursor,
     })
 }
@@ -482,7 +494,7 @@ pub async fn detail(db: &DatabaseConnection, id: i64) -> AppResult<CampaignDetai
         .all(db)
         .await?;
     Ok(CampaignDetail {
-        view: view(db, campaign).await?,
+        view: views(db, vec![campaign]).await?.remove(0),
         errors: errors
             .into_iter()
             .map(|(channel, status, errcode, error, count)| ErrorGroup {

@@ -33,17 +33,26 @@ use crate::{
 };
 
 /// The articles one delivery covers: the campaign's, or the recipient's subset of them.
-pub fn articles_for<'a>(
-    campaign: &'a [ArticleBrief],
+pub fn articles_for(
+    campaign: &[ArticleBrief],
     delivery: &push_delivery::Model,
-) -> Vec<&'a ArticleBrief> {
+) -> Vec<ArticleBrief> {
     let subset: Option<Vec<i64>> = delivery
         .article_ids
         .as_deref()
         .and_then(|raw| serde_json::from_str(raw).ok());
-    match subset {
-        Some(ids) => campaign.iter().filter(|a| ids.contains(&a.id)).collect(),
-        None => campaign.iter().collect(),
+    campaign
+        .iter()
+        .filter(|a| subset.as_ref().is_none_or(|ids| ids.contains(&a.id)))
+        .cloned()
+        .collect()
+}
+
+/// Every article of the campaign was deleted before this delivery went out.
+fn articles_gone() -> Settle {
+    Settle::Skipped {
+        errcode: None,
+        error: "the articles are gone".into(),
     }
 }
 
@@ -133,17 +142,10 @@ pub async fn send_inbox(
     for d in claimed {
         let wanted = articles_for(articles.get(&d.campaign_id).map_or(&[], Vec::as_slice), d);
         let (Some(user_id), Some(first)) = (d.user_id, wanted.first()) else {
-            settled.push((
-                d.id,
-                Settle::Skipped {
-                    errcode: None,
-                    error: "the articles are gone".into(),
-                },
-            ));
+            settled.push((d.id, articles_gone()));
             continue;
         };
-        let owned: Vec<ArticleBrief> = wanted.iter().map(|a| (*a).clone()).collect();
-        let (title, body) = message::inbox(&owned);
+        let (title, body) = message::inbox(&wanted);
         rows.push(notification::ActiveModel {
             user_id: Set(user_id),
             kind: Set(NotificationKind::FeaturedArticles),
@@ -216,15 +218,9 @@ pub async fn send_template(
     let Some(app) = state.wechat.official_account.as_ref() else {
         return not_configured("wechat.official_account");
     };
-    let owned: Vec<ArticleBrief> = articles_for(campaign, delivery)
-        .into_iter()
-        .cloned()
-        .collect();
+    let owned = articles_for(campaign, delivery);
     let Some(first) = owned.first() else {
-        return Settle::Skipped {
-            errcode: None,
-            error: "the articles are gone".into(),
-        };
+        return articles_gone();
     };
     let push = &state.settings.push;
     let msg = TemplateMessage {
@@ -312,15 +308,9 @@ pub async fn send_subscribe(
             };
         }
     }
-    let owned: Vec<ArticleBrief> = articles_for(campaign, delivery)
-        .into_iter()
-        .cloned()
-        .collect();
+    let owned = articles_for(campaign, delivery);
     let Some(first) = owned.first() else {
-        return Settle::Skipped {
-            errcode: None,
-            error: "the articles are gone".into(),
-        };
+        return articles_gone();
     };
     let msg = SubscribeMessage {
         touser: delivery.recipient.clone(),

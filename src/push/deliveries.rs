@@ -293,23 +293,24 @@ pub async fn recover(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<R
     Ok(Recovered { resend, unknown })
 }
 
-/// Counts of a campaign's deliveries by channel and status.
-pub async fn counts(
-    db: &impl ConnectionTrait,
-    campaign_id: i64,
-) -> AppResult<Vec<(Channel, DeliveryStatus, i64)>> {
-    let rows: Vec<(Channel, DeliveryStatus, i64)> = push_delivery::Entity::find()
+/// (campaign, channel, status, deliveries) as grouped by SQL.
+pub type CountRow = (i64, Channel, DeliveryStatus, i64);
+
+/// Counts of the campaigns' deliveries by channel and status, in one query.
+pub async fn counts(db: &impl ConnectionTrait, campaign_ids: &[i64]) -> AppResult<Vec<CountRow>> {
+    Ok(push_delivery::Entity::find()
         .select_only()
+        .column(C::CampaignId)
         .column(C::Channel)
         .column(C::Status)
         .column_as(C::Id.count(), "n")
-        .filter(C::CampaignId.eq(campaign_id))
+        .filter(C::CampaignId.is_in(campaign_ids.iter().copied()))
+        .group_by(C::CampaignId)
         .group_by(C::Channel)
         .group_by(C::Status)
         .into_tuple()
         .all(db)
-        .await?;
-    Ok(rows)
+        .await?)
 }
 
 /// Whether a campaign still has deliveries to send (pending or in flight).

@@ -8,17 +8,14 @@ use entity::push_delivery::Channel;
 
 use crate::{cache::Cache, time};
 
-fn channel_key(channel: Channel) -> &'static str {
+/// The channel's name (as stored, and as a metrics label).
+pub fn channel_name(channel: Channel) -> &'static str {
     match channel {
         Channel::Inbox => "inbox",
         Channel::WechatTemplate => "wechat_template",
         Channel::WechatMass => "wechat_mass",
         Channel::MiniprogramSubscribe => "miniprogram_subscribe",
     }
-}
-
-pub fn channel_name(channel: Channel) -> &'static str {
-    channel_key(channel)
 }
 
 /// At most `limit` sends per `window` across all instances; `limit` 0 = no limit.
@@ -48,7 +45,7 @@ impl RateGate {
         let window_ms = self.window.as_millis().max(1) as i64;
         loop {
             let index = time::now().timestamp_millis() / window_ms;
-            let key = format!("push:rate:{}:{index}", channel_key(self.channel));
+            let key = format!("push:rate:{}:{index}", channel_name(self.channel));
             match self.cache.incr(&key, 1, self.window * 2).await {
                 Ok(counter) if counter.value <= i64::from(self.limit) => return,
                 Ok(_) => {
@@ -68,7 +65,7 @@ impl RateGate {
 }
 
 fn pause_key(channel: Channel) -> String {
-    format!("push:paused:{}", channel_key(channel))
+    format!("push:paused:{}", channel_name(channel))
 }
 
 /// WeChat's daily quotas reset at midnight, Beijing time.
@@ -90,7 +87,7 @@ pub async fn pause(cache: &Cache, channel: Channel, until: DateTime<Utc>) {
     if let Err(err) = cache.set(&pause_key(channel), value.as_bytes(), left).await {
         tracing::warn!(error = %err, "cannot record the channel pause in the cache");
     }
-    tracing::warn!(channel = channel_key(channel), %until, "push channel paused: quota used up");
+    tracing::warn!(channel = channel_name(channel), %until, "push channel paused: quota used up");
 }
 
 /// Until when `channel` is paused, if it is.

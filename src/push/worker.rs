@@ -218,9 +218,8 @@ async fn send(
                     if paused.load(Ordering::Relaxed) {
                         return (d.id, released());
                     }
-                    let Ok(_permit) = in_flight.acquire().await else {
-                        return (d.id, released());
-                    };
+                    // Ours and never closed: acquiring only waits.
+                    let _permit = in_flight.acquire().await.ok();
                     gate.acquire().await;
                     let outcome = match channel {
                         Channel::WechatTemplate => channels::send_template(state, &d, of(&d)).await,

@@ -429,6 +429,21 @@ async fn transient_errors_retry_with_backoff_until_sent_and_give_up_after_the_li
             .unwrap()
             .contains("gave up after 4 attempts")
     );
+    // The list shows each campaign with its own articles and counts.
+    let list = app
+        .admin_json(
+            Method::GET,
+            "/api/admin/push/campaigns",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{list}");
+    assert_eq!(items[0]["articles"][0]["title"], "Never through");
+    assert_eq!(channel(&items[0], "wechat_template")["failed"], 1);
+    assert_eq!(items[1]["articles"][0]["title"], "Retried");
+    assert_eq!(channel(&items[1], "wechat_template")["sent"], 1);
 }
 
 #[tokio::test]

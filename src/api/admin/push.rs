@@ -2,11 +2,12 @@
 //! failed deliveries, and pushing an article now.
 
 use entity::{
-    push_campaign::{self, CampaignStatus as Status, CampaignTrigger as Trigger},
-    push_delivery::{Channel, DeliveryStatus},
+    push_campaign::{self, CampaignStatus as Status},
+    push_delivery::Channel,
 };
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
+use sea_orm::ActiveEnum;
 
 use crate::{
     api::{error::ApiResult, security::AdminAuth, tags::ApiTags, types::Timestamp},
@@ -144,11 +145,7 @@ fn campaign(
     Campaign {
         id: c.id,
         status: c.status.into(),
-        trigger: match c.trigger {
-            Trigger::Schedule => "schedule",
-            Trigger::Manual => "manual",
-        }
-        .into(),
+        trigger: c.trigger.to_value(),
         title: c.title,
         articles: articles.into_iter().map(Into::into).collect(),
         created_by: c.created_by,
@@ -196,18 +193,6 @@ pub struct CampaignDetail {
     pub errors: Vec<DeliveryErrors>,
     /// Channels paused because a WeChat quota is used up.
     pub paused_channels: Vec<ChannelPause>,
-}
-
-fn status_name(s: DeliveryStatus) -> String {
-    match s {
-        DeliveryStatus::Pending => "pending",
-        DeliveryStatus::Sending => "sending",
-        DeliveryStatus::Sent => "sent",
-        DeliveryStatus::Failed => "failed",
-        DeliveryStatus::Skipped => "skipped",
-        DeliveryStatus::Unknown => "unknown",
-    }
-    .into()
 }
 
 /// A page of campaigns, newest first.
@@ -292,7 +277,7 @@ impl AdminPushApi {
                 .into_iter()
                 .map(|e| DeliveryErrors {
                     channel: channel_name(e.channel),
-                    status: status_name(e.status),
+                    status: e.status.to_value(),
                     errcode: e.errcode,
                     error: e.error,
                     count: e.count,
