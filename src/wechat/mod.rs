@@ -1,10 +1,9 @@
 //! WeChat: message crypto and callback XML (Official Account protocol), the API client, the
-//! shared access-token manager, and a fake WeChat API server for tests and development.
+//! shared access-token manager. The fake WeChat API server lives in the `testkit` crate.
 
 pub mod api;
 pub mod client;
 pub mod crypto;
-pub mod fake;
 pub mod services;
 pub mod token;
 pub mod xml;

@@ -3,12 +3,10 @@
 
 use std::collections::HashSet;
 
-use qshare::{
-    config::OfficialAccountSettings,
-    wechat::fake::{self, FakeConfig, FakeWechat},
-};
+use qshare::config::OfficialAccountSettings;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use testkit::wechat_fake::{self as fake, FakeConfig, FakeWechat};
 
 use crate::helpers::{
     ADMIN_USERNAME, TestApp, expect_json, spawn_app, spawn_app_with, test_settings,

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use qshare::wechat::fake::{FakeWechat, MP_APP_ID, MP_SECRET};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use testkit::wechat_fake::{FakeWechat, MP_APP_ID, MP_SECRET};
 
 use crate::helpers::{TestApp, expect_json, spawn_app, spawn_app_with, test_settings};
 

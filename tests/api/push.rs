@@ -14,11 +14,11 @@ use qshare::{
     push::{self, message},
     service::{followers, push_preferences},
     time,
-    wechat::fake::{self, Endpoint, FakeConfig, FakeWechat},
 };
 use reqwest::{Method, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, prelude::Expr};
 use serde_json::{Value, json};
+use testkit::wechat_fake::{self as fake, Endpoint, FakeConfig, FakeWechat};
 
 use crate::helpers::{TestApp, spawn_app_sharing, spawn_app_with, test_settings};
 

@@ -7,13 +7,11 @@ use std::{
 };
 
 use entity::push_delivery::{self, DeliveryStatus};
-use qshare::{
-    Settings,
-    wechat::fake::{self, FakeConfig, FakeWechat},
-};
+use qshare::Settings;
 use reqwest::{Method, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
+use testkit::wechat_fake::{self as fake, FakeConfig, FakeWechat};
 
 use crate::helpers::{TestApp, config_dir, spawn_app_with, test_settings};
 

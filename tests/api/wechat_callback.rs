@@ -8,13 +8,13 @@ use qshare::{
     service::followers,
     wechat::{
         crypto::{self, MessageCrypto},
-        fake::{self, Endpoint, FakeConfig, FakeWechat},
         xml,
     },
 };
 use reqwest::{Method, Response, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
+use testkit::wechat_fake::{self as fake, Endpoint, FakeConfig, FakeWechat};
 
 use crate::helpers::{TestApp, expect_json, spawn_app, spawn_app_with, test_settings};
 

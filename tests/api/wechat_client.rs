@@ -1,5 +1,5 @@
 //! The WeChat API client and the shared access-token manager, against the fake WeChat
-//! (`qshare::wechat::fake`), on the configured cache (Redis in CI) or the in-process one.
+//! (`testkit::wechat_fake`), on the configured cache (Redis in CI) or the in-process one.
 
 use std::{collections::HashSet, time::Duration};
 
@@ -10,10 +10,10 @@ use qshare::{
     wechat::{
         WechatError,
         client::{MassMessage, SubscribeMessage, TemplateMessage, WechatClient, message_data},
-        fake::{self, Endpoint, FakeConfig, FakeWechat},
         token::{AccessTokens, TokenOptions, WechatApp},
     },
 };
+use testkit::wechat_fake::{self as fake, Endpoint, FakeConfig, FakeWechat};
 
 use crate::helpers::test_cache_settings;
 

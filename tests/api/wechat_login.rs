@@ -1,9 +1,9 @@
 //! Mini-program login (jscode2session) and WeChat's content check on comments.
 
-use qshare::wechat::fake::{Endpoint, FakeWechat, MP_APP_ID, MP_SECRET};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 use serde_json::{Value, json};
+use testkit::wechat_fake::{Endpoint, FakeWechat, MP_APP_ID, MP_SECRET};
 
 use crate::helpers::{TestApp, expect_json, spawn_app, spawn_app_with, test_settings};
 

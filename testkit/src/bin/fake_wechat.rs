@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use qshare::wechat::fake::{self, FakeConfig, FakeWechat};
+use testkit::wechat_fake::{self as fake, FakeConfig, FakeWechat};
 
 #[derive(Parser)]
 #[command(

@@ -34,7 +34,7 @@ use poem::{
 use serde_json::{Value, json};
 use tokio::{sync::oneshot, task::JoinHandle};
 
-use super::api::errcode;
+use qshare::wechat::api::errcode;
 
 /// Credentials of the apps a default fake knows.
 pub const OA_APP_ID: &str = "wxfakeofficialacct";

@@ -1,0 +1,5 @@
+//! Fakes of the services qshare talks to, for tests, benchmarks and local development. This
+//! crate depends on `qshare`, never the other way round (qshare only dev-depends on it), so
+//! the release `qshare` binary contains none of it.
+
+pub mod wechat_fake;
