@@ -5,6 +5,46 @@ use std::time::Duration;
 
 use sea_orm::{DbErr, RuntimeErr, SqlxError};
 
+/// Every `code` an error answer can carry: the closed set clients switch on. It is an enum in
+/// the OpenAPI document (`ErrorCode`), so adding a code is a visible contract change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum, serde::Serialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    // Generic, one per status.
+    /// 400: a parameter or field is malformed (`details.field` names it).
+    InvalidInput,
+    /// 400: the body is not valid JSON for the operation.
+    InvalidBody,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    /// 409 without a more specific code.
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    /// 422 without a more specific code.
+    Unprocessable,
+    RateLimited,
+    InternalError,
+    ServiceUnavailable,
+    /// Any other status the framework produced.
+    Error,
+    // Specific rules (409 / 422).
+    UsernameTaken,
+    SlugTaken,
+    NameTaken,
+    ReleaseExists,
+    ChangedConcurrently,
+    InvalidTransition,
+    AlreadyPublished,
+    NotPublished,
+    AlreadyRunning,
+    SyncRunning,
+}
+
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// 400: the input is malformed; `field` names the culprit when there is one.
@@ -21,10 +61,10 @@ pub enum AppError {
     #[error("{what} not found")]
     NotFound { what: &'static str },
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: ErrorCode, message: String },
     /// 422: well-formed input that breaks a business rule.
     #[error("{message}")]
-    Unprocessable { code: &'static str, message: String },
+    Unprocessable { code: ErrorCode, message: String },
     #[error("too many requests")]
     TooManyRequests { retry_after: Duration },
     /// 503: a dependency (database, cache, WeChat) is down.
@@ -37,6 +77,20 @@ pub enum AppError {
 pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
+    /// The code this error answers with (one place decides it; `api::error` maps the status).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::BadRequest { .. } => ErrorCode::InvalidInput,
+            Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound { .. } => ErrorCode::NotFound,
+            Self::Conflict { code, .. } | Self::Unprocessable { code, .. } => *code,
+            Self::TooManyRequests { .. } => ErrorCode::RateLimited,
+            Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
+            Self::Internal(_) => ErrorCode::InternalError,
+        }
+    }
+
     pub fn bad_field(field: &str, message: impl Into<String>) -> Self {
         Self::BadRequest {
             field: Some(field.to_string()),
@@ -48,7 +102,7 @@ impl AppError {
         Self::NotFound { what }
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Conflict {
             code,
             message: message.into(),

@@ -27,7 +27,7 @@ impl ArticlesApi {
     /// Published articles, newest first
     ///
     /// Filters combine: `category` and `tag` are slugs, `q` searches titles and summaries.
-    #[oai(path = "/articles", method = "get")]
+    #[oai(path = "/articles", method = "get", operation_id = "listArticles")]
     // One argument per query parameter of the operation, plus the request and the state.
     #[allow(clippy::too_many_arguments)]
     async fn list_articles(
@@ -70,7 +70,7 @@ impl ArticlesApi {
     }
 
     /// Featured (精选) articles, most recently featured first
-    #[oai(path = "/articles/featured", method = "get")]
+    #[oai(path = "/articles/featured", method = "get", operation_id = "listFeaturedArticles")]
     async fn list_featured(
         &self,
         req: &Request,
@@ -97,7 +97,7 @@ impl ArticlesApi {
     }
 
     /// Hot articles: engagement (views, likes, comments, favourites) decayed by age
-    #[oai(path = "/articles/hot", method = "get")]
+    #[oai(path = "/articles/hot", method = "get", operation_id = "listHotArticles")]
     async fn list_hot(
         &self,
         state: Data<&AppState>,
@@ -121,7 +121,7 @@ impl ArticlesApi {
     }
 
     /// One published article with its source link and copyright notice (counts a view)
-    #[oai(path = "/articles/:id", method = "get")]
+    #[oai(path = "/articles/:id", method = "get", operation_id = "getArticle")]
     async fn get_article(
         &self,
         req: &Request,
@@ -140,7 +140,7 @@ impl ArticlesApi {
     }
 
     /// Related articles: shared tags first, then the same category, then the newest
-    #[oai(path = "/articles/:id/related", method = "get")]
+    #[oai(path = "/articles/:id/related", method = "get", operation_id = "listRelatedArticles")]
     async fn related_articles(
         &self,
         req: &Request,

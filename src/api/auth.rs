@@ -91,7 +91,7 @@ pub struct AuthApi;
 #[OpenApi(prefix_path = "/api/auth", tag = "ApiTags::Auth")]
 impl AuthApi {
     /// Create an account with a username and password
-    #[oai(path = "/register", method = "post")]
+    #[oai(path = "/register", method = "post", operation_id = "register")]
     async fn register(
         &self,
         req: &Request,
@@ -109,7 +109,7 @@ impl AuthApi {
     }
 
     /// Log in with a username and password
-    #[oai(path = "/login", method = "post")]
+    #[oai(path = "/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
         req: &Request,
@@ -133,7 +133,7 @@ impl AuthApi {
     ///
     /// Finds the user by mini-program openid, or links the account with the same unionid, or
     /// creates one. WeChat's session_key is never returned.
-    #[oai(path = "/wechat/miniprogram", method = "post")]
+    #[oai(path = "/wechat/miniprogram", method = "post", operation_id = "loginMiniprogram")]
     async fn login_miniprogram(
         &self,
         state: Data<&AppState>,
@@ -150,7 +150,7 @@ impl AuthApi {
     }
 
     /// Exchange a refresh token for new tokens (the old refresh token stops working)
-    #[oai(path = "/refresh", method = "post")]
+    #[oai(path = "/refresh", method = "post", operation_id = "refreshSession")]
     async fn refresh(
         &self,
         state: Data<&AppState>,
@@ -164,7 +164,7 @@ impl AuthApi {
     }
 
     /// End the session of a refresh token (its access tokens stop working too)
-    #[oai(path = "/logout", method = "post")]
+    #[oai(path = "/logout", method = "post", operation_id = "logout")]
     async fn logout(
         &self,
         state: Data<&AppState>,

@@ -17,14 +17,14 @@ use poem_openapi::{
 };
 use serde_json::json;
 
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 
 /// The body of every error answer.
 #[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(rename = "Error")]
 pub struct ErrorBody {
     /// Stable machine-readable code, e.g. `not_found`, `invalid_input`.
-    pub code: String,
+    pub code: ErrorCode,
     /// Human-readable explanation.
     pub message: String,
     /// Extra facts, e.g. `{"field": "limit"}` for bad input.
@@ -35,9 +35,9 @@ pub struct ErrorBody {
 }
 
 impl ErrorBody {
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            code: code.into(),
+            code,
             message: message.into(),
             details: None,
         }
@@ -91,45 +91,37 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl From<AppError> for ApiError {
     fn from(err: AppError) -> Self {
+        let code = err.code();
         match err {
             AppError::BadRequest { field, message } => Self::BadRequest(Json(
-                ErrorBody::new("invalid_input", message).with_field(field.as_deref()),
+                ErrorBody::new(code, message).with_field(field.as_deref()),
             )),
-            AppError::Unauthorized(message) => {
-                Self::Unauthorized(Json(ErrorBody::new("unauthorized", message)))
-            }
-            AppError::Forbidden(message) => {
-                Self::Forbidden(Json(ErrorBody::new("forbidden", message)))
-            }
+            AppError::Unauthorized(message) => Self::Unauthorized(Json(ErrorBody::new(code, message))),
+            AppError::Forbidden(message) => Self::Forbidden(Json(ErrorBody::new(code, message))),
             err @ AppError::NotFound { .. } => {
-                Self::NotFound(Json(ErrorBody::new("not_found", err.to_string())))
+                Self::NotFound(Json(ErrorBody::new(code, err.to_string())))
             }
-            AppError::Conflict { code, message } => {
-                Self::Conflict(Json(ErrorBody::new(code, message)))
-            }
-            AppError::Unprocessable { code, message } => {
+            AppError::Conflict { message, .. } => Self::Conflict(Json(ErrorBody::new(code, message))),
+            AppError::Unprocessable { message, .. } => {
                 Self::Unprocessable(Json(ErrorBody::new(code, message)))
             }
             AppError::TooManyRequests { retry_after } => {
                 let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
                 Self::TooManyRequests(
-                    Json(ErrorBody::new(
-                        "rate_limited",
-                        format!("too many requests; retry in {secs} s"),
-                    )),
+                    Json(ErrorBody::new(code, format!("too many requests; retry in {secs} s"))),
                     secs,
                 )
             }
             AppError::Unavailable(message) => {
                 tracing::warn!(%message, "dependency unavailable");
                 Self::Unavailable(Json(ErrorBody::new(
-                    "service_unavailable",
+                    code,
                     "a dependency is unavailable; retry later",
                 )))
             }
             AppError::Internal(err) => {
                 tracing::error!(error = ?err, "internal error");
-                Self::Internal(Json(ErrorBody::new("internal_error", "internal error")))
+                Self::Internal(Json(ErrorBody::new(code, "internal error")))
             }
         }
     }
@@ -142,21 +134,21 @@ fn json_response(status: StatusCode, body: ErrorBody) -> Response {
         .body(serde_json::to_vec(&body).unwrap_or_default())
 }
 
-fn code_for_status(status: StatusCode) -> &'static str {
+fn code_for_status(status: StatusCode) -> ErrorCode {
     match status {
-        StatusCode::BAD_REQUEST => "invalid_input",
-        StatusCode::UNAUTHORIZED => "unauthorized",
-        StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::CONFLICT => "conflict",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
-        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
-        StatusCode::SERVICE_UNAVAILABLE => "service_unavailable",
-        s if s.is_server_error() => "internal_error",
-        _ => "error",
+        StatusCode::BAD_REQUEST => ErrorCode::InvalidInput,
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+        StatusCode::FORBIDDEN => ErrorCode::Forbidden,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::CONFLICT => ErrorCode::Conflict,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::Unprocessable,
+        StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
+        StatusCode::SERVICE_UNAVAILABLE => ErrorCode::ServiceUnavailable,
+        s if s.is_server_error() => ErrorCode::InternalError,
+        _ => ErrorCode::Error,
     }
 }
 
@@ -165,31 +157,29 @@ fn code_for_status(status: StatusCode) -> &'static str {
 pub async fn framework_error_response(err: poem::Error) -> Response {
     let status = err.status();
     let body = if let Some(e) = err.downcast_ref::<ParseParamError>() {
-        ErrorBody::new("invalid_input", e.to_string()).with_field(Some(e.name))
+        ErrorBody::new(ErrorCode::InvalidInput, e.to_string()).with_field(Some(e.name))
     } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
         // poem-openapi names path variables `param0`, `param1`... internally; say "path".
-        ErrorBody::new(
-            "invalid_input",
+        ErrorBody::new(ErrorCode::InvalidInput,
             format!("invalid path parameter: {}", e.reason),
         )
         .with_field(Some("path"))
     } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
-        ErrorBody::new(
-            "invalid_body",
+        ErrorBody::new(ErrorCode::InvalidBody,
             format!("invalid request body: {}", e.reason),
         )
     } else if let Some(e) = err.downcast_ref::<ParseJsonError>() {
-        ErrorBody::new("invalid_body", format!("invalid JSON: {e}"))
+        ErrorBody::new(ErrorCode::InvalidBody, format!("invalid JSON: {e}"))
     } else if let Some(e) = err.downcast_ref::<ContentTypeError>() {
-        ErrorBody::new("unsupported_media_type", e.to_string())
+        ErrorBody::new(ErrorCode::UnsupportedMediaType, e.to_string())
     } else if err.is::<AuthorizationError>() {
-        ErrorBody::new("unauthorized", "missing or invalid credentials")
+        ErrorBody::new(ErrorCode::Unauthorized, "missing or invalid credentials")
     } else if err.is::<NotFoundError>() {
-        ErrorBody::new("not_found", "no such route")
+        ErrorBody::new(ErrorCode::NotFound, "no such route")
     } else if err.is::<MethodNotAllowedError>() {
-        ErrorBody::new("method_not_allowed", "method not allowed on this route")
+        ErrorBody::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
     } else if let Some(ReadBodyError::PayloadTooLarge) = err.downcast_ref::<ReadBodyError>() {
-        ErrorBody::new("payload_too_large", "request body too large")
+        ErrorBody::new(ErrorCode::PayloadTooLarge, "request body too large")
     } else {
         let resp = err.into_response();
         let is_json = resp

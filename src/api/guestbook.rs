@@ -95,7 +95,7 @@ pub struct GuestbookApi;
 #[OpenApi(prefix_path = "/api", tag = "ApiTags::Guestbook")]
 impl GuestbookApi {
     /// Published guestbook messages with the site's answers, newest first
-    #[oai(path = "/guestbook", method = "get")]
+    #[oai(path = "/guestbook", method = "get", operation_id = "listGuestbook")]
     async fn list_guestbook(
         &self,
         req: &Request,
@@ -112,7 +112,7 @@ impl GuestbookApi {
     }
 
     /// Write in the guestbook (login required)
-    #[oai(path = "/guestbook", method = "post")]
+    #[oai(path = "/guestbook", method = "post", operation_id = "createGuestbookMessage")]
     async fn create_guestbook_message(
         &self,
         auth: UserAuth,
@@ -137,7 +137,7 @@ impl GuestbookApi {
     }
 
     /// Delete my guestbook message
-    #[oai(path = "/guestbook/:id", method = "delete")]
+    #[oai(path = "/guestbook/:id", method = "delete", operation_id = "deleteGuestbookMessage")]
     async fn delete_guestbook_message(
         &self,
         auth: UserAuth,

@@ -102,13 +102,13 @@ pub struct MeApi;
 #[OpenApi(prefix_path = "/api", tag = "ApiTags::Me")]
 impl MeApi {
     /// My profile (我的)
-    #[oai(path = "/me", method = "get")]
+    #[oai(path = "/me", method = "get", operation_id = "getMe")]
     async fn get_me(&self, auth: UserAuth) -> ApiResult<Json<UserProfile>> {
         Ok(Json(auth.0.0.into()))
     }
 
     /// Edit my profile
-    #[oai(path = "/me", method = "patch")]
+    #[oai(path = "/me", method = "patch", operation_id = "updateMe")]
     async fn update_me(
         &self,
         auth: UserAuth,
@@ -133,7 +133,7 @@ impl MeApi {
     }
 
     /// Articles I like, most recent first
-    #[oai(path = "/me/likes", method = "get")]
+    #[oai(path = "/me/likes", method = "get", operation_id = "myLikes")]
     async fn my_likes(
         &self,
         auth: UserAuth,
@@ -153,7 +153,7 @@ impl MeApi {
     }
 
     /// My favourites, most recent first
-    #[oai(path = "/me/favorites", method = "get")]
+    #[oai(path = "/me/favorites", method = "get", operation_id = "myFavorites")]
     async fn my_favorites(
         &self,
         auth: UserAuth,
@@ -173,7 +173,7 @@ impl MeApi {
     }
 
     /// My push preferences
-    #[oai(path = "/me/push-preferences", method = "get")]
+    #[oai(path = "/me/push-preferences", method = "get", operation_id = "myPushPreferences")]
     async fn my_push_preferences(
         &self,
         auth: UserAuth,
@@ -185,7 +185,7 @@ impl MeApi {
     }
 
     /// Replace my push preferences
-    #[oai(path = "/me/push-preferences", method = "put")]
+    #[oai(path = "/me/push-preferences", method = "put", operation_id = "setPushPreferences")]
     async fn set_push_preferences(
         &self,
         auth: UserAuth,
@@ -214,7 +214,7 @@ impl MeApi {
     }
 
     /// Record mini-program subscribe-message grants (one credit per accepted template)
-    #[oai(path = "/me/wechat/subscriptions", method = "post")]
+    #[oai(path = "/me/wechat/subscriptions", method = "post", operation_id = "grantWechatSubscriptions")]
     async fn grant_subscriptions(
         &self,
         auth: UserAuth,
@@ -235,7 +235,7 @@ impl MeApi {
     }
 
     /// Like an article (idempotent)
-    #[oai(path = "/articles/:id/like", method = "put")]
+    #[oai(path = "/articles/:id/like", method = "put", operation_id = "likeArticle")]
     async fn like(
         &self,
         auth: UserAuth,
@@ -246,7 +246,7 @@ impl MeApi {
     }
 
     /// Take a like back (idempotent)
-    #[oai(path = "/articles/:id/like", method = "delete")]
+    #[oai(path = "/articles/:id/like", method = "delete", operation_id = "unlikeArticle")]
     async fn unlike(
         &self,
         auth: UserAuth,
@@ -257,7 +257,7 @@ impl MeApi {
     }
 
     /// Add an article to my favourites (idempotent)
-    #[oai(path = "/articles/:id/favorite", method = "put")]
+    #[oai(path = "/articles/:id/favorite", method = "put", operation_id = "favoriteArticle")]
     async fn favorite(
         &self,
         auth: UserAuth,
@@ -268,7 +268,7 @@ impl MeApi {
     }
 
     /// Remove an article from my favourites (idempotent)
-    #[oai(path = "/articles/:id/favorite", method = "delete")]
+    #[oai(path = "/articles/:id/favorite", method = "delete", operation_id = "unfavoriteArticle")]
     async fn unfavorite(
         &self,
         auth: UserAuth,

@@ -42,7 +42,7 @@ pub async fn readyz(state: Data<&AppState>) -> impl IntoResponse {
     });
     if database.is_err() {
         // Also the API's error shape, so clients need one parser for every non-2xx answer.
-        body["code"] = json!("service_unavailable");
+        body["code"] = json!(crate::error::ErrorCode::ServiceUnavailable);
         body["message"] = json!("the database is unreachable");
     }
     let body = Json(body);

@@ -13,7 +13,7 @@ pub struct ResourcesApi;
 #[OpenApi(prefix_path = "/api", tag = "ApiTags::Resources")]
 impl ResourcesApi {
     /// Software resources, newest first
-    #[oai(path = "/resources", method = "get")]
+    #[oai(path = "/resources", method = "get", operation_id = "listResources")]
     async fn list_resources(
         &self,
         state: Data<&AppState>,
@@ -36,7 +36,7 @@ impl ResourcesApi {
     }
 
     /// One software resource with its download links
-    #[oai(path = "/resources/:id", method = "get")]
+    #[oai(path = "/resources/:id", method = "get", operation_id = "getResource")]
     async fn get_resource(
         &self,
         state: Data<&AppState>,

@@ -13,7 +13,7 @@ pub struct TaxonomyApi;
 #[OpenApi(prefix_path = "/api", tag = "ApiTags::Taxonomy")]
 impl TaxonomyApi {
     /// All categories with their number of published articles
-    #[oai(path = "/categories", method = "get")]
+    #[oai(path = "/categories", method = "get", operation_id = "listCategories")]
     async fn list_categories(&self, state: Data<&AppState>) -> ApiResult<Json<CategoryList>> {
         let items = taxonomy::categories(&state.db).await?;
         Ok(Json(CategoryList {
@@ -22,7 +22,7 @@ impl TaxonomyApi {
     }
 
     /// All tags with their number of published articles
-    #[oai(path = "/tags", method = "get")]
+    #[oai(path = "/tags", method = "get", operation_id = "listTags")]
     async fn list_tags(&self, state: Data<&AppState>) -> ApiResult<Json<TagList>> {
         let items = taxonomy::tags(&state.db).await?;
         Ok(Json(TagList {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{kinds::JobKind, store};
 use crate::{
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorCode},
     metrics,
     service::{
         article_admin,
@@ -142,7 +142,8 @@ pub async fn run_now(state: &AppState, actor: &Actor, job_id: i64) -> AppResult<
     let run = run(state, &job, time::now(), RunTrigger::Manual)
         .await?
         .ok_or_else(|| {
-            AppError::conflict("already_running", "a run for this moment already exists")
+            AppError::conflict(
+ ErrorCode::AlreadyRunning, "a run for this moment already exists")
         })?;
     let entry = Entry::new("job.run", "job", job.id).after(json!({
         "name": job.name,

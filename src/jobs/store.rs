@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::{cron, kinds::JobKind};
 use crate::{
     db,
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorCode},
     pagination::{self, IdCursor, Page},
     service::{
         audit::{self, Actor, Entry},
@@ -66,7 +66,8 @@ fn update_action(spec: &JobSpec) -> &'static str {
 fn name_taken(err: DbErr) -> AppError {
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => {
-            AppError::conflict("name_taken", "another job has this name")
+            AppError::conflict(
+ ErrorCode::NameTaken, "another job has this name")
         }
         _ => err.into(),
     }

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     db,
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorCode},
     pagination::{self, IdCursor, Page},
     service::audit::{self, Actor, Entry},
     time,
@@ -168,7 +168,7 @@ pub async fn push_article(
     }
     if article.status != ArticleStatus::Published {
         return Err(AppError::Conflict {
-            code: "not_published",
+            code: ErrorCode::NotPublished,
             message: "only a published article can be pushed".into(),
         });
     }

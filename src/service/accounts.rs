@@ -20,7 +20,7 @@ use super::{
 use crate::{
     cache::Cache,
     config::Settings,
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorCode},
     time,
 };
 
@@ -66,7 +66,8 @@ fn window(settings: &Settings) -> Duration {
 fn username_taken(err: DbErr) -> AppError {
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => {
-            AppError::conflict("username_taken", "this username is taken")
+            AppError::conflict(
+ ErrorCode::UsernameTaken, "this username is taken")
         }
         _ => err.into(),
     }
@@ -100,7 +101,7 @@ async fn insert_user(
         .is_some()
     {
         return Err(AppError::conflict(
-            "username_taken",
+ ErrorCode::UsernameTaken,
             "this username is taken",
         ));
     }
@@ -253,7 +254,7 @@ pub async fn create_admin(
     {
         if !password::verify(password.to_string(), existing.password_hash.clone()).await? {
             return Err(AppError::conflict(
-                "username_taken",
+ ErrorCode::UsernameTaken,
                 "a user with this name exists and the password does not match",
             ));
         }

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     db,
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorCode},
     time,
 };
 
@@ -85,7 +85,7 @@ pub struct ReleaseInput {
 fn version_conflict(err: DbErr) -> AppError {
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => AppError::conflict(
-            "release_exists",
+ ErrorCode::ReleaseExists,
             "this platform already has a release with this version",
         ),
         _ => err.into(),

@@ -22,7 +22,7 @@ use super::{
 use crate::{
     cache::read_through::ReadCache,
     db,
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorCode},
     pagination::{self, IdCursor, Page},
     time,
 };
@@ -365,7 +365,7 @@ pub async fn schedule(
     let current = find(&txn, id).await?;
     if current.status == ArticleStatus::Published {
         return Err(AppError::Unprocessable {
-            code: "already_published",
+            code: ErrorCode::AlreadyPublished,
             message: "the article is already published; unpublish it first".into(),
         });
     }
@@ -419,7 +419,7 @@ pub async fn set_featured(
     let current = find(&txn, id).await?;
     if featured && current.status == ArticleStatus::Draft {
         return Err(AppError::Unprocessable {
-            code: "not_published",
+            code: ErrorCode::NotPublished,
             message: "only published or scheduled articles can be featured".into(),
         });
     }

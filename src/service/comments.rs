@@ -30,7 +30,7 @@ use super::{
 use crate::{
     cache::{Cache, read_through::ReadCache},
     db,
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorCode},
     pagination::{self, IdCursor, Page, TimeCursor},
     time,
 };
@@ -272,7 +272,7 @@ pub async fn apply(
         .await?;
     if changed.rows_affected == 0 {
         return Err(AppError::conflict(
-            "changed_concurrently",
+ ErrorCode::ChangedConcurrently,
             "the comment changed meanwhile; retry",
         ));
     }

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::audit::{self, Actor, Entry};
 use crate::{
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorCode},
     pagination::{self, IdCursor, Page},
     state::AppState,
     time,
@@ -243,7 +243,8 @@ pub async fn sync(state: &AppState) -> AppResult<SyncSummary> {
         .try_lock(SYNC_LOCK, SYNC_LEASE)
         .await
         .map_err(|e| AppError::Unavailable(format!("cache unavailable: {e}")))?
-        .ok_or_else(|| AppError::conflict("sync_running", "a follower sync is already running"))?;
+        .ok_or_else(|| AppError::conflict(
+ ErrorCode::SyncRunning, "a follower sync is already running"))?;
     let outcome = run_sync(state, &app).await;
     if let Err(e) = state.cache.unlock(SYNC_LOCK, &lock).await {
         tracing::warn!(error = %e, "cannot release the follower sync lock; it expires");

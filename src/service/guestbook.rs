@@ -23,7 +23,7 @@ use super::{
 use crate::{
     cache::Cache,
     db,
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorCode},
     pagination::{self, IdCursor, Page},
     time,
 };
@@ -161,7 +161,7 @@ pub async fn apply(
         .await?;
     if changed.rows_affected == 0 {
         return Err(AppError::conflict(
-            "changed_concurrently",
+ ErrorCode::ChangedConcurrently,
             "the message changed meanwhile; retry",
         ));
     }

@@ -12,7 +12,7 @@ use super::rate_limit::{self, RateLimit};
 use crate::{
     cache::Cache,
     config::{ModerationMode, Settings},
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorCode},
     wechat::services::WechatServices,
 };
 
@@ -115,7 +115,7 @@ pub fn transition(from: ModerationStatus, action: ModerationAction) -> AppResult
         (Pending | Published | Hidden, Delete) => Deleted,
         _ => {
             return Err(AppError::Unprocessable {
-                code: "invalid_transition",
+                code: ErrorCode::InvalidTransition,
                 message: format!("cannot {action:?} content that is {from:?}").to_lowercase(),
             });
         }

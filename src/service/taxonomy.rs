@@ -20,7 +20,7 @@ use super::{
 use crate::{
     cache::read_through::ReadCache,
     db,
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorCode},
     time,
 };
 
@@ -88,7 +88,8 @@ pub async fn tags(db: &DatabaseConnection) -> AppResult<Vec<Counted<tag::Model>>
 fn slug_conflict(err: DbErr) -> AppError {
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => {
-            AppError::conflict("slug_taken", "another item already uses this slug")
+            AppError::conflict(
+ ErrorCode::SlugTaken, "another item already uses this slug")
         }
         _ => err.into(),
     }

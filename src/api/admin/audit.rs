@@ -72,7 +72,7 @@ pub struct AdminAuditApi;
 #[OpenApi(prefix_path = "/api/admin", tag = "ApiTags::AdminAudit")]
 impl AdminAuditApi {
     /// The audit log, newest first; every filter is optional
-    #[oai(path = "/audit", method = "get")]
+    #[oai(path = "/audit", method = "get", operation_id = "adminListAuditLog")]
     #[allow(clippy::too_many_arguments)]
     async fn admin_audit_log(
         &self,

@@ -212,7 +212,7 @@ impl AdminJobsApi {
 #[OpenApi(prefix_path = "/api/admin", tag = "ApiTags::AdminJobs")]
 impl AdminJobsApi {
     /// All jobs with their next fire time and last run
-    #[oai(path = "/jobs", method = "get")]
+    #[oai(path = "/jobs", method = "get", operation_id = "adminListJobs")]
     async fn admin_list_jobs(
         &self,
         _admin: AdminAuth,
@@ -232,7 +232,7 @@ impl AdminJobsApi {
     }
 
     /// Create a job
-    #[oai(path = "/jobs", method = "post")]
+    #[oai(path = "/jobs", method = "post", operation_id = "adminCreateJob")]
     async fn admin_create_job(
         &self,
         admin: AdminAuth,
@@ -251,7 +251,7 @@ impl AdminJobsApi {
     }
 
     /// One job
-    #[oai(path = "/jobs/:id", method = "get")]
+    #[oai(path = "/jobs/:id", method = "get", operation_id = "adminGetJob")]
     async fn admin_get_job(
         &self,
         _admin: AdminAuth,
@@ -263,7 +263,7 @@ impl AdminJobsApi {
     }
 
     /// Edit a job (takes effect on every instance within seconds)
-    #[oai(path = "/jobs/:id", method = "patch")]
+    #[oai(path = "/jobs/:id", method = "patch", operation_id = "adminUpdateJob")]
     async fn admin_update_job(
         &self,
         admin: AdminAuth,
@@ -277,7 +277,7 @@ impl AdminJobsApi {
     }
 
     /// Delete a job and its run history
-    #[oai(path = "/jobs/:id", method = "delete")]
+    #[oai(path = "/jobs/:id", method = "delete", operation_id = "adminDeleteJob")]
     async fn admin_delete_job(
         &self,
         admin: AdminAuth,
@@ -290,7 +290,7 @@ impl AdminJobsApi {
     }
 
     /// Enable a job
-    #[oai(path = "/jobs/:id/enable", method = "post")]
+    #[oai(path = "/jobs/:id/enable", method = "post", operation_id = "adminEnableJob")]
     async fn admin_enable_job(
         &self,
         admin: AdminAuth,
@@ -312,7 +312,7 @@ impl AdminJobsApi {
     }
 
     /// Disable a job
-    #[oai(path = "/jobs/:id/disable", method = "post")]
+    #[oai(path = "/jobs/:id/disable", method = "post", operation_id = "adminDisableJob")]
     async fn admin_disable_job(
         &self,
         admin: AdminAuth,
@@ -334,7 +334,7 @@ impl AdminJobsApi {
     }
 
     /// Run a job now (also when disabled); recorded like any run
-    #[oai(path = "/jobs/:id/run", method = "post")]
+    #[oai(path = "/jobs/:id/run", method = "post", operation_id = "adminRunJob")]
     async fn admin_run_job(
         &self,
         admin: AdminAuth,
@@ -346,7 +346,7 @@ impl AdminJobsApi {
     }
 
     /// A job's runs, newest first
-    #[oai(path = "/jobs/:id/runs", method = "get")]
+    #[oai(path = "/jobs/:id/runs", method = "get", operation_id = "adminListJobRuns")]
     async fn admin_job_runs(
         &self,
         _admin: AdminAuth,
@@ -364,7 +364,7 @@ impl AdminJobsApi {
     }
 
     /// The next five fire times of a cron expression
-    #[oai(path = "/jobs/preview", method = "post")]
+    #[oai(path = "/jobs/preview", method = "post", operation_id = "adminPreviewJobSchedule")]
     async fn admin_preview_cron(
         &self,
         _admin: AdminAuth,

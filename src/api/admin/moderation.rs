@@ -6,12 +6,13 @@ use crate::{
     api::{
         comments::CommentPage,
         dto::ModerationState,
-        error::{ApiError, ApiResult},
+        error::ApiResult,
         guestbook::GuestbookPage,
         security::AdminAuth,
         tags::ApiTags,
         types::Text,
     },
+    error::ErrorCode,
     service::{comments, guestbook, moderation::ModerationAction},
     state::AppState,
 };
@@ -51,7 +52,7 @@ pub struct BulkItemResult {
     pub status: Option<ModerationState>,
     /// Why it did not apply (e.g. `not_found`, `invalid_transition`).
     #[oai(nullable)]
-    pub error: Option<String>,
+    pub error: Option<ErrorCode>,
 }
 
 #[derive(Debug, Object)]
@@ -65,28 +66,13 @@ pub struct GuestbookReplyWrite {
     pub content: Text,
 }
 
-fn error_code(err: crate::error::AppError) -> String {
-    match ApiError::from(err) {
-        ApiError::BadRequest(b)
-        | ApiError::Unauthorized(b)
-        | ApiError::Forbidden(b)
-        | ApiError::NotFound(b)
-        | ApiError::Conflict(b)
-        | ApiError::PayloadTooLarge(b)
-        | ApiError::UnsupportedMediaType(b)
-        | ApiError::Unprocessable(b)
-        | ApiError::TooManyRequests(b, _)
-        | ApiError::Internal(b)
-        | ApiError::Unavailable(b) => b.0.code,
-    }
-}
 
 pub struct AdminModerationApi;
 
 #[OpenApi(prefix_path = "/api/admin", tag = "ApiTags::AdminModeration")]
 impl AdminModerationApi {
     /// The comment moderation queue (replies included), newest first
-    #[oai(path = "/comments", method = "get")]
+    #[oai(path = "/comments", method = "get", operation_id = "adminListCommentQueue")]
     async fn admin_comment_queue(
         &self,
         _admin: AdminAuth,
@@ -102,7 +88,7 @@ impl AdminModerationApi {
     }
 
     /// Approve, hide or delete one comment
-    #[oai(path = "/comments/:id/:action", method = "post")]
+    #[oai(path = "/comments/:id/:action", method = "post", operation_id = "adminModerateComment")]
     async fn admin_moderate_comment(
         &self,
         admin: AdminAuth,
@@ -126,7 +112,7 @@ impl AdminModerationApi {
     }
 
     /// Approve, hide or delete many comments; each id gets its own result
-    #[oai(path = "/comments/moderate", method = "post")]
+    #[oai(path = "/comments/moderate", method = "post", operation_id = "adminModerateComments")]
     async fn admin_moderate_comments(
         &self,
         admin: AdminAuth,
@@ -153,7 +139,7 @@ impl AdminModerationApi {
                 Err(e) => BulkItemResult {
                     id: o.id,
                     status: None,
-                    error: Some(error_code(e)),
+                    error: Some(e.code()),
                 },
             })
             .collect();
@@ -161,7 +147,7 @@ impl AdminModerationApi {
     }
 
     /// The guestbook moderation queue, newest first
-    #[oai(path = "/guestbook", method = "get")]
+    #[oai(path = "/guestbook", method = "get", operation_id = "adminListGuestbookQueue")]
     async fn admin_guestbook_queue(
         &self,
         _admin: AdminAuth,
@@ -180,7 +166,7 @@ impl AdminModerationApi {
     }
 
     /// Answer a guestbook message (the author is notified once)
-    #[oai(path = "/guestbook/:id/reply", method = "post")]
+    #[oai(path = "/guestbook/:id/reply", method = "post", operation_id = "adminReplyGuestbook")]
     async fn admin_reply_guestbook(
         &self,
         admin: AdminAuth,
@@ -203,7 +189,7 @@ impl AdminModerationApi {
     }
 
     /// Approve, hide or delete one guestbook message
-    #[oai(path = "/guestbook/:id/:action", method = "post")]
+    #[oai(path = "/guestbook/:id/:action", method = "post", operation_id = "adminModerateGuestbook")]
     async fn admin_moderate_guestbook(
         &self,
         admin: AdminAuth,

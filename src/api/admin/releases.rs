@@ -52,7 +52,7 @@ pub struct AdminReleasesApi;
 #[OpenApi(prefix_path = "/api/admin", tag = "ApiTags::AdminReleases")]
 impl AdminReleasesApi {
     /// App releases, newest first
-    #[oai(path = "/app/releases", method = "get")]
+    #[oai(path = "/app/releases", method = "get", operation_id = "adminListReleases")]
     async fn admin_list_releases(
         &self,
         _admin: AdminAuth,
@@ -66,7 +66,7 @@ impl AdminReleasesApi {
     }
 
     /// Publish an app release
-    #[oai(path = "/app/releases", method = "post")]
+    #[oai(path = "/app/releases", method = "post", operation_id = "adminCreateRelease")]
     async fn admin_create_release(
         &self,
         admin: AdminAuth,
@@ -81,7 +81,7 @@ impl AdminReleasesApi {
     }
 
     /// Edit an app release
-    #[oai(path = "/app/releases/:id", method = "patch")]
+    #[oai(path = "/app/releases/:id", method = "patch", operation_id = "adminUpdateRelease")]
     async fn admin_update_release(
         &self,
         admin: AdminAuth,
@@ -97,7 +97,7 @@ impl AdminReleasesApi {
     }
 
     /// Delete an app release
-    #[oai(path = "/app/releases/:id", method = "delete")]
+    #[oai(path = "/app/releases/:id", method = "delete", operation_id = "adminDeleteRelease")]
     async fn admin_delete_release(
         &self,
         admin: AdminAuth,

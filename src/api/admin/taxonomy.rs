@@ -65,7 +65,7 @@ pub struct AdminTaxonomyApi;
 #[OpenApi(prefix_path = "/api/admin", tag = "ApiTags::AdminTaxonomy")]
 impl AdminTaxonomyApi {
     /// Create a category
-    #[oai(path = "/categories", method = "post")]
+    #[oai(path = "/categories", method = "post", operation_id = "adminCreateCategory")]
     async fn admin_create_category(
         &self,
         admin: AdminAuth,
@@ -77,7 +77,7 @@ impl AdminTaxonomyApi {
     }
 
     /// Edit a category
-    #[oai(path = "/categories/:id", method = "patch")]
+    #[oai(path = "/categories/:id", method = "patch", operation_id = "adminUpdateCategory")]
     async fn admin_update_category(
         &self,
         admin: AdminAuth,
@@ -97,7 +97,7 @@ impl AdminTaxonomyApi {
     }
 
     /// Delete a category (its articles stay, uncategorised)
-    #[oai(path = "/categories/:id", method = "delete")]
+    #[oai(path = "/categories/:id", method = "delete", operation_id = "adminDeleteCategory")]
     async fn admin_delete_category(
         &self,
         admin: AdminAuth,
@@ -109,7 +109,7 @@ impl AdminTaxonomyApi {
     }
 
     /// Create a tag
-    #[oai(path = "/tags", method = "post")]
+    #[oai(path = "/tags", method = "post", operation_id = "adminCreateTag")]
     async fn admin_create_tag(
         &self,
         admin: AdminAuth,
@@ -121,7 +121,7 @@ impl AdminTaxonomyApi {
     }
 
     /// Edit a tag
-    #[oai(path = "/tags/:id", method = "patch")]
+    #[oai(path = "/tags/:id", method = "patch", operation_id = "adminUpdateTag")]
     async fn admin_update_tag(
         &self,
         admin: AdminAuth,
@@ -141,7 +141,7 @@ impl AdminTaxonomyApi {
     }
 
     /// Delete a tag (and its links to articles)
-    #[oai(path = "/tags/:id", method = "delete")]
+    #[oai(path = "/tags/:id", method = "delete", operation_id = "adminDeleteTag")]
     async fn admin_delete_tag(
         &self,
         admin: AdminAuth,
