@@ -44,7 +44,6 @@ pub enum ErrorCode {
     SyncRunning,
 }
 
-
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// 400: the input is malformed; `field` names the culprit when there is one.

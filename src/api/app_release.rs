@@ -46,7 +46,11 @@ pub struct AppReleaseApi;
 #[OpenApi(prefix_path = "/api", tag = "ApiTags::App")]
 impl AppReleaseApi {
     /// Update check: compares the client's version with the latest release
-    #[oai(path = "/app/release", method = "get", operation_id = "checkAppRelease")]
+    #[oai(
+        path = "/app/release",
+        method = "get",
+        operation_id = "checkAppRelease"
+    )]
     async fn check_release(
         &self,
         state: Data<&AppState>,

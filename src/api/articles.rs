@@ -70,7 +70,11 @@ impl ArticlesApi {
     }
 
     /// Featured (精选) articles, most recently featured first
-    #[oai(path = "/articles/featured", method = "get", operation_id = "listFeaturedArticles")]
+    #[oai(
+        path = "/articles/featured",
+        method = "get",
+        operation_id = "listFeaturedArticles"
+    )]
     async fn list_featured(
         &self,
         req: &Request,
@@ -97,7 +101,11 @@ impl ArticlesApi {
     }
 
     /// Hot articles: engagement (views, likes, comments, favourites) decayed by age
-    #[oai(path = "/articles/hot", method = "get", operation_id = "listHotArticles")]
+    #[oai(
+        path = "/articles/hot",
+        method = "get",
+        operation_id = "listHotArticles"
+    )]
     async fn list_hot(
         &self,
         state: Data<&AppState>,
@@ -140,7 +148,11 @@ impl ArticlesApi {
     }
 
     /// Related articles: shared tags first, then the same category, then the newest
-    #[oai(path = "/articles/:id/related", method = "get", operation_id = "listRelatedArticles")]
+    #[oai(
+        path = "/articles/:id/related",
+        method = "get",
+        operation_id = "listRelatedArticles"
+    )]
     async fn related_articles(
         &self,
         req: &Request,

@@ -133,7 +133,11 @@ impl AuthApi {
     ///
     /// Finds the user by mini-program openid, or links the account with the same unionid, or
     /// creates one. WeChat's session_key is never returned.
-    #[oai(path = "/wechat/miniprogram", method = "post", operation_id = "loginMiniprogram")]
+    #[oai(
+        path = "/wechat/miniprogram",
+        method = "post",
+        operation_id = "loginMiniprogram"
+    )]
     async fn login_miniprogram(
         &self,
         state: Data<&AppState>,

@@ -146,7 +146,11 @@ pub struct CommentsApi;
 #[OpenApi(prefix_path = "/api", tag = "ApiTags::Comments")]
 impl CommentsApi {
     /// Comment threads of an article, newest first, each with its first replies
-    #[oai(path = "/articles/:id/comments", method = "get", operation_id = "listComments")]
+    #[oai(
+        path = "/articles/:id/comments",
+        method = "get",
+        operation_id = "listComments"
+    )]
     async fn list_comments(
         &self,
         req: &Request,
@@ -161,7 +165,11 @@ impl CommentsApi {
     }
 
     /// Post a comment or a reply (login required)
-    #[oai(path = "/articles/:id/comments", method = "post", operation_id = "createComment")]
+    #[oai(
+        path = "/articles/:id/comments",
+        method = "post",
+        operation_id = "createComment"
+    )]
     async fn create_comment(
         &self,
         auth: UserAuth,
@@ -196,7 +204,11 @@ impl CommentsApi {
     }
 
     /// All published replies of a thread, oldest first
-    #[oai(path = "/comments/:id/replies", method = "get", operation_id = "listReplies")]
+    #[oai(
+        path = "/comments/:id/replies",
+        method = "get",
+        operation_id = "listReplies"
+    )]
     async fn list_replies(
         &self,
         req: &Request,
@@ -211,7 +223,11 @@ impl CommentsApi {
     }
 
     /// Delete my comment (administrators: any comment)
-    #[oai(path = "/comments/:id", method = "delete", operation_id = "deleteComment")]
+    #[oai(
+        path = "/comments/:id",
+        method = "delete",
+        operation_id = "deleteComment"
+    )]
     async fn delete_comment(
         &self,
         auth: UserAuth,

@@ -96,19 +96,26 @@ impl From<AppError> for ApiError {
             AppError::BadRequest { field, message } => Self::BadRequest(Json(
                 ErrorBody::new(code, message).with_field(field.as_deref()),
             )),
-            AppError::Unauthorized(message) => Self::Unauthorized(Json(ErrorBody::new(code, message))),
+            AppError::Unauthorized(message) => {
+                Self::Unauthorized(Json(ErrorBody::new(code, message)))
+            }
             AppError::Forbidden(message) => Self::Forbidden(Json(ErrorBody::new(code, message))),
             err @ AppError::NotFound { .. } => {
                 Self::NotFound(Json(ErrorBody::new(code, err.to_string())))
             }
-            AppError::Conflict { message, .. } => Self::Conflict(Json(ErrorBody::new(code, message))),
+            AppError::Conflict { message, .. } => {
+                Self::Conflict(Json(ErrorBody::new(code, message)))
+            }
             AppError::Unprocessable { message, .. } => {
                 Self::Unprocessable(Json(ErrorBody::new(code, message)))
             }
             AppError::TooManyRequests { retry_after } => {
                 let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
                 Self::TooManyRequests(
-                    Json(ErrorBody::new(code, format!("too many requests; retry in {secs} s"))),
+                    Json(ErrorBody::new(
+                        code,
+                        format!("too many requests; retry in {secs} s"),
+                    )),
                     secs,
                 )
             }
@@ -160,12 +167,14 @@ pub async fn framework_error_response(err: poem::Error) -> Response {
         ErrorBody::new(ErrorCode::InvalidInput, e.to_string()).with_field(Some(e.name))
     } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
         // poem-openapi names path variables `param0`, `param1`... internally; say "path".
-        ErrorBody::new(ErrorCode::InvalidInput,
+        ErrorBody::new(
+            ErrorCode::InvalidInput,
             format!("invalid path parameter: {}", e.reason),
         )
         .with_field(Some("path"))
     } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
-        ErrorBody::new(ErrorCode::InvalidBody,
+        ErrorBody::new(
+            ErrorCode::InvalidBody,
             format!("invalid request body: {}", e.reason),
         )
     } else if let Some(e) = err.downcast_ref::<ParseJsonError>() {
@@ -177,7 +186,10 @@ pub async fn framework_error_response(err: poem::Error) -> Response {
     } else if err.is::<NotFoundError>() {
         ErrorBody::new(ErrorCode::NotFound, "no such route")
     } else if err.is::<MethodNotAllowedError>() {
-        ErrorBody::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
+        ErrorBody::new(
+            ErrorCode::MethodNotAllowed,
+            "method not allowed on this route",
+        )
     } else if let Some(ReadBodyError::PayloadTooLarge) = err.downcast_ref::<ReadBodyError>() {
         ErrorBody::new(ErrorCode::PayloadTooLarge, "request body too large")
     } else {

@@ -112,7 +112,11 @@ impl GuestbookApi {
     }
 
     /// Write in the guestbook (login required)
-    #[oai(path = "/guestbook", method = "post", operation_id = "createGuestbookMessage")]
+    #[oai(
+        path = "/guestbook",
+        method = "post",
+        operation_id = "createGuestbookMessage"
+    )]
     async fn create_guestbook_message(
         &self,
         auth: UserAuth,
@@ -137,7 +141,11 @@ impl GuestbookApi {
     }
 
     /// Delete my guestbook message
-    #[oai(path = "/guestbook/:id", method = "delete", operation_id = "deleteGuestbookMessage")]
+    #[oai(
+        path = "/guestbook/:id",
+        method = "delete",
+        operation_id = "deleteGuestbookMessage"
+    )]
     async fn delete_guestbook_message(
         &self,
         auth: UserAuth,

@@ -173,7 +173,11 @@ impl MeApi {
     }
 
     /// My push preferences
-    #[oai(path = "/me/push-preferences", method = "get", operation_id = "myPushPreferences")]
+    #[oai(
+        path = "/me/push-preferences",
+        method = "get",
+        operation_id = "myPushPreferences"
+    )]
     async fn my_push_preferences(
         &self,
         auth: UserAuth,
@@ -185,7 +189,11 @@ impl MeApi {
     }
 
     /// Replace my push preferences
-    #[oai(path = "/me/push-preferences", method = "put", operation_id = "setPushPreferences")]
+    #[oai(
+        path = "/me/push-preferences",
+        method = "put",
+        operation_id = "setPushPreferences"
+    )]
     async fn set_push_preferences(
         &self,
         auth: UserAuth,
@@ -214,7 +222,11 @@ impl MeApi {
     }
 
     /// Record mini-program subscribe-message grants (one credit per accepted template)
-    #[oai(path = "/me/wechat/subscriptions", method = "post", operation_id = "grantWechatSubscriptions")]
+    #[oai(
+        path = "/me/wechat/subscriptions",
+        method = "post",
+        operation_id = "grantWechatSubscriptions"
+    )]
     async fn grant_subscriptions(
         &self,
         auth: UserAuth,
@@ -235,7 +247,11 @@ impl MeApi {
     }
 
     /// Like an article (idempotent)
-    #[oai(path = "/articles/:id/like", method = "put", operation_id = "likeArticle")]
+    #[oai(
+        path = "/articles/:id/like",
+        method = "put",
+        operation_id = "likeArticle"
+    )]
     async fn like(
         &self,
         auth: UserAuth,
@@ -246,7 +262,11 @@ impl MeApi {
     }
 
     /// Take a like back (idempotent)
-    #[oai(path = "/articles/:id/like", method = "delete", operation_id = "unlikeArticle")]
+    #[oai(
+        path = "/articles/:id/like",
+        method = "delete",
+        operation_id = "unlikeArticle"
+    )]
     async fn unlike(
         &self,
         auth: UserAuth,
@@ -257,7 +277,11 @@ impl MeApi {
     }
 
     /// Add an article to my favourites (idempotent)
-    #[oai(path = "/articles/:id/favorite", method = "put", operation_id = "favoriteArticle")]
+    #[oai(
+        path = "/articles/:id/favorite",
+        method = "put",
+        operation_id = "favoriteArticle"
+    )]
     async fn favorite(
         &self,
         auth: UserAuth,
@@ -268,7 +292,11 @@ impl MeApi {
     }
 
     /// Remove an article from my favourites (idempotent)
-    #[oai(path = "/articles/:id/favorite", method = "delete", operation_id = "unfavoriteArticle")]
+    #[oai(
+        path = "/articles/:id/favorite",
+        method = "delete",
+        operation_id = "unfavoriteArticle"
+    )]
     async fn unfavorite(
         &self,
         auth: UserAuth,

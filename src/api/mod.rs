@@ -17,6 +17,7 @@ mod json_bytes;
 mod me;
 pub mod middleware;
 mod notifications;
+mod openapi_doc;
 mod ops;
 mod read_budget;
 mod resources;
@@ -93,7 +94,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
 /// The whole application as one endpoint.
 pub fn routes(state: AppState) -> impl Endpoint {
     let api = openapi_service();
-    let spec = api.spec_endpoint();
+    let spec = openapi_doc::endpoint(openapi_doc::Document::new(&api.spec()));
     let docs = api.swagger_ui();
     let body_limit = state.settings.server.body_limit_bytes;
     let timeout = Duration::from_secs(state.settings.server.request_timeout_secs);
@@ -102,7 +103,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
     // off them); CORS and the security headers turn them into their JSON answers.
     Route::new()
         .nest("/", api)
-        .at("/openapi.json", spec)
+        .at("/openapi.json", get(spec))
         .nest("/docs", docs)
         .at("/healthz", get(ops::healthz))
         .at("/readyz", get(ops::readyz))

@@ -81,7 +81,11 @@ pub struct NotificationsApi;
 #[OpenApi(prefix_path = "/api", tag = "ApiTags::Me")]
 impl NotificationsApi {
     /// My inbox, newest first, with the unread count
-    #[oai(path = "/me/notifications", method = "get", operation_id = "myNotifications")]
+    #[oai(
+        path = "/me/notifications",
+        method = "get",
+        operation_id = "myNotifications"
+    )]
     async fn my_notifications(
         &self,
         auth: UserAuth,
@@ -109,7 +113,11 @@ impl NotificationsApi {
     }
 
     /// Mark notifications read (all of them when `ids` is omitted)
-    #[oai(path = "/me/notifications/read", method = "post", operation_id = "markNotificationsRead")]
+    #[oai(
+        path = "/me/notifications/read",
+        method = "post",
+        operation_id = "markNotificationsRead"
+    )]
     async fn mark_read(
         &self,
         auth: UserAuth,

@@ -143,7 +143,9 @@ pub async fn run_now(state: &AppState, actor: &Actor, job_id: i64) -> AppResult<
         .await?
         .ok_or_else(|| {
             AppError::conflict(
- ErrorCode::AlreadyRunning, "a run for this moment already exists")
+                ErrorCode::AlreadyRunning,
+                "a run for this moment already exists",
+            )
         })?;
     let entry = Entry::new("job.run", "job", job.id).after(json!({
         "name": job.name,

@@ -66,8 +66,7 @@ fn update_action(spec: &JobSpec) -> &'static str {
 fn name_taken(err: DbErr) -> AppError {
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => {
-            AppError::conflict(
- ErrorCode::NameTaken, "another job has this name")
+            AppError::conflict(ErrorCode::NameTaken, "another job has this name")
         }
         _ => err.into(),
     }

@@ -66,8 +66,7 @@ fn window(settings: &Settings) -> Duration {
 fn username_taken(err: DbErr) -> AppError {
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => {
-            AppError::conflict(
- ErrorCode::UsernameTaken, "this username is taken")
+            AppError::conflict(ErrorCode::UsernameTaken, "this username is taken")
         }
         _ => err.into(),
     }
@@ -101,7 +100,7 @@ async fn insert_user(
         .is_some()
     {
         return Err(AppError::conflict(
- ErrorCode::UsernameTaken,
+            ErrorCode::UsernameTaken,
             "this username is taken",
         ));
     }
@@ -254,7 +253,7 @@ pub async fn create_admin(
     {
         if !password::verify(password.to_string(), existing.password_hash.clone()).await? {
             return Err(AppError::conflict(
- ErrorCode::UsernameTaken,
+                ErrorCode::UsernameTaken,
                 "a user with this name exists and the password does not match",
             ));
         }

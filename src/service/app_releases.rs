@@ -85,7 +85,7 @@ pub struct ReleaseInput {
 fn version_conflict(err: DbErr) -> AppError {
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => AppError::conflict(
- ErrorCode::ReleaseExists,
+            ErrorCode::ReleaseExists,
             "this platform already has a release with this version",
         ),
         _ => err.into(),

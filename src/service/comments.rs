@@ -272,7 +272,7 @@ pub async fn apply(
         .await?;
     if changed.rows_affected == 0 {
         return Err(AppError::conflict(
- ErrorCode::ChangedConcurrently,
+            ErrorCode::ChangedConcurrently,
             "the comment changed meanwhile; retry",
         ));
     }

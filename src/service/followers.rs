@@ -243,8 +243,9 @@ pub async fn sync(state: &AppState) -> AppResult<SyncSummary> {
         .try_lock(SYNC_LOCK, SYNC_LEASE)
         .await
         .map_err(|e| AppError::Unavailable(format!("cache unavailable: {e}")))?
-        .ok_or_else(|| AppError::conflict(
- ErrorCode::SyncRunning, "a follower sync is already running"))?;
+        .ok_or_else(|| {
+            AppError::conflict(ErrorCode::SyncRunning, "a follower sync is already running")
+        })?;
     let outcome = run_sync(state, &app).await;
     if let Err(e) = state.cache.unlock(SYNC_LOCK, &lock).await {
         tracing::warn!(error = %e, "cannot release the follower sync lock; it expires");

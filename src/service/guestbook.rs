@@ -161,7 +161,7 @@ pub async fn apply(
         .await?;
     if changed.rows_affected == 0 {
         return Err(AppError::conflict(
- ErrorCode::ChangedConcurrently,
+            ErrorCode::ChangedConcurrently,
             "the message changed meanwhile; retry",
         ));
     }

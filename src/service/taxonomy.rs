@@ -88,8 +88,7 @@ pub async fn tags(db: &DatabaseConnection) -> AppResult<Vec<Counted<tag::Model>>
 fn slug_conflict(err: DbErr) -> AppError {
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => {
-            AppError::conflict(
- ErrorCode::SlugTaken, "another item already uses this slug")
+            AppError::conflict(ErrorCode::SlugTaken, "another item already uses this slug")
         }
         _ => err.into(),
     }

@@ -89,7 +89,9 @@ async fn every_operation_has_a_unique_camel_case_operation_id_and_admin_ones_say
                 problems.push(format!("{method} {path}: {id:?} is not camelCase"));
             }
             if path.starts_with("/api/admin/") != id.starts_with("admin") {
-                problems.push(format!("{method} {path}: {id:?} (admin iff under /api/admin)"));
+                problems.push(format!(
+                    "{method} {path}: {id:?} (admin iff under /api/admin)"
+                ));
             }
             if !seen.insert(id.to_string()) {
                 problems.push(format!("{method} {path}: {id:?} used twice"));
@@ -116,11 +118,18 @@ async fn error_codes_are_a_closed_enum_in_the_document_and_answers_use_them() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    for code in ["invalid_input", "not_found", "rate_limited", "username_taken"] {
+    for code in [
+        "invalid_input",
+        "not_found",
+        "rate_limited",
+        "username_taken",
+    ] {
         assert!(codes.contains(&code), "{code} missing from {codes:?}");
     }
     // A real answer carries one of them.
-    let body = app.get_json("/api/articles/999999", StatusCode::NOT_FOUND).await;
+    let body = app
+        .get_json("/api/articles/999999", StatusCode::NOT_FOUND)
+        .await;
     assert!(codes.contains(&body["code"].as_str().unwrap()), "{body}");
 }
 
@@ -134,4 +143,89 @@ async fn the_openapi_document_matches_its_reviewed_snapshot() {
     // The server list names the test's own port.
     spec.as_object_mut().unwrap().remove("servers");
     insta::assert_json_snapshot!("openapi", spec);
+}
+
+/// A value of the right shape for `schema` (required fields only), to get past parsing.
+fn example_of(spec: &Value, schema: &Value) -> Value {
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.rsplit('/').next().unwrap();
+        return example_of(spec, &spec["components"]["schemas"][name]);
+    }
+    if let Some(first) = schema["allOf"].get(0) {
+        return example_of(spec, first);
+    }
+    if let Some(first) = schema["enum"].get(0) {
+        return first.clone();
+    }
+    match schema["type"].as_str() {
+        Some("object") => {
+            let mut out = serde_json::Map::new();
+            for name in schema["required"].as_array().into_iter().flatten() {
+                let name = name.as_str().unwrap();
+                out.insert(name.into(), example_of(spec, &schema["properties"][name]));
+            }
+            Value::Object(out)
+        }
+        Some("array") => {
+            let min = schema["minItems"].as_u64().unwrap_or(0);
+            Value::Array(
+                (0..min)
+                    .map(|_| example_of(spec, &schema["items"]))
+                    .collect(),
+            )
+        }
+        Some("integer") | Some("number") => {
+            serde_json::json!(schema["minimum"].as_f64().map_or(1, |m| m.max(1.0) as i64))
+        }
+        Some("boolean") => Value::Bool(true),
+        Some("string") if schema["format"] == "date-time" => "2030-01-01T00:00:00Z".into(),
+        _ => "x".into(),
+    }
+}
+
+#[tokio::test]
+async fn every_request_body_refuses_unknown_fields_as_its_schema_says() {
+    let app = spawn_app().await;
+    let spec = app.get_json("/openapi.json", StatusCode::OK).await;
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(schema) = operation["requestBody"]["content"]
+                .as_object()
+                .and_then(|c| c.values().next())
+                .map(|media| &media["schema"])
+            else {
+                continue;
+            };
+            let name = schema["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
+            if spec["components"]["schemas"][name]["additionalProperties"] != false {
+                problems.push(format!("{method} {path}: {name} is not closed"));
+            }
+            let mut body = example_of(&spec, schema);
+            body["zz_unknown_field"] = Value::Bool(true);
+            let url = path
+                .split('/')
+                .map(|seg| if seg.starts_with('{') { "1" } else { seg })
+                .collect::<Vec<_>>()
+                .join("/");
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let resp = app
+                .request(method.clone(), &url, Some(&app.admin_token), Some(body))
+                .await;
+            let status = resp.status();
+            let answer: Value = resp.json().await.unwrap();
+            let refused = status == StatusCode::BAD_REQUEST
+                && answer["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("unknown field");
+            if !refused {
+                problems.push(format!("{method} {path}: {status} {answer}"));
+            }
+            checked += 1;
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(checked > 20, "only {checked} operations take a body");
 }

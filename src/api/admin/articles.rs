@@ -106,7 +106,11 @@ impl AdminArticlesApi {
     }
 
     /// Create a draft article
-    #[oai(path = "/articles", method = "post", operation_id = "adminCreateArticle")]
+    #[oai(
+        path = "/articles",
+        method = "post",
+        operation_id = "adminCreateArticle"
+    )]
     async fn admin_create_article(
         &self,
         admin: AdminAuth,
@@ -135,7 +139,11 @@ impl AdminArticlesApi {
     }
 
     /// Any article, whatever its status
-    #[oai(path = "/articles/:id", method = "get", operation_id = "adminGetArticle")]
+    #[oai(
+        path = "/articles/:id",
+        method = "get",
+        operation_id = "adminGetArticle"
+    )]
     async fn admin_get_article(
         &self,
         _admin: AdminAuth,
@@ -146,7 +154,11 @@ impl AdminArticlesApi {
     }
 
     /// Edit an article
-    #[oai(path = "/articles/:id", method = "patch", operation_id = "adminUpdateArticle")]
+    #[oai(
+        path = "/articles/:id",
+        method = "patch",
+        operation_id = "adminUpdateArticle"
+    )]
     async fn admin_update_article(
         &self,
         admin: AdminAuth,
@@ -175,7 +187,11 @@ impl AdminArticlesApi {
     }
 
     /// Delete an article
-    #[oai(path = "/articles/:id", method = "delete", operation_id = "adminDeleteArticle")]
+    #[oai(
+        path = "/articles/:id",
+        method = "delete",
+        operation_id = "adminDeleteArticle"
+    )]
     async fn admin_delete_article(
         &self,
         admin: AdminAuth,
@@ -187,7 +203,11 @@ impl AdminArticlesApi {
     }
 
     /// Publish now
-    #[oai(path = "/articles/:id/publish", method = "post", operation_id = "adminPublishArticle")]
+    #[oai(
+        path = "/articles/:id/publish",
+        method = "post",
+        operation_id = "adminPublishArticle"
+    )]
     async fn admin_publish_article(
         &self,
         admin: AdminAuth,
@@ -202,7 +222,11 @@ impl AdminArticlesApi {
     }
 
     /// Back to draft (hidden from the public)
-    #[oai(path = "/articles/:id/unpublish", method = "post", operation_id = "adminUnpublishArticle")]
+    #[oai(
+        path = "/articles/:id/unpublish",
+        method = "post",
+        operation_id = "adminUnpublishArticle"
+    )]
     async fn admin_unpublish_article(
         &self,
         admin: AdminAuth,
@@ -217,7 +241,11 @@ impl AdminArticlesApi {
     }
 
     /// Schedule publication
-    #[oai(path = "/articles/:id/schedule", method = "post", operation_id = "adminScheduleArticle")]
+    #[oai(
+        path = "/articles/:id/schedule",
+        method = "post",
+        operation_id = "adminScheduleArticle"
+    )]
     async fn admin_schedule_article(
         &self,
         admin: AdminAuth,
@@ -239,7 +267,11 @@ impl AdminArticlesApi {
     }
 
     /// Feature (精选) an article
-    #[oai(path = "/articles/:id/featured", method = "put", operation_id = "adminFeatureArticle")]
+    #[oai(
+        path = "/articles/:id/featured",
+        method = "put",
+        operation_id = "adminFeatureArticle"
+    )]
     async fn admin_feature_article(
         &self,
         admin: AdminAuth,
@@ -254,7 +286,11 @@ impl AdminArticlesApi {
     }
 
     /// Unfeature an article
-    #[oai(path = "/articles/:id/featured", method = "delete", operation_id = "adminUnfeatureArticle")]
+    #[oai(
+        path = "/articles/:id/featured",
+        method = "delete",
+        operation_id = "adminUnfeatureArticle"
+    )]
     async fn admin_unfeature_article(
         &self,
         admin: AdminAuth,

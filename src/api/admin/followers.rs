@@ -96,7 +96,11 @@ pub struct AdminFollowersApi;
 #[OpenApi(prefix_path = "/api/admin", tag = "ApiTags::AdminFollowers")]
 impl AdminFollowersApi {
     /// Followers, newest first; `subscribed` filters
-    #[oai(path = "/followers", method = "get", operation_id = "adminListFollowers")]
+    #[oai(
+        path = "/followers",
+        method = "get",
+        operation_id = "adminListFollowers"
+    )]
     async fn admin_list_followers(
         &self,
         _admin: AdminAuth,
@@ -116,7 +120,11 @@ impl AdminFollowersApi {
     }
 
     /// Reconcile the table with WeChat's follower list now (409 while one runs)
-    #[oai(path = "/followers/sync", method = "post", operation_id = "adminSyncFollowers")]
+    #[oai(
+        path = "/followers/sync",
+        method = "post",
+        operation_id = "adminSyncFollowers"
+    )]
     async fn admin_sync_followers(
         &self,
         admin: AdminAuth,

@@ -290,7 +290,11 @@ impl AdminJobsApi {
     }
 
     /// Enable a job
-    #[oai(path = "/jobs/:id/enable", method = "post", operation_id = "adminEnableJob")]
+    #[oai(
+        path = "/jobs/:id/enable",
+        method = "post",
+        operation_id = "adminEnableJob"
+    )]
     async fn admin_enable_job(
         &self,
         admin: AdminAuth,
@@ -312,7 +316,11 @@ impl AdminJobsApi {
     }
 
     /// Disable a job
-    #[oai(path = "/jobs/:id/disable", method = "post", operation_id = "adminDisableJob")]
+    #[oai(
+        path = "/jobs/:id/disable",
+        method = "post",
+        operation_id = "adminDisableJob"
+    )]
     async fn admin_disable_job(
         &self,
         admin: AdminAuth,
@@ -346,7 +354,11 @@ impl AdminJobsApi {
     }
 
     /// A job's runs, newest first
-    #[oai(path = "/jobs/:id/runs", method = "get", operation_id = "adminListJobRuns")]
+    #[oai(
+        path = "/jobs/:id/runs",
+        method = "get",
+        operation_id = "adminListJobRuns"
+    )]
     async fn admin_job_runs(
         &self,
         _admin: AdminAuth,
@@ -364,7 +376,11 @@ impl AdminJobsApi {
     }
 
     /// The next five fire times of a cron expression
-    #[oai(path = "/jobs/preview", method = "post", operation_id = "adminPreviewJobSchedule")]
+    #[oai(
+        path = "/jobs/preview",
+        method = "post",
+        operation_id = "adminPreviewJobSchedule"
+    )]
     async fn admin_preview_cron(
         &self,
         _admin: AdminAuth,

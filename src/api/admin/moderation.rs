@@ -4,13 +4,8 @@ use poem_openapi::{Enum, Object, OpenApi, param::Path, param::Query, payload::Js
 
 use crate::{
     api::{
-        comments::CommentPage,
-        dto::ModerationState,
-        error::ApiResult,
-        guestbook::GuestbookPage,
-        security::AdminAuth,
-        tags::ApiTags,
-        types::Text,
+        comments::CommentPage, dto::ModerationState, error::ApiResult, guestbook::GuestbookPage,
+        security::AdminAuth, tags::ApiTags, types::Text,
     },
     error::ErrorCode,
     service::{comments, guestbook, moderation::ModerationAction},
@@ -66,13 +61,16 @@ pub struct GuestbookReplyWrite {
     pub content: Text,
 }
 
-
 pub struct AdminModerationApi;
 
 #[OpenApi(prefix_path = "/api/admin", tag = "ApiTags::AdminModeration")]
 impl AdminModerationApi {
     /// The comment moderation queue (replies included), newest first
-    #[oai(path = "/comments", method = "get", operation_id = "adminListCommentQueue")]
+    #[oai(
+        path = "/comments",
+        method = "get",
+        operation_id = "adminListCommentQueue"
+    )]
     async fn admin_comment_queue(
         &self,
         _admin: AdminAuth,
@@ -88,7 +86,11 @@ impl AdminModerationApi {
     }
 
     /// Approve, hide or delete one comment
-    #[oai(path = "/comments/:id/:action", method = "post", operation_id = "adminModerateComment")]
+    #[oai(
+        path = "/comments/:id/:action",
+        method = "post",
+        operation_id = "adminModerateComment"
+    )]
     async fn admin_moderate_comment(
         &self,
         admin: AdminAuth,
@@ -112,7 +114,11 @@ impl AdminModerationApi {
     }
 
     /// Approve, hide or delete many comments; each id gets its own result
-    #[oai(path = "/comments/moderate", method = "post", operation_id = "adminModerateComments")]
+    #[oai(
+        path = "/comments/moderate",
+        method = "post",
+        operation_id = "adminModerateComments"
+    )]
     async fn admin_moderate_comments(
         &self,
         admin: AdminAuth,
@@ -147,7 +153,11 @@ impl AdminModerationApi {
     }
 
     /// The guestbook moderation queue, newest first
-    #[oai(path = "/guestbook", method = "get", operation_id = "adminListGuestbookQueue")]
+    #[oai(
+        path = "/guestbook",
+        method = "get",
+        operation_id = "adminListGuestbookQueue"
+    )]
     async fn admin_guestbook_queue(
         &self,
         _admin: AdminAuth,
@@ -166,7 +176,11 @@ impl AdminModerationApi {
     }
 
     /// Answer a guestbook message (the author is notified once)
-    #[oai(path = "/guestbook/:id/reply", method = "post", operation_id = "adminReplyGuestbook")]
+    #[oai(
+        path = "/guestbook/:id/reply",
+        method = "post",
+        operation_id = "adminReplyGuestbook"
+    )]
     async fn admin_reply_guestbook(
         &self,
         admin: AdminAuth,
@@ -189,7 +203,11 @@ impl AdminModerationApi {
     }
 
     /// Approve, hide or delete one guestbook message
-    #[oai(path = "/guestbook/:id/:action", method = "post", operation_id = "adminModerateGuestbook")]
+    #[oai(
+        path = "/guestbook/:id/:action",
+        method = "post",
+        operation_id = "adminModerateGuestbook"
+    )]
     async fn admin_moderate_guestbook(
         &self,
         admin: AdminAuth,

@@ -230,7 +230,11 @@ async fn load(state: &AppState, id: i64) -> ApiResult<Detail> {
 #[OpenApi(prefix_path = "/api/admin/push", tag = "ApiTags::AdminPush")]
 impl AdminPushApi {
     /// Push campaigns, newest first; `status` filters
-    #[oai(path = "/campaigns", method = "get", operation_id = "adminListCampaigns")]
+    #[oai(
+        path = "/campaigns",
+        method = "get",
+        operation_id = "adminListCampaigns"
+    )]
     async fn admin_list_campaigns(
         &self,
         _admin: AdminAuth,
@@ -253,7 +257,11 @@ impl AdminPushApi {
     }
 
     /// A campaign: deliveries by channel and status, grouped errors, paused channels
-    #[oai(path = "/campaigns/:id", method = "get", operation_id = "adminGetCampaign")]
+    #[oai(
+        path = "/campaigns/:id",
+        method = "get",
+        operation_id = "adminGetCampaign"
+    )]
     async fn admin_get_campaign(
         &self,
         _admin: AdminAuth,
@@ -288,7 +296,11 @@ impl AdminPushApi {
     }
 
     /// Send a campaign's failed deliveries again (only those)
-    #[oai(path = "/campaigns/:id/retry", method = "post", operation_id = "adminRetryCampaign")]
+    #[oai(
+        path = "/campaigns/:id/retry",
+        method = "post",
+        operation_id = "adminRetryCampaign"
+    )]
     async fn admin_retry_campaign(
         &self,
         admin: AdminAuth,
@@ -305,7 +317,11 @@ impl AdminPushApi {
 
     /// Push a published article now (201); an article pushed before answers 200 with the
     /// campaign that pushed it
-    #[oai(path = "/articles/:id", method = "post", operation_id = "adminPushArticle")]
+    #[oai(
+        path = "/articles/:id",
+        method = "post",
+        operation_id = "adminPushArticle"
+    )]
     async fn admin_push_article(
         &self,
         admin: AdminAuth,

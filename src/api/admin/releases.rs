@@ -52,7 +52,11 @@ pub struct AdminReleasesApi;
 #[OpenApi(prefix_path = "/api/admin", tag = "ApiTags::AdminReleases")]
 impl AdminReleasesApi {
     /// App releases, newest first
-    #[oai(path = "/app/releases", method = "get", operation_id = "adminListReleases")]
+    #[oai(
+        path = "/app/releases",
+        method = "get",
+        operation_id = "adminListReleases"
+    )]
     async fn admin_list_releases(
         &self,
         _admin: AdminAuth,
@@ -66,7 +70,11 @@ impl AdminReleasesApi {
     }
 
     /// Publish an app release
-    #[oai(path = "/app/releases", method = "post", operation_id = "adminCreateRelease")]
+    #[oai(
+        path = "/app/releases",
+        method = "post",
+        operation_id = "adminCreateRelease"
+    )]
     async fn admin_create_release(
         &self,
         admin: AdminAuth,
@@ -81,7 +89,11 @@ impl AdminReleasesApi {
     }
 
     /// Edit an app release
-    #[oai(path = "/app/releases/:id", method = "patch", operation_id = "adminUpdateRelease")]
+    #[oai(
+        path = "/app/releases/:id",
+        method = "patch",
+        operation_id = "adminUpdateRelease"
+    )]
     async fn admin_update_release(
         &self,
         admin: AdminAuth,
@@ -97,7 +109,11 @@ impl AdminReleasesApi {
     }
 
     /// Delete an app release
-    #[oai(path = "/app/releases/:id", method = "delete", operation_id = "adminDeleteRelease")]
+    #[oai(
+        path = "/app/releases/:id",
+        method = "delete",
+        operation_id = "adminDeleteRelease"
+    )]
     async fn admin_delete_release(
         &self,
         admin: AdminAuth,

@@ -73,7 +73,11 @@ pub struct AdminResourcesApi;
 #[OpenApi(prefix_path = "/api/admin", tag = "ApiTags::AdminResources")]
 impl AdminResourcesApi {
     /// Create a software resource
-    #[oai(path = "/resources", method = "post", operation_id = "adminCreateResource")]
+    #[oai(
+        path = "/resources",
+        method = "post",
+        operation_id = "adminCreateResource"
+    )]
     async fn admin_create_resource(
         &self,
         admin: AdminAuth,
@@ -88,7 +92,11 @@ impl AdminResourcesApi {
     }
 
     /// Edit a software resource
-    #[oai(path = "/resources/:id", method = "patch", operation_id = "adminUpdateResource")]
+    #[oai(
+        path = "/resources/:id",
+        method = "patch",
+        operation_id = "adminUpdateResource"
+    )]
     async fn admin_update_resource(
         &self,
         admin: AdminAuth,
@@ -104,7 +112,11 @@ impl AdminResourcesApi {
     }
 
     /// Delete a software resource
-    #[oai(path = "/resources/:id", method = "delete", operation_id = "adminDeleteResource")]
+    #[oai(
+        path = "/resources/:id",
+        method = "delete",
+        operation_id = "adminDeleteResource"
+    )]
     async fn admin_delete_resource(
         &self,
         admin: AdminAuth,

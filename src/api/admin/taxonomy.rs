@@ -65,7 +65,11 @@ pub struct AdminTaxonomyApi;
 #[OpenApi(prefix_path = "/api/admin", tag = "ApiTags::AdminTaxonomy")]
 impl AdminTaxonomyApi {
     /// Create a category
-    #[oai(path = "/categories", method = "post", operation_id = "adminCreateCategory")]
+    #[oai(
+        path = "/categories",
+        method = "post",
+        operation_id = "adminCreateCategory"
+    )]
     async fn admin_create_category(
         &self,
         admin: AdminAuth,
@@ -77,7 +81,11 @@ impl AdminTaxonomyApi {
     }
 
     /// Edit a category
-    #[oai(path = "/categories/:id", method = "patch", operation_id = "adminUpdateCategory")]
+    #[oai(
+        path = "/categories/:id",
+        method = "patch",
+        operation_id = "adminUpdateCategory"
+    )]
     async fn admin_update_category(
         &self,
         admin: AdminAuth,
@@ -97,7 +105,11 @@ impl AdminTaxonomyApi {
     }
 
     /// Delete a category (its articles stay, uncategorised)
-    #[oai(path = "/categories/:id", method = "delete", operation_id = "adminDeleteCategory")]
+    #[oai(
+        path = "/categories/:id",
+        method = "delete",
+        operation_id = "adminDeleteCategory"
+    )]
     async fn admin_delete_category(
         &self,
         admin: AdminAuth,
