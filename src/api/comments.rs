@@ -193,7 +193,7 @@ impl CommentsApi {
                 settings: &state.settings,
                 wechat: &state.wechat,
             },
-            &auth.0.0,
+            auth.user(),
             id.0,
             new,
         )
@@ -238,8 +238,8 @@ impl CommentsApi {
         comments::apply(
             &state.db,
             &state.read_cache,
-            &auth.0.0,
-            &actor::of(&auth.0.0, req, &state),
+            auth.user(),
+            &actor::of(auth.user(), req, &state),
             id.0,
             ModerationAction::Delete,
         )
@@ -256,7 +256,7 @@ impl CommentsApi {
         cursor: Query<Option<String>>,
         limit: Query<Option<u32>>,
     ) -> ApiResult<Json<CommentPage>> {
-        let page = comments::mine(&state.db, auth.0.id(), cursor.0.as_deref(), limit.0).await?;
+        let page = comments::mine(&state.db, auth.id(), cursor.0.as_deref(), limit.0).await?;
         Ok(Json(CommentPage::from_page(page, false)))
     }
 }

@@ -132,7 +132,7 @@ impl GuestbookApi {
                 settings: &state.settings,
                 wechat: &state.wechat,
             },
-            &auth.0.0,
+            auth.user(),
             &body.0.content.0,
             &ip,
         )
@@ -153,10 +153,10 @@ impl GuestbookApi {
         req: &Request,
         id: Path<i64>,
     ) -> ApiResult<GuestbookDeleted> {
-        let audit_as = actor::of(&auth.0.0, req, &state);
+        let audit_as = actor::of(auth.user(), req, &state);
         guestbook::apply(
             &state.db,
-            &auth.0.0,
+            auth.user(),
             &audit_as,
             id.0,
             ModerationAction::Delete,

@@ -104,7 +104,7 @@ impl MeApi {
     /// My profile (我的)
     #[oai(path = "/me", method = "get", operation_id = "getMe")]
     async fn get_me(&self, auth: UserAuth) -> ApiResult<Json<UserProfile>> {
-        Ok(Json(auth.0.0.into()))
+        Ok(Json(auth.user().clone().into()))
     }
 
     /// Edit my profile
@@ -126,7 +126,7 @@ impl MeApi {
             bio: b.bio.map(Into::into),
         };
         Ok(Json(
-            accounts::update_profile(&state.db, auth.0.id(), changes)
+            accounts::update_profile(&state.db, auth.id(), changes)
                 .await?
                 .into(),
         ))
@@ -143,7 +143,7 @@ impl MeApi {
     ) -> ApiResult<Json<ArticlePage>> {
         let page = reactions::mine(
             &state.db,
-            auth.0.id(),
+            auth.id(),
             ReactionKind::Like,
             cursor.0.as_deref(),
             limit.0,
@@ -163,7 +163,7 @@ impl MeApi {
     ) -> ApiResult<Json<ArticlePage>> {
         let page = reactions::mine(
             &state.db,
-            auth.0.id(),
+            auth.id(),
             ReactionKind::Favorite,
             cursor.0.as_deref(),
             limit.0,
@@ -184,7 +184,7 @@ impl MeApi {
         state: Data<&AppState>,
     ) -> ApiResult<Json<PushPreferencesBody>> {
         Ok(Json(preferences_body(
-            push_preferences::get(&state.db, auth.0.id()).await?,
+            push_preferences::get(&state.db, auth.id()).await?,
         )))
     }
 
@@ -217,7 +217,7 @@ impl MeApi {
                 .map_or_else(|| push_preferences::DEFAULT_TIMEZONE.to_string(), |t| t.0),
         };
         Ok(Json(preferences_body(
-            push_preferences::set(&state.db, auth.0.id(), prefs).await?,
+            push_preferences::set(&state.db, auth.id(), prefs).await?,
         )))
     }
 
@@ -234,7 +234,7 @@ impl MeApi {
         body: Json<SubscriptionGrant>,
     ) -> ApiResult<Json<SubscriptionCredits>> {
         let ids: Vec<String> = body.0.template_ids.into_iter().map(|t| t.0).collect();
-        let credits = push_preferences::grant(&state.db, auth.0.id(), &ids).await?;
+        let credits = push_preferences::grant(&state.db, auth.id(), &ids).await?;
         Ok(Json(SubscriptionCredits {
             items: credits
                 .into_iter()
@@ -315,9 +315,9 @@ async fn react(
     on: bool,
 ) -> ApiResult<Json<ReactionResult>> {
     let result = if on {
-        reactions::add(&state.db, auth.0.id(), article_id, kind).await?
+        reactions::add(&state.db, auth.id(), article_id, kind).await?
     } else {
-        reactions::remove(&state.db, auth.0.id(), article_id, kind).await?
+        reactions::remove(&state.db, auth.id(), article_id, kind).await?
     };
     Ok(Json(ReactionResult {
         article_id,

@@ -94,7 +94,7 @@ impl NotificationsApi {
         cursor: Query<Option<String>>,
         limit: Query<Option<u32>>,
     ) -> ApiResult<Json<NotificationPage>> {
-        let user_id = auth.0.id();
+        let user_id = auth.id();
         let page = notifications::list(
             &state.db,
             user_id,
@@ -124,7 +124,7 @@ impl NotificationsApi {
         state: Data<&AppState>,
         body: Json<MarkRead>,
     ) -> ApiResult<Json<UnreadCount>> {
-        let unread_count = notifications::mark_read(&state.db, auth.0.id(), body.0.ids).await?;
+        let unread_count = notifications::mark_read(&state.db, auth.id(), body.0.ids).await?;
         Ok(Json(UnreadCount { unread_count }))
     }
 }

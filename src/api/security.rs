@@ -25,22 +25,38 @@ impl CurrentUser {
 /// A logged-in user (any role).
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "check_user")]
-pub struct UserAuth(pub CurrentUser);
+pub struct UserAuth(CurrentUser);
+
+impl UserAuth {
+    pub fn user(&self) -> &user::Model {
+        &self.0.0
+    }
+
+    pub fn id(&self) -> i64 {
+        self.0.id()
+    }
+}
 
 /// A logged-in administrator.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "check_admin")]
-pub struct AdminAuth(pub AdminCaller);
+pub struct AdminAuth(AdminCaller);
 
-/// The administrator and who the audit log says acted. A tuple whose `.0` is the user, so
-/// `admin.0.0` reads the user as it did when `AdminAuth` held a `CurrentUser`.
+/// The administrator and who the audit log says acted.
 #[derive(Debug, Clone)]
-pub struct AdminCaller(pub user::Model, pub Actor);
+pub struct AdminCaller {
+    user: user::Model,
+    actor: Actor,
+}
 
 impl AdminAuth {
+    pub fn user(&self) -> &user::Model {
+        &self.0.user
+    }
+
     /// Who acts, for `service::audit`: the user, the request id and the client IP.
     pub fn actor(&self) -> &Actor {
-        &self.0.1
+        &self.0.actor
     }
 }
 
@@ -63,5 +79,5 @@ async fn check_admin(req: &Request, bearer: Bearer) -> poem::Result<AdminCaller>
         return Err(ApiError::from(AppError::Forbidden("administrators only".into())).into());
     }
     let actor = actor::of(&user, req, state(req)?);
-    Ok(AdminCaller(user, actor))
+    Ok(AdminCaller { user, actor })
 }

@@ -101,7 +101,7 @@ impl AdminModerationApi {
         let c = comments::apply(
             &state.db,
             &state.read_cache,
-            &admin.0.0,
+            admin.user(),
             admin.actor(),
             id.0,
             action.0.into(),
@@ -128,7 +128,7 @@ impl AdminModerationApi {
         let outcomes = comments::apply_many(
             &state.db,
             &state.read_cache,
-            &admin.0.0,
+            admin.user(),
             admin.actor(),
             &body.0.ids,
             body.0.action.into(),
@@ -190,7 +190,7 @@ impl AdminModerationApi {
     ) -> ApiResult<Json<ModerationOutcome>> {
         let m = guestbook::reply(
             &state.db,
-            &admin.0.0,
+            admin.user(),
             admin.actor(),
             id.0,
             &body.0.content.0,
@@ -216,7 +216,7 @@ impl AdminModerationApi {
         action: Path<ModerationVerb>,
     ) -> ApiResult<Json<ModerationOutcome>> {
         let m =
-            guestbook::apply(&state.db, &admin.0.0, admin.actor(), id.0, action.0.into()).await?;
+            guestbook::apply(&state.db, admin.user(), admin.actor(), id.0, action.0.into()).await?;
         Ok(Json(ModerationOutcome {
             id: m.id,
             status: m.status.into(),
