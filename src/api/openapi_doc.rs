@@ -1,11 +1,15 @@
 //! The OpenAPI document as served at `/openapi.json`: poem-openapi's, plus what its derive
-//! cannot say. Every request body refuses unknown fields (`deny_unknown_fields` on each
-//! request object, checked by a test), so those schemas get `additionalProperties: false`.
+//! cannot say, taken from the rules' own homes so the document cannot drift from them:
+//! - every request body refuses unknown fields (`deny_unknown_fields` on each request
+//!   object, checked by a test), so those schemas get `additionalProperties: false`;
+//! - every `limit` query parameter is `pagination::limit`'s range and default.
 
 use std::collections::BTreeSet;
 
 use poem::{Endpoint, IntoResponse, Response, handler, web::Data};
 use serde_json::Value;
+
+use crate::pagination;
 
 /// The document, computed once at start-up.
 #[derive(Clone)]
@@ -15,6 +19,7 @@ impl Document {
     pub fn new(generated: &str) -> Self {
         let mut spec: Value = serde_json::from_str(generated).expect("poem-openapi emits JSON");
         close_request_objects(&mut spec);
+        bound_page_limits(&mut spec);
         Self(
             serde_json::to_string(&spec)
                 .expect("a JSON value serializes")
@@ -46,6 +51,27 @@ fn close_request_objects(spec: &mut Value) {
         }
         let nested = schema.clone();
         collect_refs(&nested, &mut pending);
+    }
+}
+
+fn bound_page_limits(spec: &mut Value) {
+    let operations = spec["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|p| p.values_mut())
+        .flat_map(|item| {
+            item.as_object_mut()
+                .into_iter()
+                .flat_map(|o| o.values_mut())
+        });
+    for operation in operations {
+        let params = operation["parameters"].as_array_mut().into_iter().flatten();
+        for param in params.filter(|p| p["in"] == "query" && p["name"] == "limit") {
+            let schema = &mut param["schema"];
+            schema["minimum"] = 1.into();
+            schema["maximum"] = pagination::MAX_LIMIT.into();
+            schema["default"] = pagination::DEFAULT_LIMIT.into();
+        }
     }
 }
 

@@ -229,3 +229,45 @@ async fn every_request_body_refuses_unknown_fields_as_its_schema_says() {
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(checked > 20, "only {checked} operations take a body");
 }
+
+#[tokio::test]
+async fn every_limit_parameter_declares_the_range_the_server_enforces() {
+    let app = spawn_app().await;
+    let spec = app.get_json("/openapi.json", StatusCode::OK).await;
+    let mut checked = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        let Some(get) = item.get("get") else { continue };
+        let Some(limit) = get["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == "limit" && p["in"] == "query")
+        else {
+            continue;
+        };
+        let max = limit["schema"]["maximum"].as_u64().expect("maximum");
+        assert_eq!(limit["schema"]["minimum"], 1, "{path}");
+        let url = path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "1" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        for bad in [0, max + 1] {
+            let resp = app
+                .request(
+                    reqwest::Method::GET,
+                    &format!("{url}?limit={bad}"),
+                    Some(&app.admin_token),
+                    None,
+                )
+                .await;
+            let body = expect_json(resp, StatusCode::BAD_REQUEST).await;
+            assert_eq!(
+                body["details"]["field"], "limit",
+                "{path}?limit={bad}: {body}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} lists");
+}

@@ -215,8 +215,14 @@ impl AdminModerationApi {
         id: Path<i64>,
         action: Path<ModerationVerb>,
     ) -> ApiResult<Json<ModerationOutcome>> {
-        let m =
-            guestbook::apply(&state.db, admin.user(), admin.actor(), id.0, action.0.into()).await?;
+        let m = guestbook::apply(
+            &state.db,
+            admin.user(),
+            admin.actor(),
+            id.0,
+            action.0.into(),
+        )
+        .await?;
         Ok(Json(ModerationOutcome {
             id: m.id,
             status: m.status.into(),
