@@ -2,14 +2,15 @@
 //! cannot say, taken from the rules' own homes so the document cannot drift from them:
 //! - every request body refuses unknown fields (`deny_unknown_fields` on each request
 //!   object, checked by a test), so those schemas get `additionalProperties: false`;
-//! - every `limit` query parameter is `pagination::limit`'s range and default.
+//! - every `limit` query parameter declares its range and default: `pagination`'s on keyset
+//!   pages, `articles::RELATED_*` on related articles.
 
 use std::collections::BTreeSet;
 
 use poem::{Endpoint, IntoResponse, Response, handler, web::Data};
 use serde_json::Value;
 
-use crate::pagination;
+use crate::{pagination, service::articles};
 
 /// The document, computed once at start-up.
 #[derive(Clone)]
@@ -65,12 +66,17 @@ fn bound_page_limits(spec: &mut Value) {
                 .flat_map(|o| o.values_mut())
         });
     for operation in operations {
+        let (max, default) = if operation["operationId"] == "listRelatedArticles" {
+            (articles::RELATED_MAX, articles::RELATED_DEFAULT)
+        } else {
+            (pagination::MAX_LIMIT, pagination::DEFAULT_LIMIT)
+        };
         let params = operation["parameters"].as_array_mut().into_iter().flatten();
         for param in params.filter(|p| p["in"] == "query" && p["name"] == "limit") {
             let schema = &mut param["schema"];
             schema["minimum"] = 1.into();
-            schema["maximum"] = pagination::MAX_LIMIT.into();
-            schema["default"] = pagination::DEFAULT_LIMIT.into();
+            schema["maximum"] = max.into();
+            schema["default"] = default.into();
         }
     }
 }
