@@ -4,6 +4,7 @@
 
 mod admin_articles;
 mod admin_catalogue;
+mod architecture;
 mod articles;
 mod audit;
 mod auth;
