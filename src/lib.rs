@@ -1,5 +1,6 @@
 //! qshare: the backend of a quality-sharing (优质分享) tech-article site, its app and its
-//! WeChat mini-program. See DESIGN.md for the whole picture.
+//! WeChat mini-program. ARCHITECTURE.md at the repository root is the map: layers, a
+//! request's path, and where to add a route, a job kind, a channel, a migration or a setting.
 
 pub mod api;
 pub mod app;
