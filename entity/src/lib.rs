@@ -14,6 +14,7 @@ pub mod moderation;
 pub mod notification;
 pub mod push_campaign;
 pub mod push_campaign_article;
+pub mod push_chunk;
 pub mod push_delivery;
 pub mod push_preference;
 pub mod refresh_token;

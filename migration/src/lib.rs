@@ -12,6 +12,7 @@ mod m20261124_000005_wechat_followers;
 mod m20261124_000006_push_preferences;
 mod m20261124_000007_push;
 mod m20261124_000008_audit_log;
+mod m20261201_000001_push_chunks;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_push_preferences::Migration),
             Box::new(m20261124_000007_push::Migration),
             Box::new(m20261124_000008_audit_log::Migration),
+            Box::new(m20261201_000001_push_chunks::Migration),
         ]
     }
 }

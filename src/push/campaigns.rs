@@ -320,7 +320,7 @@ pub async fn sending(db: &DatabaseConnection) -> AppResult<Vec<i64>> {
 /// some deliveries failed (an admin can retry those).
 pub async fn finish_if_settled(db: &DatabaseConnection, campaign_id: i64) -> AppResult<bool> {
     use push_campaign::Column as C;
-    if deliveries::unsettled(db, campaign_id).await? {
+    if super::chunks::unsettled(db, campaign_id).await? {
         return Ok(false);
     }
     let failed: i64 = deliveries::counts(db, &[campaign_id])

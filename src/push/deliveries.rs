@@ -1,16 +1,17 @@
-//! Delivery rows as a work queue: claim due rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL so
-//! instances never claim the same row; SQLite has one writer at a time), settle outcomes,
-//! and recover claims whose worker died.
+//! Delivery rows: claim the due rows of a chunk this worker holds (see `chunks`: the chunk
+//! keeps instances apart), settle outcomes, and recover claims whose worker died.
 
 use chrono::{DateTime, Utc};
-use entity::push_delivery::{self, Channel, DeliveryStatus};
+use entity::{
+    push_chunk,
+    push_delivery::{self, Channel, DeliveryStatus},
+};
 use sea_orm::{
     ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-    prelude::Expr,
-    sea_query::{LockBehavior, LockType, Query, SelectStatement},
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, prelude::Expr,
 };
 
+use super::chunks;
 use crate::{db, error::AppResult};
 
 use push_delivery::Column as C;
@@ -32,16 +33,6 @@ pub const ALL_CHANNELS: [Channel; 4] = [
     Channel::MiniprogramSubscribe,
 ];
 
-fn due(channel: Channel, now: DateTime<Utc>) -> SelectStatement {
-    Query::select()
-        .column(C::Id)
-        .from(push_delivery::Entity)
-        .and_where(C::Channel.eq(channel))
-        .and_where(C::Status.eq(DeliveryStatus::Pending))
-        .and_where(C::NextAttemptAt.lte(now))
-        .to_owned()
-}
-
 fn claim_update(
     instance: &str,
     lease_until: DateTime<Utc>,
@@ -53,64 +44,29 @@ fn claim_update(
         .col_expr(C::LeaseUntil, Expr::value(lease_until))
 }
 
-/// Claims up to `limit` due deliveries of a single-recipient channel for `instance`.
+/// Claims up to `limit` due deliveries of `chunk` (which this worker holds) for
+/// `instance`; a mass batch is one chunk and is claimed whole.
 pub async fn claim(
     db: &DatabaseConnection,
-    channel: Channel,
+    chunk: &push_chunk::Model,
     instance: &str,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     limit: u64,
 ) -> AppResult<Vec<push_delivery::Model>> {
-    let mut ids = due(channel, now);
-    ids.order_by(C::NextAttemptAt, sea_orm::Order::Asc)
-        .order_by(C::Id, sea_orm::Order::Asc)
-        .limit(limit);
-    if db::is_postgres(db) {
-        ids.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
+    let ids = push_delivery::Entity::find()
+        .select_only()
+        .column(C::Id)
+        .filter(chunks::rows_of(chunk, DeliveryStatus::Pending))
+        .filter(C::NextAttemptAt.lte(now))
+        .order_by_asc(C::Id)
+        .limit(limit)
+        .into_query();
     let claimed = claim_update(instance, lease_until)
         .filter(C::Id.in_subquery(ids))
+        .filter(C::Status.eq(DeliveryStatus::Pending))
         .exec_with_returning(db)
         .await?;
-    Ok(claimed)
-}
-
-/// Claims one due mass batch whole: workers claim a batch through its leader row (locked
-/// and skipped by the others), then take the rest of the batch, which no other claim
-/// touches. Empty when nothing is due.
-pub async fn claim_mass_batch(
-    db: &DatabaseConnection,
-    instance: &str,
-    now: DateTime<Utc>,
-    lease_until: DateTime<Utc>,
-) -> AppResult<Vec<push_delivery::Model>> {
-    let txn = db::begin_write(db).await?;
-    let mut leader = push_delivery::Entity::find()
-        .filter(C::Channel.eq(Channel::WechatMass))
-        .filter(C::Status.eq(DeliveryStatus::Pending))
-        .filter(C::BatchLeader.eq(true))
-        .filter(C::NextAttemptAt.lte(now))
-        .order_by_asc(C::NextAttemptAt)
-        .order_by_asc(C::Id)
-        .limit(1)
-        .into_query();
-    if db::is_postgres(db) {
-        leader.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-    let Some(row) = txn.query_one(&leader).await? else {
-        txn.commit().await?;
-        return Ok(Vec::new());
-    };
-    let leader = <push_delivery::Model as sea_orm::FromQueryResult>::from_query_result(&row, "")?;
-    let claimed = claim_update(instance, lease_until)
-        .filter(C::CampaignId.eq(leader.campaign_id))
-        .filter(C::Channel.eq(Channel::WechatMass))
-        .filter(C::Batch.eq(leader.batch))
-        .filter(C::Status.eq(DeliveryStatus::Pending))
-        .exec_with_returning(&txn)
-        .await?;
-    txn.commit().await?;
     Ok(claimed)
 }
 
@@ -163,20 +119,27 @@ impl Settle {
     }
 }
 
-/// Records outcomes for deliveries this instance claimed. Sent rows are settled in bulk;
-/// the rest (few) one by one. A row whose claim was taken over (lease expired, another
-/// worker reclaimed it) is left to its new owner.
+/// Records the outcomes of a chunk's claimed deliveries and releases the chunk, in one
+/// transaction. Sent rows are settled in bulk; the rest (few) one by one. When the claim was
+/// taken over (its lease ran out and it was recovered), nothing is recorded: the rows
+/// belong to whoever holds them now. Returns whether the outcomes were recorded.
 pub async fn settle(
     db: &DatabaseConnection,
-    channel: Channel,
+    chunk: &push_chunk::Model,
+    token: &str,
     instance: &str,
     now: DateTime<Utc>,
     outcomes: Vec<(i64, Settle)>,
-) -> AppResult<()> {
+) -> AppResult<bool> {
+    let channel = chunk.channel;
     let (sent, others): (Vec<_>, Vec<_>) =
         outcomes.into_iter().partition(|(_, s)| *s == Settle::Sent);
     let sent: Vec<i64> = sent.into_iter().map(|(id, _)| id).collect();
     let txn = db::begin_write(db).await?;
+    if !chunks::release(&txn, chunk, token).await? {
+        txn.commit().await?;
+        return Ok(false);
+    }
     if db::is_postgres(db) && deduplicates(channel) {
         // Not waiting for the WAL flush: if PostgreSQL itself crashes, these rows fall back
         // to `sending` and are recovered like a dead worker's: resent with the same
@@ -231,8 +194,9 @@ pub async fn settle(
             .exec(&txn)
             .await?;
     }
+    chunks::reschedule(&txn, chunk).await?;
     txn.commit().await?;
-    Ok(())
+    Ok(true)
 }
 
 /// What `recover` did.
@@ -245,52 +209,62 @@ pub struct Recovered {
 }
 
 /// Claims whose lease ran out belonged to a worker that died (or stalled) mid-send. Their
-/// message may have gone out. Where the channel de-duplicates, they are resent with the
+/// messages may have gone out. Where the channel de-duplicates, they are resent with the
 /// same key; otherwise they become `unknown` and are never sent twice.
 pub async fn recover(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Recovered> {
-    let expired = || {
-        push_delivery::Entity::update_many()
+    let mut total = Recovered::default();
+    for chunk in chunks::expired(db, now, 100).await? {
+        let txn = db::begin_write(db).await?;
+        if !chunks::take_back(&txn, &chunk, now).await? {
+            txn.commit().await?;
+            continue;
+        }
+        let in_flight = push_delivery::Entity::update_many()
             .col_expr(C::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
-            .filter(C::Status.eq(DeliveryStatus::Sending))
-            .filter(C::LeaseUntil.lt(now))
-    };
-    let (dedup, blind): (Vec<Channel>, Vec<Channel>) =
-        ALL_CHANNELS.into_iter().partition(|c| deduplicates(*c));
-    let resend = expired()
-        .col_expr(C::Status, Expr::value(DeliveryStatus::Pending.to_value()))
-        .col_expr(C::NextAttemptAt, Expr::value(now))
-        .col_expr(
-            C::LastError,
-            Expr::value(Some(
-                "the claiming worker stopped mid-send; resent with its de-duplication key"
-                    .to_string(),
-            )),
-        )
-        .filter(C::Channel.is_in(dedup))
-        .exec(db)
-        .await?
-        .rows_affected;
-    let unknown = expired()
-        .col_expr(C::Status, Expr::value(DeliveryStatus::Unknown.to_value()))
-        .col_expr(
-            C::LastError,
-            Expr::value(Some(
-                "the claiming worker stopped mid-send; the channel has no de-duplication key, so it is not resent"
-                    .to_string(),
-            )),
-        )
-        .filter(C::Channel.is_in(blind))
-        .exec(db)
-        .await?
-        .rows_affected;
-    if resend + unknown > 0 {
+            .filter(chunks::rows_of(&chunk, DeliveryStatus::Sending));
+        let n = if deduplicates(chunk.channel) {
+            in_flight
+                .col_expr(C::Status, Expr::value(DeliveryStatus::Pending.to_value()))
+                .col_expr(C::NextAttemptAt, Expr::value(now))
+                .col_expr(
+                    C::LastError,
+                    Expr::value(Some(
+                        "the claiming worker stopped mid-send; resent with its de-duplication key"
+                            .to_string(),
+                    )),
+                )
+                .exec(&txn)
+                .await?
+                .rows_affected
+        } else {
+            in_flight
+                .col_expr(C::Status, Expr::value(DeliveryStatus::Unknown.to_value()))
+                .col_expr(
+                    C::LastError,
+                    Expr::value(Some(
+                        "the claiming worker stopped mid-send; the channel has no de-duplication key, so it is not resent"
+                            .to_string(),
+                    )),
+                )
+                .exec(&txn)
+                .await?
+                .rows_affected
+        };
+        txn.commit().await?;
+        if deduplicates(chunk.channel) {
+            total.resend += n;
+        } else {
+            total.unknown += n;
+        }
+    }
+    if total.resend + total.unknown > 0 {
         tracing::warn!(
-            resend,
-            unknown,
+            resend = total.resend,
+            unknown = total.unknown,
             "recovered push deliveries from a worker that stopped"
         );
     }
-    Ok(Recovered { resend, unknown })
+    Ok(total)
 }
 
 /// (campaign, channel, status, deliveries) as grouped by SQL.
@@ -313,20 +287,6 @@ pub async fn counts(db: &impl ConnectionTrait, campaign_ids: &[i64]) -> AppResul
         .await?)
 }
 
-/// Whether a campaign still has deliveries to send (pending or in flight).
-pub async fn unsettled(db: &impl ConnectionTrait, campaign_id: i64) -> AppResult<bool> {
-    let any = push_delivery::Entity::find()
-        .select_only()
-        .column(C::Id)
-        .filter(C::CampaignId.eq(campaign_id))
-        .filter(C::Status.is_in([DeliveryStatus::Pending, DeliveryStatus::Sending]))
-        .limit(1)
-        .into_tuple::<i64>()
-        .one(db)
-        .await?;
-    Ok(any.is_some())
-}
-
 /// Puts a campaign's failed deliveries back in the queue; returns how many.
 pub async fn requeue_failed(
     db: &impl ConnectionTrait,
@@ -342,5 +302,8 @@ pub async fn requeue_failed(
         .exec(db)
         .await?
         .rows_affected;
+    if n > 0 {
+        chunks::reopen(db, campaign_id, now).await?;
+    }
     Ok(n)
 }

@@ -9,6 +9,7 @@
 
 pub mod campaigns;
 pub mod channels;
+pub mod chunks;
 pub mod deliveries;
 pub mod gate;
 pub mod job;

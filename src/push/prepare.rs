@@ -22,7 +22,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use super::{campaigns, message::ArticleBrief};
+use super::{campaigns, chunks, message::ArticleBrief};
 use crate::{
     config::PushSettings,
     db,
@@ -97,6 +97,8 @@ fn decide(prefs: Option<&Preferences>, articles: &[ArticleBrief], now: DateTime<
 
 struct Rows<'a> {
     campaign_id: i64,
+    /// Deliveries per chunk (`push.claim_batch`).
+    chunk: usize,
     now: DateTime<Utc>,
     rows: Vec<push_delivery::ActiveModel>,
     summary: &'a mut Prepared,
@@ -166,19 +168,42 @@ impl Rows<'_> {
         if self.rows.is_empty() {
             return Ok(());
         }
+        use push_delivery::Column as D;
         let rows = std::mem::take(&mut self.rows);
-        push_delivery::Entity::insert_many(rows)
+        let mut insert = push_delivery::Entity::insert_many(rows)
             .on_conflict(
-                OnConflict::columns([
-                    push_delivery::Column::CampaignId,
-                    push_delivery::Column::Channel,
-                    push_delivery::Column::Recipient,
-                ])
-                .do_nothing()
-                .to_owned(),
+                OnConflict::columns([D::CampaignId, D::Channel, D::Recipient])
+                    .do_nothing()
+                    .to_owned(),
             )
-            .exec_without_returning(db)
-            .await?;
+            .into_query();
+        insert.returning(Query::returning().columns([D::Id, D::Channel, D::Status]));
+        // The rows and their chunks commit together: a preparation cut short leaves no
+        // pending delivery outside a chunk.
+        let txn = db::begin_write(db).await?;
+        let mut written: Vec<(i64, Channel, DeliveryStatus)> = Vec::new();
+        for row in txn.query_all(&insert).await? {
+            written.push((
+                row.try_get("", "id")?,
+                row.try_get("", "channel")?,
+                row.try_get("", "status")?,
+            ));
+        }
+        written.sort_by_key(|(id, ..)| *id);
+        for channel in [
+            Channel::Inbox,
+            Channel::WechatTemplate,
+            Channel::MiniprogramSubscribe,
+        ] {
+            // Mass recipients get their chunks with their batches.
+            let ids: Vec<i64> = written
+                .iter()
+                .filter(|(_, c, s)| *c == channel && *s == DeliveryStatus::Pending)
+                .map(|(id, ..)| *id)
+                .collect();
+            chunks::add(&txn, self.campaign_id, channel, &ids, self.chunk, self.now).await?;
+        }
+        txn.commit().await?;
         Ok(())
     }
 }
@@ -207,6 +232,7 @@ pub async fn prepare(
     let mut summary = Prepared::default();
     let mut rows = Rows {
         campaign_id,
+        chunk: settings.claim_batch as usize,
         now,
         rows: Vec::with_capacity(PAGE as usize),
         summary: &mut summary,
@@ -221,7 +247,9 @@ pub async fn prepare(
         } else {
             Channel::WechatTemplate
         };
-        let written = unlinked_followers(db, &campaign, channel, now, instance, lease).await?;
+        let chunk = settings.claim_batch as usize;
+        let written =
+            unlinked_followers(db, &campaign, channel, chunk, now, instance, lease).await?;
         match channel {
             Channel::WechatMass => rows.summary.wechat_mass += written,
             _ => rows.summary.wechat_template += written,
@@ -287,6 +315,7 @@ async fn unlinked_followers(
     db: &DatabaseConnection,
     campaign: &push_campaign::Model,
     channel: Channel,
+    chunk: usize,
     now: DateTime<Utc>,
     instance: &str,
     lease: Duration,
@@ -311,7 +340,7 @@ async fn unlinked_followers(
             .and_where(F::Subscribed.eq(true))
             .and_where(F::UserId.is_null())
             .to_owned();
-        let insert = Query::insert()
+        let mut insert = Query::insert()
             .into_table(push_delivery::Entity)
             .columns([
                 D::CampaignId,
@@ -329,7 +358,18 @@ async fn unlinked_followers(
                     .to_owned(),
             )
             .to_owned();
-        written += db.execute(&insert).await?.rows_affected();
+        insert.returning_col(D::Id);
+        let txn = db::begin_write(db).await?;
+        let mut ids = Vec::new();
+        for row in txn.query_all(&insert).await? {
+            ids.push(row.try_get::<i64>("", "id")?);
+        }
+        ids.sort_unstable();
+        if channel != Channel::WechatMass {
+            chunks::add(&txn, campaign.id, channel, &ids, chunk, now).await?;
+        }
+        txn.commit().await?;
+        written += ids.len() as u64;
         campaigns::extend_lease(db, campaign.id, instance, time::now() + lease).await?;
         from = to;
     }
@@ -489,6 +529,7 @@ async fn assign_mass_batches(
             ));
         }
         row.next_attempt_at = Set(now);
+        let recipient = row.recipient.clone().unwrap();
         push_delivery::Entity::insert(row)
             .on_conflict(
                 OnConflict::columns([C::CampaignId, C::Channel, C::Recipient])
@@ -497,6 +538,18 @@ async fn assign_mass_batches(
             )
             .exec_without_returning(&txn)
             .await?;
+        let moved: Option<i64> = push_delivery::Entity::find()
+            .select_only()
+            .column(C::Id)
+            .filter(C::CampaignId.eq(campaign_id))
+            .filter(C::Channel.eq(Channel::WechatTemplate))
+            .filter(C::Recipient.eq(recipient))
+            .filter(C::Status.eq(DeliveryStatus::Pending))
+            .into_tuple()
+            .one(&txn)
+            .await?;
+        let ids: Vec<i64> = moved.into_iter().collect();
+        chunks::add(&txn, campaign_id, Channel::WechatTemplate, &ids, 1, now).await?;
         txn.commit().await?;
         return Ok((0, 1));
     }
@@ -519,17 +572,27 @@ async fn assign_mass_batches(
             .filter(C::Id.in_subquery(ids))
             .exec(&txn)
             .await?;
-        let leader = push_delivery::Entity::find()
+        let range = push_delivery::Entity::find()
             .select_only()
-            .column_as(C::Id.min(), "id")
+            .column_as(C::Id.min(), "first")
+            .column_as(C::Id.max(), "last")
             .filter(C::CampaignId.eq(campaign_id))
             .filter(C::Channel.eq(Channel::WechatMass))
             .filter(C::Batch.eq(batch as i32))
-            .into_tuple::<Option<i64>>()
+            .into_tuple::<(Option<i64>, Option<i64>)>()
             .one(&txn)
-            .await?
-            .flatten();
-        if let Some(leader) = leader {
+            .await?;
+        if let Some((Some(leader), Some(last))) = range {
+            // The batch is one chunk, claimed and sent whole.
+            chunks::add(
+                &txn,
+                campaign_id,
+                Channel::WechatMass,
+                &[leader, last],
+                2,
+                now,
+            )
+            .await?;
             push_delivery::Entity::update_many()
                 .col_expr(C::BatchLeader, Expr::value(true))
                 .filter(C::Id.eq(leader))

@@ -12,7 +12,10 @@ use std::{
     time::Duration,
 };
 
-use entity::push_delivery::{self, Channel};
+use entity::{
+    push_chunk,
+    push_delivery::{self, Channel},
+};
 use futures_util::{StreamExt, stream};
 use sea_orm::EntityTrait;
 use tokio::{
@@ -21,7 +24,7 @@ use tokio::{
 };
 
 use super::{
-    campaigns, channels,
+    campaigns, channels, chunks,
     deliveries::{self, Settle},
     gate::{self, RateGate},
     message::ArticleBrief,
@@ -100,8 +103,9 @@ fn rate_gate(state: &AppState, channel: Channel) -> RateGate {
     RateGate::new(state.cache.clone(), channel, limit, window)
 }
 
-/// Deliveries to claim at once: a batch must settle well within its lease, so a rate
-/// limit caps it.
+/// Deliveries to claim at once. A claim's lease is renewed while it sends, so a batch may
+/// take longer than the lease; a rate limit still caps it, so that the rate shared by every
+/// loop of every instance is split among claims rather than hoarded by one.
 fn claim_size(state: &AppState, channel: Channel) -> u64 {
     let push = &state.settings.push;
     let batch = u64::from(push.claim_batch);
@@ -111,6 +115,8 @@ fn claim_size(state: &AppState, channel: Channel) -> u64 {
                 u64::from(push.channels.wechat_template.rate_per_sec) * push.lease_secs / 2;
             batch.min(per_lease.max(1))
         }
+        // A mass batch is claimed whole.
+        Channel::WechatMass => i64::MAX as u64,
         _ => batch,
     }
 }
@@ -144,7 +150,8 @@ async fn channel_loop(
     }
 }
 
-/// Claims, sends and settles one batch; returns how many deliveries it handled.
+/// Claims a chunk, sends its due deliveries and settles them; returns how many it handled
+/// (at least 1 when it claimed a chunk, so the loop goes on to the next one).
 pub async fn work_once(
     state: &AppState,
     channel: Channel,
@@ -156,42 +163,82 @@ pub async fn work_once(
         return Ok(0);
     }
     let push = &state.settings.push;
+    let lease = chrono::Duration::seconds(push.lease_secs as i64);
     let now = time::now();
-    let lease_until = now + chrono::Duration::seconds(push.lease_secs as i64);
-    let claimed = match channel {
-        Channel::WechatMass => {
-            deliveries::claim_mass_batch(&state.db, &state.instance, now, lease_until).await?
+    let token = chunks::claim_token(&state.instance);
+    let Some(chunk) = chunks::claim(&state.db, channel, &token, now, now + lease).await? else {
+        return Ok(0);
+    };
+    let size = claim_size(state, channel);
+    let claimed =
+        deliveries::claim(&state.db, &chunk, &state.instance, now, now + lease, size).await?;
+    let lost = AtomicBool::new(false);
+    let outcomes = if claimed.is_empty() {
+        Vec::new()
+    } else {
+        let campaign_ids: HashSet<i64> = claimed.iter().map(|d| d.campaign_id).collect();
+        if articles.len() > 64 {
+            articles.clear();
         }
-        _ => {
-            let size = claim_size(state, channel);
-            deliveries::claim(&state.db, channel, &state.instance, now, lease_until, size).await?
+        for id in &campaign_ids {
+            if !articles.contains_key(id)
+                && let Some(c) = entity::push_campaign::Entity::find_by_id(*id)
+                    .one(&state.db)
+                    .await?
+            {
+                articles.insert(*id, campaigns::articles_of(&state.db, &c).await?);
+            }
+        }
+        let sending = send(state, channel, gate, in_flight, &claimed, articles, &lost);
+        tokio::select! {
+            outcomes = sending => outcomes,
+            () = keep_lease(state, &chunk, &token, &lost) => unreachable!("renews until dropped"),
         }
     };
-    if claimed.is_empty() {
-        return Ok(0);
+    let recorded = deliveries::settle(
+        &state.db,
+        &chunk,
+        &token,
+        &state.instance,
+        time::now(),
+        outcomes.clone(),
+    )
+    .await?;
+    if recorded {
+        for (_, outcome) in &outcomes {
+            crate::push::record_outcome(channel, outcome);
+        }
+    } else {
+        tracing::warn!(
+            channel = gate::channel_name(channel),
+            chunk = chunk.id,
+            "a push claim was taken over before its outcomes were recorded"
+        );
     }
-    let campaign_ids: HashSet<i64> = claimed.iter().map(|d| d.campaign_id).collect();
-    if articles.len() > 64 {
-        articles.clear();
-    }
-    for id in &campaign_ids {
-        if !articles.contains_key(id)
-            && let Some(c) = entity::push_campaign::Entity::find_by_id(*id)
-                .one(&state.db)
-                .await?
-        {
-            articles.insert(*id, campaigns::articles_of(&state.db, &c).await?);
+    campaigns::finish_if_settled(&state.db, chunk.campaign_id).await?;
+    Ok(claimed.len().max(1))
+}
+
+/// Renews the claim's lease while its deliveries are being sent (a third of the lease
+/// apart), so that a live worker's claim is never taken for a dead one's; if the claim was
+/// lost all the same (this worker stalled past its lease), flags it so nothing more of it is
+/// sent. Runs until dropped.
+async fn keep_lease(state: &AppState, chunk: &push_chunk::Model, token: &str, lost: &AtomicBool) {
+    let lease_secs = state.settings.push.lease_secs;
+    let every = Duration::from_millis((lease_secs * 1000 / 3).max(1));
+    loop {
+        tokio::time::sleep(every).await;
+        if lost.load(Ordering::Relaxed) {
+            continue;
+        }
+        let until = time::now() + chrono::Duration::seconds(lease_secs as i64);
+        match chunks::renew(&state.db, chunk.id, token, until).await {
+            Ok(true) => {}
+            Ok(false) => lost.store(true, Ordering::Relaxed),
+            // The database may answer again before the lease runs out.
+            Err(err) => tracing::warn!(error = %err, "cannot renew a push claim"),
         }
     }
-    let outcomes = send(state, channel, gate, in_flight, &claimed, articles).await;
-    for (_, outcome) in &outcomes {
-        crate::push::record_outcome(channel, outcome);
-    }
-    deliveries::settle(&state.db, channel, &state.instance, time::now(), outcomes).await?;
-    for id in campaign_ids {
-        campaigns::finish_if_settled(&state.db, id).await?;
-    }
-    Ok(claimed.len())
 }
 
 async fn send(
@@ -201,6 +248,7 @@ async fn send(
     in_flight: &Semaphore,
     claimed: &[push_delivery::Model],
     articles: &HashMap<i64, Vec<ArticleBrief>>,
+    lost: &AtomicBool,
 ) -> Vec<(i64, Settle)> {
     let of = |d: &push_delivery::Model| articles.get(&d.campaign_id).map_or(&[][..], Vec::as_slice);
     match channel {
@@ -221,6 +269,10 @@ async fn send(
                     // Ours and never closed: acquiring only waits.
                     let _permit = in_flight.acquire().await.ok();
                     gate.acquire().await;
+                    if lost.load(Ordering::Relaxed) {
+                        // The claim is someone else's now: they send it.
+                        return (d.id, released());
+                    }
                     let outcome = match channel {
                         Channel::WechatTemplate => channels::send_template(state, &d, of(&d)).await,
                         _ => channels::send_subscribe(state, &d, of(&d)).await,

@@ -24,6 +24,7 @@ mod metrics;
 mod openapi;
 mod ops;
 mod push;
+mod push_leases;
 mod push_process;
 mod read_path;
 mod resilience;

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use entity::{
-    miniprogram_subscription,
+    miniprogram_subscription, push_chunk,
     push_delivery::{self, Channel, DeliveryStatus},
 };
 use qshare::{
@@ -26,7 +26,7 @@ const TEMPLATE: &str = "tpl-featured";
 
 /// Settings with the Official Account and the mini-program pointed at `fake`, and the
 /// inbox and template channels on (no rate limit).
-async fn push_settings(fake: &FakeWechat) -> (Settings, Option<tempfile::TempDir>) {
+pub async fn push_settings(fake: &FakeWechat) -> (Settings, Option<tempfile::TempDir>) {
     let (mut settings, dir) = test_settings().await;
     settings.wechat.api_base_url = fake.base_url().to_string();
     settings.wechat.official_account = OfficialAccountSettings {
@@ -47,7 +47,7 @@ async fn push_settings(fake: &FakeWechat) -> (Settings, Option<tempfile::TempDir
     (settings, dir)
 }
 
-async fn fake_with(followers: usize) -> FakeWechat {
+pub async fn fake_with(followers: usize) -> FakeWechat {
     FakeWechat::start_with(FakeConfig {
         followers: fake::generated_followers(followers),
         ..FakeConfig::default()
@@ -56,7 +56,7 @@ async fn fake_with(followers: usize) -> FakeWechat {
 }
 
 /// Records the fake's followers in our table through the real sync.
-async fn sync_followers(app: &TestApp) {
+pub async fn sync_followers(app: &TestApp) {
     app.admin_json(
         Method::POST,
         "/api/admin/followers/sync",
@@ -66,7 +66,7 @@ async fn sync_followers(app: &TestApp) {
     .await;
 }
 
-async fn featured(app: &TestApp, title: &str, extra: Value) -> i64 {
+pub async fn featured(app: &TestApp, title: &str, extra: Value) -> i64 {
     let id = app.published_article(title, extra).await;
     app.feature(id).await;
     id
@@ -108,7 +108,7 @@ async fn run_push_job(app: &TestApp) -> Value {
     run
 }
 
-async fn campaign(app: &TestApp, id: i64) -> Value {
+pub async fn campaign(app: &TestApp, id: i64) -> Value {
     app.admin_json(
         Method::GET,
         &format!("/api/admin/push/campaigns/{id}"),
@@ -119,7 +119,7 @@ async fn campaign(app: &TestApp, id: i64) -> Value {
 }
 
 /// Waits until `done` holds for the campaign (or fails the test after 60 s).
-async fn wait_for(app: &TestApp, id: i64, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub async fn wait_for(app: &TestApp, id: i64, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     let start = Instant::now();
     loop {
         let c = campaign(app, id).await;
@@ -134,7 +134,7 @@ async fn wait_for(app: &TestApp, id: i64, what: &str, done: impl Fn(&Value) -> b
     }
 }
 
-async fn wait_settled(app: &TestApp, id: i64) -> Value {
+pub async fn wait_settled(app: &TestApp, id: i64) -> Value {
     wait_for(app, id, "done or failed", |c| {
         c["status"] == "done" || c["status"] == "failed"
     })
@@ -150,7 +150,7 @@ fn count(campaign: &Value, name: &str, status: &str) -> i64 {
         .unwrap_or(0)
 }
 
-fn channel<'a>(campaign: &'a Value, name: &str) -> &'a Value {
+pub fn channel<'a>(campaign: &'a Value, name: &str) -> &'a Value {
     campaign["channels"]
         .as_array()
         .unwrap()
@@ -159,7 +159,7 @@ fn channel<'a>(campaign: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {name} channel in {campaign:#}"))
 }
 
-async fn deliveries(app: &TestApp, campaign_id: i64) -> Vec<push_delivery::Model> {
+pub async fn deliveries(app: &TestApp, campaign_id: i64) -> Vec<push_delivery::Model> {
     push_delivery::Entity::find()
         .filter(push_delivery::Column::CampaignId.eq(campaign_id))
         .all(&app.state.db)
@@ -186,7 +186,7 @@ fn campaign_id(run: &Value) -> i64 {
         .unwrap_or_else(|| panic!("no campaign in {run}"))
 }
 
-fn assert_no_duplicates(fake: &FakeWechat) {
+pub fn assert_no_duplicates(fake: &FakeWechat) {
     assert_eq!(
         fake.openids_with_several_messages(),
         Vec::<String>::new(),
@@ -693,6 +693,20 @@ async fn a_claim_whose_worker_died_is_resent_only_where_the_channel_deduplicates
             Expr::value(time::now() - chrono::Duration::seconds(1)),
         )
         .filter(push_delivery::Column::CampaignId.eq(c))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    // ... under claims of their chunks whose lease ran out.
+    push_chunk::Entity::update_many()
+        .col_expr(
+            push_chunk::Column::ClaimedBy,
+            Expr::value("dead-instance/1"),
+        )
+        .col_expr(
+            push_chunk::Column::LeaseUntil,
+            Expr::value(time::now() - chrono::Duration::seconds(1)),
+        )
+        .filter(push_chunk::Column::CampaignId.eq(c))
         .exec(&app.state.db)
         .await
         .unwrap();

@@ -1,0 +1,54 @@
+//! Push claims and their leases (issue 13): a claim whose sends are slowed by a rate limit
+//! shared by many loops and instances stays its worker's for as long as the worker lives,
+//! so nothing is "recovered" (resent, or marked unknown) while it is still being sent.
+
+use std::time::Duration;
+
+use entity::push_delivery::DeliveryStatus;
+use serde_json::json;
+
+use crate::{
+    helpers::{spawn_app_sharing, spawn_app_with},
+    push::{
+        assert_no_duplicates, channel, deliveries, fake_with, featured, push_now, push_settings,
+        sync_followers, wait_settled,
+    },
+};
+
+#[tokio::test]
+async fn a_claim_slowed_by_a_shared_rate_limit_is_never_recovered_while_its_worker_lives() {
+    const FOLLOWERS: usize = 30;
+    let fake = fake_with(FOLLOWERS).await;
+    fake.set_latency(Duration::from_millis(5));
+    let (mut settings, dir) = push_settings(&fake).await;
+    settings.push.channels.inbox.enabled = false;
+    // 5 sends a second shared by 4 loops on each of 2 instances, big claims and a 2 s
+    // lease: the 30 messages take 6 s or more, several leases' worth.
+    settings.push.channels.wechat_template.rate_per_sec = 5;
+    settings.push.loops_per_channel = 4;
+    settings.push.claim_batch = 1000;
+    settings.push.lease_secs = 2;
+    let first = spawn_app_with(settings.clone(), dir).await;
+    let second = spawn_app_sharing(settings, None, Some(first.state.cache.clone())).await;
+    sync_followers(&first).await;
+    let article = featured(&first, "Slow and steady", json!({})).await;
+    let id = push_now(&first, article).await;
+
+    let done = wait_settled(&second, id).await;
+    assert_eq!(done["status"], "done", "{done:#}");
+    assert_eq!(channel(&done, "wechat_template")["sent"], FOLLOWERS as i64);
+    let rows = deliveries(&first, id).await;
+    assert_eq!(rows.len(), FOLLOWERS);
+    for d in &rows {
+        assert_eq!(d.status, DeliveryStatus::Sent, "{d:?}");
+        // A recovered claim goes back to pending and is claimed again: a second attempt.
+        assert_eq!(d.attempts, 1, "claimed once, never recovered: {d:?}");
+    }
+    let stats = fake.stats();
+    assert_eq!(
+        stats.template_duplicates, 0,
+        "no message was sent again while its first send was under way"
+    );
+    assert_eq!(stats.templates_sent, FOLLOWERS as u64);
+    assert_no_duplicates(&fake);
+}
