@@ -7,7 +7,7 @@ use super::{
     dto::{ModerationState, UserBrief},
     error::ApiResult,
     read_budget,
-    security::UserAuth,
+    security::{CurrentUser, UserAuth},
     tags::ApiTags,
     types::{Text, Timestamp},
 };
@@ -15,7 +15,7 @@ use crate::{
     pagination::Page,
     service::{
         comments::{self, CommentView, NewComment},
-        moderation::{ModerationAction, Screening},
+        moderation::{CommentText, ModerationAction},
         read_limits::ReadCost,
     },
     state::AppState,
@@ -170,26 +170,14 @@ impl CommentsApi {
         id: Path<i64>,
         body: Json<CommentCreate>,
     ) -> ApiResult<CommentCreated> {
-        let ip = client_ip(req, state.settings.server.trust_forwarded_for);
+        let UserAuth(CurrentUser(author)) = auth;
         let new = NewComment {
-            content: body.0.content.into(),
+            content: CommentText::parse(&body.0.content.0)?,
             parent_id: body.0.parent_id,
             reply_to: body.0.reply_to,
-            client_ip: ip,
+            client_ip: client_ip(req, state.settings.server.trust_forwarded_for),
         };
-        let view = comments::create(
-            &state.db,
-            &state.cache,
-            &state.read_cache,
-            &Screening {
-                settings: &state.settings,
-                wechat: &state.wechat,
-            },
-            &auth.0.0,
-            id.0,
-            new,
-        )
-        .await?;
+        let view = comments::create(&state, &author, id.0, new).await?;
         Ok(CommentCreated::Created(Json(Comment::from_view(
             view, false,
         ))))
@@ -219,15 +207,10 @@ impl CommentsApi {
         req: &Request,
         id: Path<i64>,
     ) -> ApiResult<CommentDeleted> {
-        comments::apply(
-            &state.db,
-            &state.read_cache,
-            &auth.0.0,
-            &actor::of(&auth.0.0, req, &state),
-            id.0,
-            ModerationAction::Delete,
-        )
-        .await?;
+        let UserAuth(CurrentUser(user)) = auth;
+        let audit_as = actor::of(&user, req, &state);
+        let delete = ModerationAction::Delete;
+        comments::apply(&state.db, &state.read_cache, &user, &audit_as, id.0, delete).await?;
         Ok(CommentDeleted::Deleted)
     }
 

@@ -7,15 +7,15 @@ use super::{
     dto::{ModerationState, UserBrief},
     error::ApiResult,
     read_budget,
-    security::UserAuth,
+    security::{CurrentUser, UserAuth},
     tags::ApiTags,
     types::{Text, Timestamp},
 };
 use crate::{
     pagination::Page,
     service::{
-        guestbook::{self, MessageView},
-        moderation::{ModerationAction, Screening},
+        guestbook::{self, MessageView, NewMessage},
+        moderation::{CommentText, ModerationAction},
         read_limits::ReadCost,
     },
     state::AppState,
@@ -120,19 +120,12 @@ impl GuestbookApi {
         state: Data<&AppState>,
         body: Json<GuestbookCreate>,
     ) -> ApiResult<GuestbookCreated> {
-        let ip = client_ip(req, state.settings.server.trust_forwarded_for);
-        let view = guestbook::create(
-            &state.db,
-            &state.cache,
-            &Screening {
-                settings: &state.settings,
-                wechat: &state.wechat,
-            },
-            &auth.0.0,
-            &body.0.content.0,
-            &ip,
-        )
-        .await?;
+        let UserAuth(CurrentUser(author)) = auth;
+        let new = NewMessage {
+            content: CommentText::parse(&body.0.content.0)?,
+            client_ip: client_ip(req, state.settings.server.trust_forwarded_for),
+        };
+        let view = guestbook::create(&state, &author, new).await?;
         Ok(GuestbookCreated::Created(Json(view.into())))
     }
 
@@ -145,15 +138,9 @@ impl GuestbookApi {
         req: &Request,
         id: Path<i64>,
     ) -> ApiResult<GuestbookDeleted> {
-        let audit_as = actor::of(&auth.0.0, req, &state);
-        guestbook::apply(
-            &state.db,
-            &auth.0.0,
-            &audit_as,
-            id.0,
-            ModerationAction::Delete,
-        )
-        .await?;
+        let UserAuth(CurrentUser(user)) = auth;
+        let audit_as = actor::of(&user, req, &state);
+        guestbook::apply(&state.db, &user, &audit_as, id.0, ModerationAction::Delete).await?;
         Ok(GuestbookDeleted::Deleted)
     }
 }

@@ -325,7 +325,7 @@ pub async fn publish(
 ) -> AppResult<ArticleView> {
     let txn = db::begin_write(db).await?;
     let current = find(&txn, id).await?;
-    let changed = current.status != ArticleStatus::Published;
+    let changed = !current.is_published();
     if changed {
         let now = time::now();
         let before = audit_summary(&current);
@@ -363,7 +363,7 @@ pub async fn schedule(
     }
     let txn = db::begin_write(db).await?;
     let current = find(&txn, id).await?;
-    if current.status == ArticleStatus::Published {
+    if current.is_published() {
         return Err(AppError::Unprocessable {
             code: "already_published",
             message: "the article is already published; unpublish it first".into(),

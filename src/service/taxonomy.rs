@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use entity::{
-    article::{self, ArticleStatus},
+    article,
     article_tag, category, tag,
 };
 use sea_orm::{
@@ -35,7 +35,7 @@ pub async fn categories(db: &DatabaseConnection) -> AppResult<Vec<Counted<catego
         .select_only()
         .column(article::Column::CategoryId)
         .column_as(article::Column::Id.count(), "n")
-        .filter(article::Column::Status.eq(ArticleStatus::Published))
+        .filter(article::Entity::published())
         .filter(article::Column::CategoryId.is_not_null())
         .group_by(article::Column::CategoryId)
         .into_tuple::<(Option<i64>, i64)>()
@@ -64,7 +64,7 @@ pub async fn tags(db: &DatabaseConnection) -> AppResult<Vec<Counted<tag::Model>>
         .select_only()
         .column(article_tag::Column::TagId)
         .column_as(article_tag::Column::ArticleId.count(), "n")
-        .filter(article::Column::Status.eq(ArticleStatus::Published))
+        .filter(article::Entity::published())
         .group_by(article_tag::Column::TagId)
         .into_tuple::<(i64, i64)>()
         .all(db)
@@ -163,8 +163,7 @@ pub async fn create_category(
 }
 
 async fn published_in_category(db: &DatabaseConnection, id: i64) -> AppResult<i64> {
-    Ok(article::Entity::find()
-        .filter(article::Column::Status.eq(ArticleStatus::Published))
+    Ok(article::Entity::find_published()
         .filter(article::Column::CategoryId.eq(id))
         .count(db)
         .await? as i64)
@@ -173,7 +172,7 @@ async fn published_in_category(db: &DatabaseConnection, id: i64) -> AppResult<i6
 async fn published_with_tag(db: &DatabaseConnection, id: i64) -> AppResult<i64> {
     Ok(article_tag::Entity::find()
         .inner_join(article::Entity)
-        .filter(article::Column::Status.eq(ArticleStatus::Published))
+        .filter(article::Entity::published())
         .filter(article_tag::Column::TagId.eq(id))
         .count(db)
         .await? as i64)

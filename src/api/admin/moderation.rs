@@ -8,11 +8,14 @@ use crate::{
         dto::ModerationState,
         error::{ApiError, ApiResult},
         guestbook::GuestbookPage,
-        security::AdminAuth,
+        security::{AdminAuth, AdminCaller},
         tags::ApiTags,
         types::Text,
     },
-    service::{comments, guestbook, moderation::ModerationAction},
+    service::{
+        comments, guestbook,
+        moderation::{CommentText, ModerationAction},
+    },
     state::AppState,
 };
 
@@ -110,15 +113,10 @@ impl AdminModerationApi {
         id: Path<i64>,
         action: Path<ModerationVerb>,
     ) -> ApiResult<Json<ModerationOutcome>> {
-        let c = comments::apply(
-            &state.db,
-            &state.read_cache,
-            &admin.0.0,
-            admin.actor(),
-            id.0,
-            action.0.into(),
-        )
-        .await?;
+        let AdminAuth(AdminCaller(admin, audit_as)) = admin;
+        let action = action.0.into();
+        let c = comments::apply(&state.db, &state.read_cache, &admin, &audit_as, id.0, action)
+            .await?;
         Ok(Json(ModerationOutcome {
             id: c.id,
             status: c.status.into(),
@@ -133,13 +131,15 @@ impl AdminModerationApi {
         state: Data<&AppState>,
         body: Json<BulkModeration>,
     ) -> ApiResult<Json<BulkResult>> {
+        let AdminAuth(AdminCaller(admin, audit_as)) = admin;
+        let BulkModeration { ids, action } = body.0;
         let outcomes = comments::apply_many(
             &state.db,
             &state.read_cache,
-            &admin.0.0,
-            admin.actor(),
-            &body.0.ids,
-            body.0.action.into(),
+            &admin,
+            &audit_as,
+            &ids,
+            action.into(),
         )
         .await;
         let results = outcomes
@@ -188,14 +188,9 @@ impl AdminModerationApi {
         id: Path<i64>,
         body: Json<GuestbookReplyWrite>,
     ) -> ApiResult<Json<ModerationOutcome>> {
-        let m = guestbook::reply(
-            &state.db,
-            &admin.0.0,
-            admin.actor(),
-            id.0,
-            &body.0.content.0,
-        )
-        .await?;
+        let AdminAuth(AdminCaller(admin, audit_as)) = admin;
+        let answer = CommentText::parse(&body.0.content.0)?;
+        let m = guestbook::reply(&state.db, &admin, &audit_as, id.0, answer).await?;
         Ok(Json(ModerationOutcome {
             id: m.id,
             status: m.status.into(),
@@ -211,8 +206,8 @@ impl AdminModerationApi {
         id: Path<i64>,
         action: Path<ModerationVerb>,
     ) -> ApiResult<Json<ModerationOutcome>> {
-        let m =
-            guestbook::apply(&state.db, &admin.0.0, admin.actor(), id.0, action.0.into()).await?;
+        let AdminAuth(AdminCaller(admin, audit_as)) = admin;
+        let m = guestbook::apply(&state.db, &admin, &audit_as, id.0, action.0.into()).await?;
         Ok(Json(ModerationOutcome {
             id: m.id,
             status: m.status.into(),
