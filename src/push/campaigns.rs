@@ -5,8 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{
-    article,
-    category, push_campaign,
+    article, category, push_campaign,
     push_campaign::{CampaignStatus, CampaignTrigger},
     push_campaign_article,
     push_delivery::{self, Channel, DeliveryStatus},

@@ -162,7 +162,9 @@ pub async fn list_featured(
 ) -> AppResult<Page<CardView>> {
     let limit = pagination::limit(limit)?;
     let cursor = cursor.map(TimeCursor::decode).transpose()?;
-    let mut condition = Condition::all().add(article::Entity::published()).add(article::Column::Featured.eq(true));
+    let mut condition = Condition::all()
+        .add(article::Entity::published())
+        .add(article::Column::Featured.eq(true));
     if let Some(cursor) = &cursor {
         condition = condition.add(time_keyset_after(article::Column::FeaturedAt, cursor));
     }

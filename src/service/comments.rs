@@ -229,8 +229,8 @@ pub async fn apply(
 ) -> AppResult<comment::Model> {
     let txn = db::begin_write(db).await?;
     let current = moderation::find::<comment::Entity>(&txn, id).await?;
-    let to = moderation::apply::<comment::Entity>(&txn, actor, audit_as, id, &current, action)
-        .await?;
+    let to =
+        moderation::apply::<comment::Entity>(&txn, actor, audit_as, id, &current, action).await?;
     let was_published = current.status == CommentStatus::Published;
     let count_changed = was_published != (to == CommentStatus::Published);
     if count_changed {

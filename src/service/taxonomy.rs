@@ -3,25 +3,23 @@
 
 use std::collections::HashMap;
 
-use entity::{
-    article,
-    article_tag, category, tag,
-};
+use entity::{article, article_tag, category, tag};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde_json::{Value, json};
 
 use super::{
     audit::{self, Actor, Entry},
-    validate,
+    validate::{self, Slug},
 };
 use crate::{
     cache::read_through::ReadCache,
     db,
     error::{AppError, AppResult},
     time,
+    unique::{OnUnique, UniqueIndex},
 };
 
 #[derive(Debug, Clone)]
@@ -84,14 +82,20 @@ pub async fn tags(db: &DatabaseConnection) -> AppResult<Vec<Counted<tag::Model>>
         .collect())
 }
 
-/// A unique-constraint violation becomes a 409 about the slug.
-fn slug_conflict(err: DbErr) -> AppError {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => {
-            AppError::conflict("slug_taken", "another item already uses this slug")
-        }
-        _ => err.into(),
-    }
+const CATEGORY_SLUG: UniqueIndex = UniqueIndex {
+    name: "categories_slug_key",
+    table: "categories",
+    columns: &["slug"],
+};
+
+const TAG_SLUG: UniqueIndex = UniqueIndex {
+    name: "tags_slug_key",
+    table: "tags",
+    columns: &["slug"],
+};
+
+fn slug_taken() -> AppError {
+    AppError::conflict("slug_taken", "another item already uses this slug")
 }
 
 fn category_summary(c: &category::Model) -> Value {
@@ -134,7 +138,10 @@ pub async fn create_category(
     actor: &Actor,
     input: CategoryInput,
 ) -> AppResult<category::Model> {
-    let slug = validate::slug("slug", input.slug.as_deref().unwrap_or_default())?;
+    let slug = String::from(Slug::parse(
+        "slug",
+        input.slug.as_deref().unwrap_or_default(),
+    )?);
     let name = validate::text("name", input.name.as_deref().unwrap_or_default(), 1, 64)?;
     let description = validate::text(
         "description",
@@ -155,7 +162,7 @@ pub async fn create_category(
     }
     .insert(&txn)
     .await
-    .map_err(slug_conflict)?;
+    .on_unique(&CATEGORY_SLUG, slug_taken)?;
     let entry = Entry::new("category.create", "category", saved.id).after(category_summary(&saved));
     audit::record(&txn, actor, entry).await?;
     txn.commit().await?;
@@ -191,7 +198,7 @@ pub async fn update_category(
     let before = category_summary(&current);
     let mut model: category::ActiveModel = current.into();
     if let Some(v) = &input.slug {
-        model.slug = Set(validate::slug("slug", v)?);
+        model.slug = Set(String::from(Slug::parse("slug", v)?));
     }
     if let Some(v) = &input.name {
         model.name = Set(validate::text("name", v, 1, 64)?);
@@ -203,7 +210,10 @@ pub async fn update_category(
         model.sort_order = Set(v);
     }
     model.updated_at = Set(time::now());
-    let saved = model.update(&txn).await.map_err(slug_conflict)?;
+    let saved = model
+        .update(&txn)
+        .await
+        .on_unique(&CATEGORY_SLUG, slug_taken)?;
     let entry =
         Entry::new("category.update", "category", id).changes(before, category_summary(&saved));
     audit::record(&txn, actor, entry).await?;
@@ -244,7 +254,10 @@ pub async fn create_tag(
     actor: &Actor,
     input: TagInput,
 ) -> AppResult<tag::Model> {
-    let slug = validate::slug("slug", input.slug.as_deref().unwrap_or_default())?;
+    let slug = String::from(Slug::parse(
+        "slug",
+        input.slug.as_deref().unwrap_or_default(),
+    )?);
     let name = validate::text("name", input.name.as_deref().unwrap_or_default(), 1, 64)?;
     let txn = db::begin_write(db).await?;
     let saved = tag::ActiveModel {
@@ -255,7 +268,7 @@ pub async fn create_tag(
     }
     .insert(&txn)
     .await
-    .map_err(slug_conflict)?;
+    .on_unique(&TAG_SLUG, slug_taken)?;
     let entry = Entry::new("tag.create", "tag", saved.id).after(tag_summary(&saved));
     audit::record(&txn, actor, entry).await?;
     txn.commit().await?;
@@ -274,12 +287,12 @@ pub async fn update_tag(
     let before = tag_summary(&current);
     let mut model: tag::ActiveModel = current.into();
     if let Some(v) = &input.slug {
-        model.slug = Set(validate::slug("slug", v)?);
+        model.slug = Set(String::from(Slug::parse("slug", v)?));
     }
     if let Some(v) = &input.name {
         model.name = Set(validate::text("name", v, 1, 64)?);
     }
-    let saved = model.update(&txn).await.map_err(slug_conflict)?;
+    let saved = model.update(&txn).await.on_unique(&TAG_SLUG, slug_taken)?;
     let entry = Entry::new("tag.update", "tag", id).changes(before, tag_summary(&saved));
     audit::record(&txn, actor, entry).await?;
     txn.commit().await?;

@@ -115,8 +115,15 @@ impl AdminModerationApi {
     ) -> ApiResult<Json<ModerationOutcome>> {
         let AdminAuth(AdminCaller(admin, audit_as)) = admin;
         let action = action.0.into();
-        let c = comments::apply(&state.db, &state.read_cache, &admin, &audit_as, id.0, action)
-            .await?;
+        let c = comments::apply(
+            &state.db,
+            &state.read_cache,
+            &admin,
+            &audit_as,
+            id.0,
+            action,
+        )
+        .await?;
         Ok(Json(ModerationOutcome {
             id: c.id,
             status: c.status.into(),

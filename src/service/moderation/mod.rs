@@ -9,7 +9,7 @@ use std::time::Duration;
 
 pub use screening::{Screening, has_blocked_word, initial_status};
 pub use text::{CommentText, MAX_CHARS, excerpt};
-pub use transition::{ModerationAction, Moderated, apply, find, transition};
+pub use transition::{Moderated, ModerationAction, apply, find, transition};
 
 use super::rate_limit::{self, RateLimit};
 use crate::{cache::Cache, config::Settings, error::AppResult};
