@@ -8,7 +8,7 @@ use entity::{
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, prelude::Expr, sea_query::OnConflict,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TryInsertResult, prelude::Expr,
 };
 
 use super::moderation;
@@ -106,20 +106,16 @@ pub async fn notify(db: &impl ConnectionTrait, n: NewNotification) -> AppResult<
 /// Adds several notifications in one statement, skipping the events a person already has
 /// one for; returns how many were added.
 pub async fn notify_many(db: &impl ConnectionTrait, all: Vec<NewNotification>) -> AppResult<u64> {
-    if all.is_empty() {
-        return Ok(0);
-    }
     let now = time::now();
     let rows = all.into_iter().map(|n| n.into_row(now));
-    let inserted = notification::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::columns([notification::Column::UserId, notification::Column::DedupKey])
-                .do_nothing()
-                .to_owned(),
-        )
+    let written = notification::Entity::insert_many(rows)
+        .on_conflict_do_nothing_on([notification::Column::UserId, notification::Column::DedupKey])
         .exec_without_returning(db)
         .await?;
-    Ok(inserted)
+    Ok(match written {
+        TryInsertResult::Inserted(n) => n,
+        TryInsertResult::Empty | TryInsertResult::Conflicted => 0,
+    })
 }
 
 /// A page of the inbox, newest first.

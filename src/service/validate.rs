@@ -3,6 +3,25 @@
 
 use crate::error::{AppError, AppResult};
 
+/// A `String` newtype that only its `parse` builds: read it with `as_str`, store it with
+/// `String::from`.
+macro_rules! parsed_string {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+    };
+}
+pub(crate) use parsed_string;
+
 /// Trimmed text of `min..=max` characters (not bytes: Chinese text counts per character).
 pub fn text(field: &str, value: &str, min: usize, max: usize) -> AppResult<String> {
     let trimmed = value.trim();
@@ -52,17 +71,9 @@ impl HttpUrl {
         }
         Ok(Self(value.to_string()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl From<HttpUrl> for String {
-    fn from(value: HttpUrl) -> Self {
-        value.0
-    }
-}
+parsed_string!(HttpUrl);
 
 /// `HttpUrl::parse`, as the stored string.
 pub fn url(field: &str, value: &str) -> AppResult<String> {
@@ -90,17 +101,9 @@ impl Slug {
         }
         Ok(Self(value.to_string()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl From<Slug> for String {
-    fn from(value: Slug) -> Self {
-        value.0
-    }
-}
+parsed_string!(Slug);
 
 /// A semantic version such as `2.3.1`.
 pub fn version(field: &str, value: &str) -> AppResult<semver::Version> {

@@ -8,7 +8,7 @@ use qshare::{
     error::AppError,
     service::{
         audit::Actor,
-        moderation::{self, ModerationAction, Moderated},
+        moderation::{self, Moderated, ModerationAction},
     },
 };
 use reqwest::{Method, StatusCode};
@@ -38,7 +38,13 @@ async fn pending_items(app: &TestApp, token: &str) -> [(&'static str, i64); 2] {
         )
         .await;
     let m = app
-        .as_user(token, Method::POST, "/api/guestbook", body, StatusCode::CREATED)
+        .as_user(
+            token,
+            Method::POST,
+            "/api/guestbook",
+            body,
+            StatusCode::CREATED,
+        )
         .await;
     assert_eq!(c["status"], "pending");
     assert_eq!(m["status"], "pending");
@@ -145,8 +151,7 @@ async fn apply_stale<E: Moderated>(
     action: ModerationAction,
 ) -> Result<(), AppError> {
     let txn = app.state.db.begin().await.unwrap();
-    let result =
-        moderation::apply::<E>(&txn, admin, &Actor::user(admin), id, stale, action).await;
+    let result = moderation::apply::<E>(&txn, admin, &Actor::user(admin), id, stale, action).await;
     txn.commit().await.unwrap();
     result.map(|_| ())
 }
@@ -191,11 +196,17 @@ async fn a_second_transition_racing_the_first_gets_a_conflict_and_the_audit_has_
     let comment = moderation::find::<comment::Entity>(db, comment_id)
         .await
         .unwrap();
-    assert_eq!(comment.status, entity::moderation::ModerationStatus::Published);
+    assert_eq!(
+        comment.status,
+        entity::moderation::ModerationStatus::Published
+    );
     let message = moderation::find::<guestbook_message::Entity>(db, message_id)
         .await
         .unwrap();
-    assert_eq!(message.status, entity::moderation::ModerationStatus::Published);
+    assert_eq!(
+        message.status,
+        entity::moderation::ModerationStatus::Published
+    );
     assert_eq!(
         audit_actions(&app, "comments", comment_id).await,
         ["comment.approve"]
@@ -236,8 +247,14 @@ async fn only_an_admin_moderates_and_an_author_may_only_delete_their_own() {
         } else {
             format!("/api/guestbook/{id}")
         };
-        app.as_user(&other, Method::DELETE, &delete_path, None, StatusCode::FORBIDDEN)
-            .await;
+        app.as_user(
+            &other,
+            Method::DELETE,
+            &delete_path,
+            None,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
     }
     // The shared transition itself refuses an author's approve, whatever the route.
     let [(_, comment_id), (_, message_id)] = items;
@@ -257,7 +274,10 @@ async fn only_an_admin_moderates_and_an_author_may_only_delete_their_own() {
     let comment = moderation::find::<comment::Entity>(&app.state.db, comment_id)
         .await
         .unwrap();
-    assert_eq!(comment.status, entity::moderation::ModerationStatus::Pending);
+    assert_eq!(
+        comment.status,
+        entity::moderation::ModerationStatus::Pending
+    );
 
     // The author deletes their own; that is not an admin action, so not audited.
     let resp = app
@@ -272,6 +292,13 @@ async fn only_an_admin_moderates_and_an_author_may_only_delete_their_own() {
     let message = moderation::find::<guestbook_message::Entity>(&app.state.db, message_id)
         .await
         .unwrap();
-    assert_eq!(message.status, entity::moderation::ModerationStatus::Deleted);
-    assert!(audit_actions(&app, "guestbook", message_id).await.is_empty());
+    assert_eq!(
+        message.status,
+        entity::moderation::ModerationStatus::Deleted
+    );
+    assert!(
+        audit_actions(&app, "guestbook", message_id)
+            .await
+            .is_empty()
+    );
 }

@@ -101,7 +101,10 @@ async fn unreadable_stored_download_links_are_a_500_not_an_empty_list() {
     )
     .await;
     let err = app
-        .get_json(&format!("/api/resources/{id}"), StatusCode::INTERNAL_SERVER_ERROR)
+        .get_json(
+            &format!("/api/resources/{id}"),
+            StatusCode::INTERNAL_SERVER_ERROR,
+        )
         .await;
     assert_eq!(err["code"], "internal_error");
 }

@@ -1,7 +1,10 @@
 //! The text of a comment, a guestbook message or the site's answer: parsed once where it
 //! enters, so nothing downstream checks a `String` again.
 
-use crate::error::{AppError, AppResult};
+use crate::{
+    error::AppResult,
+    service::validate::{self, parsed_string},
+};
 
 pub const MAX_CHARS: usize = 2000;
 
@@ -12,29 +15,11 @@ pub struct CommentText(String);
 impl CommentText {
     /// The errors name the field `content`, as the clients expect.
     pub fn parse(content: &str) -> AppResult<Self> {
-        let text = content.trim();
-        if text.is_empty() {
-            return Err(AppError::bad_field("content", "content must not be empty"));
-        }
-        if text.chars().count() > MAX_CHARS {
-            return Err(AppError::bad_field(
-                "content",
-                format!("content must be at most {MAX_CHARS} characters"),
-            ));
-        }
-        Ok(Self(text.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
+        validate::text("content", content, 1, MAX_CHARS).map(Self)
     }
 }
 
-impl From<CommentText> for String {
-    fn from(value: CommentText) -> Self {
-        value.0
-    }
-}
+parsed_string!(CommentText);
 
 /// A short excerpt for notifications and the audit log.
 pub fn excerpt(text: &str) -> String {

@@ -46,92 +46,94 @@ pub fn transition(from: ModerationStatus, action: ModerationAction) -> AppResult
     Ok(to)
 }
 
+/// What the transition reads of a moderated row.
+pub struct RowFacts<'a> {
+    pub status: ModerationStatus,
+    pub author_id: i64,
+    pub content: &'a str,
+    /// The article a comment is on (kept in the audit entry).
+    pub article_id: Option<i64>,
+}
+
 /// A table whose rows are moderated: comments and guestbook messages.
 pub trait Moderated: EntityTrait<Model: IntoActiveModel<Self::ActiveModel> + Send + Sync> {
-    /// For "not found" and the refusal, e.g. `comment`, `comments`.
+    /// For "not found" and the conflict, e.g. `comment`.
     const NOUN: &'static str;
+    /// For the refusal, e.g. `comments`.
     const NOUN_PLURAL: &'static str;
     /// The audit log's object type.
     const OBJECT_TYPE: &'static str;
-    fn id_column() -> Self::Column;
-    fn status_column() -> Self::Column;
-    fn updated_at_column() -> Self::Column;
-    fn status(row: &Self::Model) -> ModerationStatus;
-    fn author_id(row: &Self::Model) -> i64;
-    /// The audit log's "before" of a row.
-    fn audit_before(row: &Self::Model) -> Value;
-    fn audit_action(action: ModerationAction) -> &'static str;
+    /// The audit actions of approve, hide and delete.
+    const ACTIONS: [&'static str; 3];
+    const ID: Self::Column;
+    const STATUS: Self::Column;
+    const UPDATED_AT: Self::Column;
+    fn facts(row: &Self::Model) -> RowFacts<'_>;
 }
 
-impl Moderated for comment::Entity {
-    const NOUN: &'static str = "comment";
-    const NOUN_PLURAL: &'static str = "comments";
-    const OBJECT_TYPE: &'static str = "comment";
-    fn id_column() -> Self::Column {
-        comment::Column::Id
-    }
-    fn status_column() -> Self::Column {
-        comment::Column::Status
-    }
-    fn updated_at_column() -> Self::Column {
-        comment::Column::UpdatedAt
-    }
-    fn status(row: &comment::Model) -> ModerationStatus {
-        row.status
-    }
-    fn author_id(row: &comment::Model) -> i64 {
-        row.user_id
-    }
-    fn audit_before(row: &comment::Model) -> Value {
-        json!({
-            "status": row.status,
-            "article_id": row.article_id,
-            "author_id": row.user_id,
-            "excerpt": excerpt(&row.content),
-        })
-    }
-    fn audit_action(action: ModerationAction) -> &'static str {
-        match action {
-            ModerationAction::Approve => "comment.approve",
-            ModerationAction::Hide => "comment.hide",
-            ModerationAction::Delete => "comment.delete",
+/// Both tables name their columns alike; only the nouns and the article differ.
+macro_rules! moderated {
+    ($table:ident, $noun:literal, $plural:literal, $object:literal, $prefix:literal, $article:expr) => {
+        impl Moderated for $table::Entity {
+            const NOUN: &'static str = $noun;
+            const NOUN_PLURAL: &'static str = $plural;
+            const OBJECT_TYPE: &'static str = $object;
+            const ACTIONS: [&'static str; 3] = [
+                concat!($prefix, ".approve"),
+                concat!($prefix, ".hide"),
+                concat!($prefix, ".delete"),
+            ];
+            const ID: Self::Column = $table::Column::Id;
+            const STATUS: Self::Column = $table::Column::Status;
+            const UPDATED_AT: Self::Column = $table::Column::UpdatedAt;
+            fn facts(row: &$table::Model) -> RowFacts<'_> {
+                RowFacts {
+                    status: row.status,
+                    author_id: row.user_id,
+                    content: &row.content,
+                    article_id: $article(row),
+                }
+            }
         }
+    };
+}
+
+moderated!(
+    comment,
+    "comment",
+    "comments",
+    "comment",
+    "comment",
+    |c: &comment::Model| Some(c.article_id)
+);
+moderated!(
+    guestbook_message,
+    "guestbook message",
+    "messages",
+    "guestbook_message",
+    "guestbook",
+    |_| None
+);
+
+fn audit_action<E: Moderated>(action: ModerationAction) -> &'static str {
+    match action {
+        ModerationAction::Approve => E::ACTIONS[0],
+        ModerationAction::Hide => E::ACTIONS[1],
+        ModerationAction::Delete => E::ACTIONS[2],
     }
 }
 
-impl Moderated for guestbook_message::Entity {
-    const NOUN: &'static str = "guestbook message";
-    const NOUN_PLURAL: &'static str = "messages";
-    const OBJECT_TYPE: &'static str = "guestbook_message";
-    fn id_column() -> Self::Column {
-        guestbook_message::Column::Id
+/// The audit log's "before" of a row (the article only for comments).
+fn audit_before(row: &RowFacts<'_>) -> Value {
+    let mut before = json!({
+        "status": row.status,
+        "author_id": row.author_id,
+        "excerpt": excerpt(row.content),
+    });
+    if let Some(article_id) = row.article_id {
+        before["article_id"] = json!(article_id);
     }
-    fn status_column() -> Self::Column {
-        guestbook_message::Column::Status
-    }
-    fn updated_at_column() -> Self::Column {
-        guestbook_message::Column::UpdatedAt
-    }
-    fn status(row: &guestbook_message::Model) -> ModerationStatus {
-        row.status
-    }
-    fn author_id(row: &guestbook_message::Model) -> i64 {
-        row.user_id
-    }
-    fn audit_before(row: &guestbook_message::Model) -> Value {
-        json!({
-            "status": row.status,
-            "author_id": row.user_id,
-            "excerpt": excerpt(&row.content),
-        })
-    }
-    fn audit_action(action: ModerationAction) -> &'static str {
-        match action {
-            ModerationAction::Approve => "guestbook.approve",
-            ModerationAction::Hide => "guestbook.hide",
-            ModerationAction::Delete => "guestbook.delete",
-        }
-    }
+    before
 }
 
 /// One row of `E` by id, or a 404 naming it.
@@ -159,8 +161,9 @@ pub async fn apply<E: Moderated>(
     current: &E::Model,
     action: ModerationAction,
 ) -> AppResult<ModerationStatus> {
-    let from = E::status(current);
-    let own_delete = action == ModerationAction::Delete && E::author_id(current) == actor.id;
+    let facts = E::facts(current);
+    let from = facts.status;
+    let own_delete = action == ModerationAction::Delete && facts.author_id == actor.id;
     if actor.role != Role::Admin && !own_delete {
         return Err(AppError::Forbidden(format!(
             "you can only delete your own {}",
@@ -169,10 +172,10 @@ pub async fn apply<E: Moderated>(
     }
     let to = transition(from, action)?;
     let changed = E::update_many()
-        .col_expr(E::status_column(), Expr::value(to))
-        .col_expr(E::updated_at_column(), Expr::value(time::now()))
-        .filter(E::id_column().eq(id))
-        .filter(E::status_column().eq(from))
+        .col_expr(E::STATUS, Expr::value(to))
+        .col_expr(E::UPDATED_AT, Expr::value(time::now()))
+        .filter(E::ID.eq(id))
+        .filter(E::STATUS.eq(from))
         .exec(txn)
         .await?;
     if changed.rows_affected == 0 {
@@ -182,8 +185,8 @@ pub async fn apply<E: Moderated>(
         ));
     }
     if !own_delete {
-        let entry = Entry::new(E::audit_action(action), E::OBJECT_TYPE, id)
-            .before(E::audit_before(current))
+        let entry = Entry::new(audit_action::<E>(action), E::OBJECT_TYPE, id)
+            .before(audit_before(&facts))
             .after(json!({ "status": to }));
         audit::record(txn, audit_as, entry).await?;
     }
