@@ -44,6 +44,13 @@ impl Entity {
         )
     }
 
+    /// The top-level comments shown in their article's list (`listed_thread`).
+    pub fn find_listed_threads() -> Select<Entity> {
+        Self::find()
+            .filter(Column::ParentId.is_null())
+            .filter(Self::listed_thread())
+    }
+
     /// The visible replies of a thread (unordered).
     pub fn find_visible_replies(thread_id: i64) -> Select<Entity> {
         Self::find()

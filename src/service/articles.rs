@@ -132,13 +132,34 @@ pub async fn list_published(
                 .add(Expr::expr(Func::lower(Expr::col(article::Column::Summary))).like(pattern)),
         );
     }
-    if let Some(cursor) = &cursor {
-        condition = condition.add(time_keyset_after(article::Column::PublishedAt, cursor));
-    }
+    newest_cards(db, condition, Newest::Published, cursor, limit).await
+}
 
+/// Which time orders a list of cards.
+#[derive(Clone, Copy)]
+enum Newest {
+    Published,
+    Featured,
+}
+
+/// Cards matching `condition`, newest by `by` first, keyset paged, with their taxonomy.
+async fn newest_cards(
+    db: &DatabaseConnection,
+    mut condition: Condition,
+    by: Newest,
+    cursor: Option<TimeCursor>,
+    limit: u64,
+) -> AppResult<Page<CardView>> {
+    let (column, at): (_, fn(&ArticleCard) -> Option<DateTimeUtc>) = match by {
+        Newest::Published => (article::Column::PublishedAt, |a| a.published_at),
+        Newest::Featured => (article::Column::FeaturedAt, |a| a.featured_at),
+    };
+    if let Some(cursor) = &cursor {
+        condition = condition.add(time_keyset_after(column, cursor));
+    }
     let rows = article::Entity::find()
         .filter(condition)
-        .order_by_desc(article::Column::PublishedAt)
+        .order_by_desc(column)
         .order_by_desc(article::Column::Id)
         .limit(limit + 1)
         .into_partial_model::<ArticleCard>()
@@ -146,7 +167,7 @@ pub async fn list_published(
         .await?;
     let page = pagination::page_from_rows(rows, limit, |a| {
         TimeCursor {
-            at: a.published_at.unwrap_or_default(),
+            at: at(a).unwrap_or_default(),
             id: a.id,
         }
         .encode()
@@ -162,28 +183,10 @@ pub async fn list_featured(
 ) -> AppResult<Page<CardView>> {
     let limit = pagination::limit(limit)?;
     let cursor = cursor.map(TimeCursor::decode).transpose()?;
-    let mut condition = Condition::all()
+    let condition = Condition::all()
         .add(article::Entity::published())
         .add(article::Column::Featured.eq(true));
-    if let Some(cursor) = &cursor {
-        condition = condition.add(time_keyset_after(article::Column::FeaturedAt, cursor));
-    }
-    let rows = article::Entity::find()
-        .filter(condition)
-        .order_by_desc(article::Column::FeaturedAt)
-        .order_by_desc(article::Column::Id)
-        .limit(limit + 1)
-        .into_partial_model::<ArticleCard>()
-        .all(db)
-        .await?;
-    let page = pagination::page_from_rows(rows, limit, |a| {
-        TimeCursor {
-            at: a.featured_at.unwrap_or_default(),
-            id: a.id,
-        }
-        .encode()
-    });
-    with_taxonomy_page(db, page).await
+    newest_cards(db, condition, Newest::Featured, cursor, limit).await
 }
 
 /// One published article in full. Drafts and scheduled articles are "not found".

@@ -15,8 +15,8 @@ use entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect,
-    prelude::Expr,
+    DatabaseConnection, EntityTrait, ExprTrait, Order, QueryFilter, QueryOrder, QuerySelect,
+    Select, prelude::Expr,
 };
 
 use super::{
@@ -270,6 +270,36 @@ pub async fn apply_many(
     outcomes
 }
 
+/// One keyset page of `query` by creation time: newest first (`Desc`) or oldest first.
+async fn time_page(
+    db: &DatabaseConnection,
+    mut query: Select<comment::Entity>,
+    cursor: Option<TimeCursor>,
+    limit: u64,
+    order: Order,
+) -> AppResult<Page<comment::Model>> {
+    let (time, id) = (comment::Column::CreatedAt, comment::Column::Id);
+    if let Some(c) = &cursor {
+        query = query.filter(match order {
+            Order::Desc => c.older(time, id),
+            _ => c.newer(time, id),
+        });
+    }
+    let rows = query
+        .order_by(time, order.clone())
+        .order_by(id, order)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    Ok(pagination::page_from_rows(rows, limit, |c| {
+        TimeCursor {
+            at: c.created_at,
+            id: c.id,
+        }
+        .encode()
+    }))
+}
+
 /// The threads of a published article, newest first, each with its first replies.
 pub async fn threads(
     db: &DatabaseConnection,
@@ -280,26 +310,9 @@ pub async fn threads(
     let limit = pagination::limit(limit)?;
     let cursor = cursor.map(TimeCursor::decode).transpose()?;
     published_article(db, article_id).await?;
-    let mut query = comment::Entity::find()
-        .filter(comment::Column::ArticleId.eq(article_id))
-        .filter(comment::Column::ParentId.is_null())
-        .filter(comment::Entity::listed_thread());
-    if let Some(c) = &cursor {
-        query = query.filter(c.older(comment::Column::CreatedAt, comment::Column::Id));
-    }
-    let rows = query
-        .order_by_desc(comment::Column::CreatedAt)
-        .order_by_desc(comment::Column::Id)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
-    let page = pagination::page_from_rows(rows, limit, |c| {
-        TimeCursor {
-            at: c.created_at,
-            id: c.id,
-        }
-        .encode()
-    });
+    let threads =
+        comment::Entity::find_listed_threads().filter(comment::Column::ArticleId.eq(article_id));
+    let page = time_page(db, threads, cursor, limit, Order::Desc).await?;
 
     let mut replies_by_thread: HashMap<i64, Vec<comment::Model>> = HashMap::new();
     for thread in page.items.iter().filter(|t| t.reply_count > 0) {
@@ -349,30 +362,14 @@ pub async fn replies(
 ) -> AppResult<Page<CommentView>> {
     let limit = pagination::limit(limit)?;
     let cursor = cursor.map(TimeCursor::decode).transpose()?;
-    let thread = comment::Entity::find_by_id(thread_id)
-        .filter(comment::Column::ParentId.is_null())
-        .filter(comment::Entity::listed_thread())
+    let thread = comment::Entity::find_listed_threads()
+        .filter(comment::Column::Id.eq(thread_id))
         .one(db)
         .await?
         .ok_or(AppError::not_found("comment"))?;
     published_article(db, thread.article_id).await?;
-    let mut query = comment::Entity::find_visible_replies(thread_id);
-    if let Some(c) = &cursor {
-        query = query.filter(c.newer(comment::Column::CreatedAt, comment::Column::Id));
-    }
-    let rows = query
-        .order_by_asc(comment::Column::CreatedAt)
-        .order_by_asc(comment::Column::Id)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
-    let page = pagination::page_from_rows(rows, limit, |c| {
-        TimeCursor {
-            at: c.created_at,
-            id: c.id,
-        }
-        .encode()
-    });
+    let replies = comment::Entity::find_visible_replies(thread_id);
+    let page = time_page(db, replies, cursor, limit, Order::Asc).await?;
     Ok(Page {
         items: with_people(db, page.items).await?,
         next_cursor: page.next_cursor,
