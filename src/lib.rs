@@ -16,6 +16,7 @@ pub mod service;
 pub mod state;
 pub mod telemetry;
 pub mod time;
+pub mod unique;
 pub mod wechat;
 
 pub use app::Application;

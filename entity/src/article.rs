@@ -72,4 +72,31 @@ impl Related<super::article_tag::Entity> for Entity {
     }
 }
 
+impl Model {
+    /// The same rule as `Entity::published`, for a row already read.
+    pub fn is_published(&self) -> bool {
+        self.status == ArticleStatus::Published
+    }
+}
+
+impl Entity {
+    /// The one definition of "published" that every public read shares. A `Scheduled`
+    /// article is not published until the `publish_scheduled` job flips its status (the
+    /// read caches are invalidated on that change, not when the clock passes), so no
+    /// `published_at <= now` here.
+    pub fn published() -> Expr {
+        Column::Status.eq(ArticleStatus::Published)
+    }
+
+    /// Published articles.
+    pub fn find_published() -> Select<Entity> {
+        Self::find().filter(Self::published())
+    }
+
+    /// One published article.
+    pub fn find_published_by_id(id: i64) -> Select<Entity> {
+        Self::find_by_id(id).filter(Self::published())
+    }
+}
+
 impl ActiveModelBehavior for ActiveModel {}

@@ -1,4 +1,4 @@
-use sea_orm::entity::prelude::*;
+use sea_orm::{Condition, entity::prelude::*};
 
 pub use super::moderation::ModerationStatus as CommentStatus;
 
@@ -27,5 +27,36 @@ pub struct Model {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
+
+impl Entity {
+    /// Comments everyone may read: published ones.
+    pub fn visible() -> Expr {
+        Column::Status.eq(CommentStatus::Published)
+    }
+
+    /// Whether a top-level comment is shown in its article's list: published, or a
+    /// tombstone (deleted or hidden) that still has visible replies.
+    pub fn listed_thread() -> Condition {
+        Condition::any().add(Self::visible()).add(
+            Condition::all()
+                .add(Column::Status.is_in([CommentStatus::Deleted, CommentStatus::Hidden]))
+                .add(Column::ReplyCount.gt(0)),
+        )
+    }
+
+    /// The top-level comments shown in their article's list (`listed_thread`).
+    pub fn find_listed_threads() -> Select<Entity> {
+        Self::find()
+            .filter(Column::ParentId.is_null())
+            .filter(Self::listed_thread())
+    }
+
+    /// The visible replies of a thread (unordered).
+    pub fn find_visible_replies(thread_id: i64) -> Select<Entity> {
+        Self::find()
+            .filter(Column::ParentId.eq(thread_id))
+            .filter(Self::visible())
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -15,7 +15,7 @@ use crate::{
     pagination::Page,
     service::{
         comments::{self, CommentView, NewComment},
-        moderation::{ModerationAction, Screening},
+        moderation::{CommentText, ModerationAction},
         read_limits::ReadCost,
     },
     state::AppState,
@@ -178,26 +178,13 @@ impl CommentsApi {
         id: Path<i64>,
         body: Json<CommentCreate>,
     ) -> ApiResult<CommentCreated> {
-        let ip = client_ip(req, state.settings.server.trust_forwarded_for);
         let new = NewComment {
-            content: body.0.content.into(),
+            content: CommentText::parse(&body.0.content.0)?,
             parent_id: body.0.parent_id,
             reply_to: body.0.reply_to,
-            client_ip: ip,
+            client_ip: client_ip(req, state.settings.server.trust_forwarded_for),
         };
-        let view = comments::create(
-            &state.db,
-            &state.cache,
-            &state.read_cache,
-            &Screening {
-                settings: &state.settings,
-                wechat: &state.wechat,
-            },
-            auth.user(),
-            id.0,
-            new,
-        )
-        .await?;
+        let view = comments::create(&state, auth.user(), id.0, new).await?;
         Ok(CommentCreated::Created(Json(Comment::from_view(
             view, false,
         ))))
@@ -235,15 +222,9 @@ impl CommentsApi {
         req: &Request,
         id: Path<i64>,
     ) -> ApiResult<CommentDeleted> {
-        comments::apply(
-            &state.db,
-            &state.read_cache,
-            auth.user(),
-            &actor::of(auth.user(), req, &state),
-            id.0,
-            ModerationAction::Delete,
-        )
-        .await?;
+        let audit_as = actor::of(auth.user(), req, &state);
+        let delete = ModerationAction::Delete;
+        comments::apply(&state.db, &state.read_cache, auth.user(), &audit_as, id.0, delete).await?;
         Ok(CommentDeleted::Deleted)
     }
 

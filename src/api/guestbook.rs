@@ -14,8 +14,8 @@ use super::{
 use crate::{
     pagination::Page,
     service::{
-        guestbook::{self, MessageView},
-        moderation::{ModerationAction, Screening},
+        guestbook::{self, MessageView, NewMessage},
+        moderation::{CommentText, ModerationAction},
         read_limits::ReadCost,
     },
     state::AppState,
@@ -124,19 +124,11 @@ impl GuestbookApi {
         state: Data<&AppState>,
         body: Json<GuestbookCreate>,
     ) -> ApiResult<GuestbookCreated> {
-        let ip = client_ip(req, state.settings.server.trust_forwarded_for);
-        let view = guestbook::create(
-            &state.db,
-            &state.cache,
-            &Screening {
-                settings: &state.settings,
-                wechat: &state.wechat,
-            },
-            auth.user(),
-            &body.0.content.0,
-            &ip,
-        )
-        .await?;
+        let new = NewMessage {
+            content: CommentText::parse(&body.0.content.0)?,
+            client_ip: client_ip(req, state.settings.server.trust_forwarded_for),
+        };
+        let view = guestbook::create(&state, auth.user(), new).await?;
         Ok(GuestbookCreated::Created(Json(view.into())))
     }
 
@@ -154,14 +146,7 @@ impl GuestbookApi {
         id: Path<i64>,
     ) -> ApiResult<GuestbookDeleted> {
         let audit_as = actor::of(auth.user(), req, &state);
-        guestbook::apply(
-            &state.db,
-            auth.user(),
-            &audit_as,
-            id.0,
-            ModerationAction::Delete,
-        )
-        .await?;
+        guestbook::apply(&state.db, auth.user(), &audit_as, id.0, ModerationAction::Delete).await?;
         Ok(GuestbookDeleted::Deleted)
     }
 }

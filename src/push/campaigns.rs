@@ -5,8 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{
-    article::{self, ArticleStatus},
-    category, push_campaign,
+    article, category, push_campaign,
     push_campaign::{CampaignStatus, CampaignTrigger},
     push_campaign_article,
     push_delivery::{self, Channel, DeliveryStatus},
@@ -42,8 +41,7 @@ pub async fn unpushed_featured(
         .column(push_campaign_article::Column::ArticleId)
         .from(push_campaign_article::Entity)
         .to_owned();
-    Ok(article::Entity::find()
-        .filter(article::Column::Status.eq(ArticleStatus::Published))
+    Ok(article::Entity::find_published()
         .filter(article::Column::Featured.eq(true))
         .filter(article::Column::FeaturedAt.gte(now - lookback))
         .filter(article::Column::Id.not_in_subquery(pushed))
@@ -166,7 +164,7 @@ pub async fn push_article(
     if let Some(existing) = of_article(db, article_id).await? {
         return Ok((existing, false));
     }
-    if article.status != ArticleStatus::Published {
+    if !article.is_published() {
         return Err(AppError::Conflict {
             code: ErrorCode::NotPublished,
             message: "only a published article can be pushed".into(),

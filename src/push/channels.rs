@@ -8,13 +8,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use entity::{
     miniprogram_subscription,
-    notification::NotificationKind,
     push_delivery::{self, Channel},
 };
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, QueryFilter, prelude::Expr,
-    sea_query::OnConflict,
-};
+use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, QueryFilter, prelude::Expr};
 
 use super::{
     deliveries::{Settle, deduplicates},
@@ -23,7 +19,10 @@ use super::{
 };
 use crate::{
     config::PushSettings,
-    service::followers,
+    service::{
+        followers,
+        notifications::{self, NewNotification},
+    },
     state::AppState,
     time,
     wechat::{
@@ -135,8 +134,6 @@ pub async fn send_inbox(
     claimed: &[push_delivery::Model],
     articles: &HashMap<i64, Vec<ArticleBrief>>,
 ) -> Vec<(i64, Settle)> {
-    use entity::notification;
-    let now = time::now();
     let mut rows = Vec::with_capacity(claimed.len());
     let mut settled = Vec::with_capacity(claimed.len());
     for d in claimed {
@@ -146,34 +143,17 @@ pub async fn send_inbox(
             continue;
         };
         let (title, body) = message::inbox(&wanted);
-        rows.push(notification::ActiveModel {
-            user_id: Set(user_id),
-            kind: Set(NotificationKind::FeaturedArticles),
-            dedup_key: Set(format!("push:{}", d.campaign_id)),
-            title: Set(message::truncate_chars(&title, 200)),
-            body: Set(body),
-            article_id: Set(Some(first.id)),
-            comment_id: Set(None),
-            guestbook_message_id: Set(None),
-            read_at: Set(None),
-            created_at: Set(now),
-            ..Default::default()
-        });
+        rows.push(NewNotification::featured_articles(
+            user_id,
+            d.campaign_id,
+            message::truncate_chars(&title, 200),
+            body,
+            first.id,
+        ));
         settled.push((d.id, Settle::Sent));
     }
-    if rows.is_empty() {
-        return settled;
-    }
-    let written = notification::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::columns([notification::Column::UserId, notification::Column::DedupKey])
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(&state.db)
-        .await;
-    if let Err(err) = written {
-        let at = now + backoff(&state.settings.push, 1);
+    if let Err(err) = notifications::notify_many(&state.db, rows).await {
+        let at = time::now() + backoff(&state.settings.push, 1);
         return claimed
             .iter()
             .map(|d| {

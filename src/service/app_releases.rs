@@ -3,19 +3,20 @@
 
 use entity::app_release::{self, Platform};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, SqlErr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder,
 };
 use serde_json::{Value, json};
 
 use super::{
     audit::{self, Actor, Entry},
-    validate,
+    validate::{self, HttpUrl},
 };
 use crate::{
     db,
     error::{AppError, AppResult, ErrorCode},
     time,
+    unique::{OnUnique, UniqueIndex},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,14 +83,17 @@ pub struct ReleaseInput {
     pub notes: Option<String>,
 }
 
-fn version_conflict(err: DbErr) -> AppError {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => AppError::conflict(
-            ErrorCode::ReleaseExists,
-            "this platform already has a release with this version",
-        ),
-        _ => err.into(),
-    }
+const PLATFORM_VERSION: UniqueIndex = UniqueIndex {
+    name: "uq_app_releases_platform_version",
+    table: "app_releases",
+    columns: &["platform", "version"],
+};
+
+fn release_exists() -> AppError {
+    AppError::conflict(
+        "release_exists",
+        "this platform already has a release with this version",
+    )
 }
 
 fn audit_summary(r: &app_release::Model) -> Value {
@@ -150,10 +154,10 @@ pub async fn create(
         version: Set(version),
         min_supported_version: Set(minimum),
         size_bytes: Set(size(input.size_bytes.unwrap_or(0))?),
-        download_url: Set(validate::url(
+        download_url: Set(String::from(HttpUrl::parse(
             "download_url",
             input.download_url.as_deref().unwrap_or_default(),
-        )?),
+        )?)),
         notes: Set(validate::text(
             "notes",
             input.notes.as_deref().unwrap_or_default(),
@@ -164,7 +168,10 @@ pub async fn create(
         ..Default::default()
     };
     let txn = db::begin_write(db).await?;
-    let saved = model.insert(&txn).await.map_err(version_conflict)?;
+    let saved = model
+        .insert(&txn)
+        .await
+        .on_unique(&PLATFORM_VERSION, release_exists)?;
     let entry = Entry::new("release.create", "app_release", saved.id).after(audit_summary(&saved));
     audit::record(&txn, actor, entry).await?;
     txn.commit().await?;
@@ -203,12 +210,15 @@ pub async fn update(
         model.size_bytes = Set(size(v)?);
     }
     if let Some(v) = &input.download_url {
-        model.download_url = Set(validate::url("download_url", v)?);
+        model.download_url = Set(String::from(HttpUrl::parse("download_url", v)?));
     }
     if let Some(v) = &input.notes {
         model.notes = Set(validate::text("notes", v, 0, 5000)?);
     }
-    let saved = model.update(&txn).await.map_err(version_conflict)?;
+    let saved = model
+        .update(&txn)
+        .await
+        .on_unique(&PLATFORM_VERSION, release_exists)?;
     let entry =
         Entry::new("release.update", "app_release", id).changes(before, audit_summary(&saved));
     audit::record(&txn, actor, entry).await?;

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::{
     articles::{ArticleCard, ArticleView, CardView, with_taxonomy},
     audit::{self, Actor, Entry},
-    validate,
+    validate::{self, HttpUrl},
 };
 use crate::{
     cache::read_through::ReadCache,
@@ -166,10 +166,10 @@ pub async fn create(
     let cover_url = new
         .cover_url
         .as_deref()
-        .map(|u| validate::url("cover_url", u))
+        .map(|u| HttpUrl::parse("cover_url", u).map(String::from))
         .transpose()?;
     let author = validate::text("author", &new.author, 1, 100)?;
-    let source_url = validate::url("source_url", &new.source_url)?;
+    let source_url = String::from(HttpUrl::parse("source_url", &new.source_url)?);
     let source_name = validate::text("source_name", &new.source_name, 1, 100)?;
     let copyright_notice = match new.copyright_notice.as_deref() {
         Some(notice) => validate::text("copyright_notice", notice, 1, 1000)?,
@@ -277,14 +277,14 @@ pub async fn update(
     if let Some(v) = &changes.cover_url {
         model.cover_url = Set(v
             .as_deref()
-            .map(|u| validate::url("cover_url", u))
+            .map(|u| HttpUrl::parse("cover_url", u).map(String::from))
             .transpose()?);
     }
     if let Some(v) = &changes.author {
         model.author = Set(validate::text("author", v, 1, 100)?);
     }
     if let Some(v) = &changes.source_url {
-        model.source_url = Set(validate::url("source_url", v)?);
+        model.source_url = Set(String::from(HttpUrl::parse("source_url", v)?));
     }
     if let Some(v) = &changes.source_name {
         model.source_name = Set(validate::text("source_name", v, 1, 100)?);
@@ -325,7 +325,7 @@ pub async fn publish(
 ) -> AppResult<ArticleView> {
     let txn = db::begin_write(db).await?;
     let current = find(&txn, id).await?;
-    let changed = current.status != ArticleStatus::Published;
+    let changed = !current.is_published();
     if changed {
         let now = time::now();
         let before = audit_summary(&current);
@@ -363,7 +363,7 @@ pub async fn schedule(
     }
     let txn = db::begin_write(db).await?;
     let current = find(&txn, id).await?;
-    if current.status == ArticleStatus::Published {
+    if current.is_published() {
         return Err(AppError::Unprocessable {
             code: ErrorCode::AlreadyPublished,
             message: "the article is already published; unpublish it first".into(),

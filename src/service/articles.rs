@@ -60,10 +60,6 @@ pub struct ListFilter {
     pub q: Option<String>,
 }
 
-fn published() -> Condition {
-    Condition::all().add(article::Column::Status.eq(ArticleStatus::Published))
-}
-
 fn time_keyset_after(time_col: article::Column, cursor: &TimeCursor) -> Expr {
     cursor.older(
         (article::Entity, time_col),
@@ -90,7 +86,7 @@ pub async fn list_published(
 ) -> AppResult<Page<CardView>> {
     let limit = pagination::limit(limit)?;
     let cursor = cursor.map(TimeCursor::decode).transpose()?;
-    let mut condition = published();
+    let mut condition = Condition::all().add(article::Entity::published());
 
     if let Some(slug) = filter.category.as_deref() {
         match category::Entity::find()
@@ -136,13 +132,34 @@ pub async fn list_published(
                 .add(Expr::expr(Func::lower(Expr::col(article::Column::Summary))).like(pattern)),
         );
     }
-    if let Some(cursor) = &cursor {
-        condition = condition.add(time_keyset_after(article::Column::PublishedAt, cursor));
-    }
+    newest_cards(db, condition, Newest::Published, cursor, limit).await
+}
 
+/// Which time orders a list of cards.
+#[derive(Clone, Copy)]
+enum Newest {
+    Published,
+    Featured,
+}
+
+/// Cards matching `condition`, newest by `by` first, keyset paged, with their taxonomy.
+async fn newest_cards(
+    db: &DatabaseConnection,
+    mut condition: Condition,
+    by: Newest,
+    cursor: Option<TimeCursor>,
+    limit: u64,
+) -> AppResult<Page<CardView>> {
+    let (column, at): (_, fn(&ArticleCard) -> Option<DateTimeUtc>) = match by {
+        Newest::Published => (article::Column::PublishedAt, |a| a.published_at),
+        Newest::Featured => (article::Column::FeaturedAt, |a| a.featured_at),
+    };
+    if let Some(cursor) = &cursor {
+        condition = condition.add(time_keyset_after(column, cursor));
+    }
     let rows = article::Entity::find()
         .filter(condition)
-        .order_by_desc(article::Column::PublishedAt)
+        .order_by_desc(column)
         .order_by_desc(article::Column::Id)
         .limit(limit + 1)
         .into_partial_model::<ArticleCard>()
@@ -150,7 +167,7 @@ pub async fn list_published(
         .await?;
     let page = pagination::page_from_rows(rows, limit, |a| {
         TimeCursor {
-            at: a.published_at.unwrap_or_default(),
+            at: at(a).unwrap_or_default(),
             id: a.id,
         }
         .encode()
@@ -166,32 +183,15 @@ pub async fn list_featured(
 ) -> AppResult<Page<CardView>> {
     let limit = pagination::limit(limit)?;
     let cursor = cursor.map(TimeCursor::decode).transpose()?;
-    let mut condition = published().add(article::Column::Featured.eq(true));
-    if let Some(cursor) = &cursor {
-        condition = condition.add(time_keyset_after(article::Column::FeaturedAt, cursor));
-    }
-    let rows = article::Entity::find()
-        .filter(condition)
-        .order_by_desc(article::Column::FeaturedAt)
-        .order_by_desc(article::Column::Id)
-        .limit(limit + 1)
-        .into_partial_model::<ArticleCard>()
-        .all(db)
-        .await?;
-    let page = pagination::page_from_rows(rows, limit, |a| {
-        TimeCursor {
-            at: a.featured_at.unwrap_or_default(),
-            id: a.id,
-        }
-        .encode()
-    });
-    with_taxonomy_page(db, page).await
+    let condition = Condition::all()
+        .add(article::Entity::published())
+        .add(article::Column::Featured.eq(true));
+    newest_cards(db, condition, Newest::Featured, cursor, limit).await
 }
 
 /// One published article in full. Drafts and scheduled articles are "not found".
 pub async fn get_published(db: &DatabaseConnection, id: i64) -> AppResult<ArticleView> {
-    let article = article::Entity::find_by_id(id)
-        .filter(published())
+    let article = article::Entity::find_published_by_id(id)
         .one(db)
         .await?
         .ok_or(AppError::not_found("article"))?;
@@ -220,8 +220,7 @@ pub async fn related(
             ));
         }
     } as usize;
-    let source = article::Entity::find_by_id(id)
-        .filter(published())
+    let source = article::Entity::find_published_by_id(id)
         .into_partial_model::<ArticleCard>()
         .one(db)
         .await?
@@ -242,7 +241,7 @@ pub async fn related(
             .inner_join(article::Entity)
             .filter(article_tag::Column::TagId.is_in(tag_ids))
             .filter(article_tag::Column::ArticleId.ne(id))
-            .filter(article::Column::Status.eq(ArticleStatus::Published))
+            .filter(article::Entity::published())
             .order_by_desc(article::Column::PublishedAt)
             .limit(RELATED_CANDIDATES * 4)
             .all(db)
@@ -260,8 +259,7 @@ pub async fn related(
             .await?;
     }
     if let Some(category_id) = source.category_id {
-        let same_category = article::Entity::find()
-            .filter(published())
+        let same_category = article::Entity::find_published()
             .filter(article::Column::CategoryId.eq(category_id))
             .filter(article::Column::Id.ne(id))
             .order_by_desc(article::Column::PublishedAt)
@@ -288,8 +286,7 @@ pub async fn related(
     if candidates.len() < limit {
         let mut exclude: Vec<i64> = candidates.iter().map(|c| c.id).collect();
         exclude.push(id);
-        let newest = article::Entity::find()
-            .filter(published())
+        let newest = article::Entity::find_published()
             .filter(article::Column::Id.is_not_in(exclude))
             .order_by_desc(article::Column::PublishedAt)
             .order_by_desc(article::Column::Id)
@@ -307,8 +304,7 @@ pub async fn cards_by_ids(db: &DatabaseConnection, ids: &[i64]) -> AppResult<Vec
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut cards = article::Entity::find()
-        .filter(published())
+    let mut cards = article::Entity::find_published()
         .filter(article::Column::Id.is_in(ids.to_vec()))
         .into_partial_model::<ArticleCard>()
         .all(db)

@@ -9,29 +9,27 @@
 use std::collections::HashMap;
 
 use entity::{
-    article::{self, ArticleStatus},
+    article,
     comment::{self, CommentStatus},
-    notification::NotificationKind,
-    user::{self, Role},
+    user,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect,
-    prelude::Expr,
+    DatabaseConnection, EntityTrait, ExprTrait, Order, QueryFilter, QueryOrder, QuerySelect,
+    Select, prelude::Expr,
 };
 
-use serde_json::json;
-
 use super::{
-    audit::{self, Actor, Entry},
-    moderation::{self, ModerationAction, Screening},
+    audit::Actor,
+    moderation::{self, CommentText, ModerationAction, Screening},
     notifications::{self, NewNotification},
 };
 use crate::{
-    cache::{Cache, read_through::ReadCache},
+    cache::read_through::ReadCache,
     db,
     error::{AppError, AppResult, ErrorCode},
     pagination::{self, IdCursor, Page, TimeCursor},
+    state::AppState,
     time,
 };
 
@@ -48,9 +46,9 @@ pub struct CommentView {
     pub replies: Vec<CommentView>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewComment {
-    pub content: String,
+    pub content: CommentText,
     pub parent_id: Option<i64>,
     pub reply_to: Option<i64>,
     /// The poster's address, for the per-IP limit and moderation.
@@ -61,8 +59,7 @@ async fn published_article(
     db: &impl ConnectionTrait,
     article_id: i64,
 ) -> AppResult<article::Model> {
-    article::Entity::find_by_id(article_id)
-        .filter(article::Column::Status.eq(ArticleStatus::Published))
+    article::Entity::find_published_by_id(article_id)
         .one(db)
         .await?
         .ok_or(AppError::not_found("article"))
@@ -136,37 +133,28 @@ async fn published_changed(
         && let Some(target) = c.reply_to_user_id
         && target != c.user_id
     {
-        notifications::notify(
-            db,
-            NewNotification {
-                user_id: target,
-                kind: NotificationKind::CommentReply,
-                dedup_key: format!("comment:{}", c.id),
-                title: "有人回复了你的评论".into(),
-                body: moderation::excerpt(&c.content),
-                article_id: Some(c.article_id),
-                comment_id: Some(c.id),
-                guestbook_message_id: None,
-            },
-        )
-        .await?;
+        notifications::notify(db, NewNotification::comment_reply(target, c)).await?;
     }
     Ok(())
 }
 
-/// Posts a comment (or a reply) on a published article.
+/// Posts a comment (or a reply) on a published article. The content check (which may
+/// call WeChat) runs before the write transaction, so no lock waits on it.
 pub async fn create(
-    db: &DatabaseConnection,
-    cache: &Cache,
-    read_cache: &ReadCache,
-    screening: &Screening<'_>,
+    state: &AppState,
     author: &user::Model,
     article_id: i64,
     new: NewComment,
 ) -> AppResult<CommentView> {
+    let db = &state.db;
     let client_ip = new.client_ip.as_str();
-    let content = moderation::clean_text(&new.content)?;
-    moderation::count_creation(cache, screening.settings, author.id, client_ip).await?;
+    moderation::count_creation(&state.cache, &state.settings, author.id, client_ip).await?;
+    // Refuse a missing article before paying for the content check; the transaction
+    // checks again.
+    published_article(db, article_id).await?;
+    let status = Screening::of(state)
+        .initial_status(author, new.content.as_str())
+        .await;
 
     let txn = db::begin_write(db).await?;
     published_article(&txn, article_id).await?;
@@ -200,7 +188,6 @@ pub async fn create(
             (Some(target.parent_id.unwrap_or(target.id)), Some(target))
         }
     };
-    let status = screening.initial_status(author, &content).await;
     let now = time::now();
     let saved = comment::ActiveModel {
         article_id: Set(article_id),
@@ -208,7 +195,7 @@ pub async fn create(
         parent_id: Set(parent_id),
         reply_to_id: Set(reply_to.as_ref().map(|t| t.id)),
         reply_to_user_id: Set(reply_to.as_ref().map(|t| t.user_id)),
-        content: Set(content),
+        content: Set(new.content.into()),
         status: Set(status),
         reply_count: Set(0),
         client_ip: Set(client_ip.chars().take(64).collect()),
@@ -224,25 +211,14 @@ pub async fn create(
     txn.commit().await?;
     if status == CommentStatus::Published {
         // The article's comment count is part of the cached public reads.
-        read_cache.invalidate().await;
+        state.read_cache.invalidate().await;
     }
     let mut views = with_people(db, vec![saved]).await?;
     Ok(views.remove(0))
 }
 
-/// Approves, hides or deletes a comment. Authors may delete their own; everything else
-/// needs an administrator.
-fn audit_action(action: ModerationAction) -> &'static str {
-    match action {
-        ModerationAction::Approve => "comment.approve",
-        ModerationAction::Hide => "comment.hide",
-        ModerationAction::Delete => "comment.delete",
-    }
-}
-
-/// Applies a moderation action by `actor`, an administrator or, for delete, the author.
-/// An administrator's action on someone else's comment is audited as `audit_as`, in the
-/// same transaction; an author deleting their own comment is not an admin action.
+/// Applies a moderation action by `actor`, an administrator or, for delete, the author
+/// (`moderation::apply`), and moves the counts in the same transaction.
 pub async fn apply(
     db: &DatabaseConnection,
     read_cache: &ReadCache,
@@ -252,54 +228,19 @@ pub async fn apply(
     action: ModerationAction,
 ) -> AppResult<comment::Model> {
     let txn = db::begin_write(db).await?;
-    let current = comment::Entity::find_by_id(id)
-        .one(&txn)
-        .await?
-        .ok_or(AppError::not_found("comment"))?;
-    let own_delete = action == ModerationAction::Delete && current.user_id == actor.id;
-    if actor.role != Role::Admin && !own_delete {
-        return Err(AppError::Forbidden(
-            "you can only delete your own comments".into(),
-        ));
-    }
-    let to = moderation::transition(current.status, action)?;
-    let changed = comment::Entity::update_many()
-        .col_expr(comment::Column::Status, Expr::value(to))
-        .col_expr(comment::Column::UpdatedAt, Expr::value(time::now()))
-        .filter(comment::Column::Id.eq(id))
-        .filter(comment::Column::Status.eq(current.status))
-        .exec(&txn)
-        .await?;
-    if changed.rows_affected == 0 {
-        return Err(AppError::conflict(
-            ErrorCode::ChangedConcurrently,
-            "the comment changed meanwhile; retry",
-        ));
-    }
+    let current = moderation::find::<comment::Entity>(&txn, id).await?;
+    let to =
+        moderation::apply::<comment::Entity>(&txn, actor, audit_as, id, &current, action).await?;
     let was_published = current.status == CommentStatus::Published;
     let count_changed = was_published != (to == CommentStatus::Published);
     if count_changed {
         published_changed(&txn, &current, to == CommentStatus::Published).await?;
     }
-    if !own_delete {
-        let entry = Entry::new(audit_action(action), "comment", id)
-            .before(json!({
-                "status": current.status,
-                "article_id": current.article_id,
-                "author_id": current.user_id,
-                "excerpt": moderation::excerpt(&current.content),
-            }))
-            .after(json!({ "status": to }));
-        audit::record(&txn, audit_as, entry).await?;
-    }
     txn.commit().await?;
     if count_changed {
         read_cache.invalidate().await;
     }
-    comment::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or(AppError::not_found("comment"))
+    moderation::find::<comment::Entity>(db, id).await
 }
 
 /// The outcome of one id in a bulk moderation.
@@ -329,16 +270,34 @@ pub async fn apply_many(
     outcomes
 }
 
-/// Whether a top-level comment is shown in its article's list: published, or a tombstone
-/// (deleted or hidden) that still has visible replies.
-fn listed_thread() -> Condition {
-    Condition::any()
-        .add(comment::Column::Status.eq(CommentStatus::Published))
-        .add(
-            Condition::all()
-                .add(comment::Column::Status.is_in([CommentStatus::Deleted, CommentStatus::Hidden]))
-                .add(comment::Column::ReplyCount.gt(0)),
-        )
+/// One keyset page of `query` by creation time: newest first (`Desc`) or oldest first.
+async fn time_page(
+    db: &DatabaseConnection,
+    mut query: Select<comment::Entity>,
+    cursor: Option<TimeCursor>,
+    limit: u64,
+    order: Order,
+) -> AppResult<Page<comment::Model>> {
+    let (time, id) = (comment::Column::CreatedAt, comment::Column::Id);
+    if let Some(c) = &cursor {
+        query = query.filter(match order {
+            Order::Desc => c.older(time, id),
+            _ => c.newer(time, id),
+        });
+    }
+    let rows = query
+        .order_by(time, order.clone())
+        .order_by(id, order)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    Ok(pagination::page_from_rows(rows, limit, |c| {
+        TimeCursor {
+            at: c.created_at,
+            id: c.id,
+        }
+        .encode()
+    }))
 }
 
 /// The threads of a published article, newest first, each with its first replies.
@@ -351,32 +310,13 @@ pub async fn threads(
     let limit = pagination::limit(limit)?;
     let cursor = cursor.map(TimeCursor::decode).transpose()?;
     published_article(db, article_id).await?;
-    let mut query = comment::Entity::find()
-        .filter(comment::Column::ArticleId.eq(article_id))
-        .filter(comment::Column::ParentId.is_null())
-        .filter(listed_thread());
-    if let Some(c) = &cursor {
-        query = query.filter(c.older(comment::Column::CreatedAt, comment::Column::Id));
-    }
-    let rows = query
-        .order_by_desc(comment::Column::CreatedAt)
-        .order_by_desc(comment::Column::Id)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
-    let page = pagination::page_from_rows(rows, limit, |c| {
-        TimeCursor {
-            at: c.created_at,
-            id: c.id,
-        }
-        .encode()
-    });
+    let threads =
+        comment::Entity::find_listed_threads().filter(comment::Column::ArticleId.eq(article_id));
+    let page = time_page(db, threads, cursor, limit, Order::Desc).await?;
 
     let mut replies_by_thread: HashMap<i64, Vec<comment::Model>> = HashMap::new();
     for thread in page.items.iter().filter(|t| t.reply_count > 0) {
-        let replies = comment::Entity::find()
-            .filter(comment::Column::ParentId.eq(thread.id))
-            .filter(comment::Column::Status.eq(CommentStatus::Published))
+        let replies = comment::Entity::find_visible_replies(thread.id)
             .order_by_asc(comment::Column::CreatedAt)
             .order_by_asc(comment::Column::Id)
             .limit(REPLY_PREVIEW)
@@ -422,32 +362,14 @@ pub async fn replies(
 ) -> AppResult<Page<CommentView>> {
     let limit = pagination::limit(limit)?;
     let cursor = cursor.map(TimeCursor::decode).transpose()?;
-    let thread = comment::Entity::find_by_id(thread_id)
-        .filter(comment::Column::ParentId.is_null())
-        .filter(listed_thread())
+    let thread = comment::Entity::find_listed_threads()
+        .filter(comment::Column::Id.eq(thread_id))
         .one(db)
         .await?
         .ok_or(AppError::not_found("comment"))?;
     published_article(db, thread.article_id).await?;
-    let mut query = comment::Entity::find()
-        .filter(comment::Column::ParentId.eq(thread_id))
-        .filter(comment::Column::Status.eq(CommentStatus::Published));
-    if let Some(c) = &cursor {
-        query = query.filter(c.newer(comment::Column::CreatedAt, comment::Column::Id));
-    }
-    let rows = query
-        .order_by_asc(comment::Column::CreatedAt)
-        .order_by_asc(comment::Column::Id)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
-    let page = pagination::page_from_rows(rows, limit, |c| {
-        TimeCursor {
-            at: c.created_at,
-            id: c.id,
-        }
-        .encode()
-    });
+    let replies = comment::Entity::find_visible_replies(thread_id);
+    let page = time_page(db, replies, cursor, limit, Order::Asc).await?;
     Ok(Page {
         items: with_people(db, page.items).await?,
         next_cursor: page.next_cursor,

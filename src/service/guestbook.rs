@@ -5,26 +5,25 @@ use std::collections::HashMap;
 
 use entity::{
     guestbook_message::{self, GuestbookStatus},
-    notification::NotificationKind,
-    user::{self, Role},
+    user,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, prelude::Expr,
+    QueryOrder, QuerySelect,
 };
 
 use serde_json::json;
 
 use super::{
     audit::{self, Actor, Entry},
-    moderation::{self, ModerationAction, Screening},
+    moderation::{self, CommentText, ModerationAction, Screening},
     notifications::{self, NewNotification},
 };
 use crate::{
-    cache::Cache,
     db,
     error::{AppError, AppResult, ErrorCode},
     pagination::{self, IdCursor, Page},
+    state::AppState,
     time,
 };
 
@@ -34,22 +33,30 @@ pub struct MessageView {
     pub author: Option<user::Model>,
 }
 
+/// A reader's new message.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub content: CommentText,
+    /// The poster's address, for the per-IP limit.
+    pub client_ip: String,
+}
+
+/// Writes a message. The content check (which may call WeChat) runs before the insert.
 pub async fn create(
-    db: &DatabaseConnection,
-    cache: &Cache,
-    screening: &Screening<'_>,
+    state: &AppState,
     author: &user::Model,
-    content: &str,
-    client_ip: &str,
+    new: NewMessage,
 ) -> AppResult<MessageView> {
-    let content = moderation::clean_text(content)?;
-    moderation::count_creation(cache, screening.settings, author.id, client_ip).await?;
-    let status = screening.initial_status(author, &content).await;
+    let client_ip = new.client_ip.as_str();
+    moderation::count_creation(&state.cache, &state.settings, author.id, client_ip).await?;
+    let status = Screening::of(state)
+        .initial_status(author, new.content.as_str())
+        .await;
     let now = time::now();
     let saved = guestbook_message::ActiveModel {
         user_id: Set(author.id),
         status: Set(status),
-        content: Set(content),
+        content: Set(new.content.into()),
         reply: Set(None),
         replied_by: Set(None),
         replied_at: Set(None),
@@ -58,7 +65,7 @@ pub async fn create(
         updated_at: Set(now),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&state.db)
     .await?;
     Ok(MessageView {
         message: saved,
@@ -66,25 +73,18 @@ pub async fn create(
     })
 }
 
-async fn find(db: &impl sea_orm::ConnectionTrait, id: i64) -> AppResult<guestbook_message::Model> {
-    guestbook_message::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or(AppError::not_found("guestbook message"))
-}
-
-/// The site's answer; the author is notified once per message, however often it is edited.
 /// Sets the site's answer to a message; audited as `audit_as` in the same transaction.
+/// The author is notified once per message, however often the answer is edited.
 pub async fn reply(
     db: &DatabaseConnection,
     admin: &user::Model,
     audit_as: &Actor,
     id: i64,
-    content: &str,
+    answer: CommentText,
 ) -> AppResult<guestbook_message::Model> {
-    let content = moderation::clean_text(content)?;
+    let content: String = answer.into();
     let txn = db::begin_write(db).await?;
-    let current = find(&txn, id).await?;
+    let current = moderation::find::<guestbook_message::Entity>(&txn, id).await?;
     if current.status == GuestbookStatus::Deleted {
         return Err(AppError::not_found("guestbook message"));
     }
@@ -98,20 +98,8 @@ pub async fn reply(
     model.updated_at = Set(now);
     let saved = model.update(&txn).await?;
     if author_id != admin.id {
-        notifications::notify(
-            &txn,
-            NewNotification {
-                user_id: author_id,
-                kind: NotificationKind::GuestbookReply,
-                dedup_key: format!("guestbook:{id}"),
-                title: "你的留言有了回复".into(),
-                body: moderation::excerpt(&content),
-                article_id: None,
-                comment_id: None,
-                guestbook_message_id: Some(id),
-            },
-        )
-        .await?;
+        let n = NewNotification::guestbook_reply(author_id, id, &content);
+        notifications::notify(&txn, n).await?;
     }
     let entry = Entry::new("guestbook.reply", "guestbook_message", id)
         .before(json!({ "reply": previous_reply }))
@@ -121,18 +109,8 @@ pub async fn reply(
     Ok(saved)
 }
 
-/// Approves, hides or deletes a message; authors may delete their own.
-fn audit_action(action: ModerationAction) -> &'static str {
-    match action {
-        ModerationAction::Approve => "guestbook.approve",
-        ModerationAction::Hide => "guestbook.hide",
-        ModerationAction::Delete => "guestbook.delete",
-    }
-}
-
-/// Applies a moderation action by `actor`, an administrator or, for delete, the author.
-/// An administrator's action on someone else's message is audited as `audit_as`, in the
-/// same transaction.
+/// Applies a moderation action by `actor`, an administrator or, for delete, the author
+/// (`moderation::apply`).
 pub async fn apply(
     db: &DatabaseConnection,
     actor: &user::Model,
@@ -140,43 +118,12 @@ pub async fn apply(
     id: i64,
     action: ModerationAction,
 ) -> AppResult<guestbook_message::Model> {
+    type Messages = guestbook_message::Entity;
     let txn = db::begin_write(db).await?;
-    let current = find(&txn, id).await?;
-    let own_delete = action == ModerationAction::Delete && current.user_id == actor.id;
-    if actor.role != Role::Admin && !own_delete {
-        return Err(AppError::Forbidden(
-            "you can only delete your own messages".into(),
-        ));
-    }
-    let to = moderation::transition(current.status, action)?;
-    let changed = guestbook_message::Entity::update_many()
-        .col_expr(guestbook_message::Column::Status, Expr::value(to))
-        .col_expr(
-            guestbook_message::Column::UpdatedAt,
-            Expr::value(time::now()),
-        )
-        .filter(guestbook_message::Column::Id.eq(id))
-        .filter(guestbook_message::Column::Status.eq(current.status))
-        .exec(&txn)
-        .await?;
-    if changed.rows_affected == 0 {
-        return Err(AppError::conflict(
-            ErrorCode::ChangedConcurrently,
-            "the message changed meanwhile; retry",
-        ));
-    }
-    if !own_delete {
-        let entry = Entry::new(audit_action(action), "guestbook_message", id)
-            .before(json!({
-                "status": current.status,
-                "author_id": current.user_id,
-                "excerpt": moderation::excerpt(&current.content),
-            }))
-            .after(json!({ "status": to }));
-        audit::record(&txn, audit_as, entry).await?;
-    }
+    let current = moderation::find::<Messages>(&txn, id).await?;
+    moderation::apply::<Messages>(&txn, actor, audit_as, id, &current, action).await?;
     txn.commit().await?;
-    find(db, id).await
+    moderation::find::<Messages>(db, id).await
 }
 
 async fn page_of(

@@ -10,8 +10,8 @@
 //! cache; reads take the top ids from there, or compute them from SQL when it is missing.
 
 use chrono::{DateTime, Duration, Utc};
-use entity::article::{self, ArticleStatus};
-use sea_orm::{ColumnTrait, DatabaseConnection, DerivePartialModel, EntityTrait, QueryFilter};
+use entity::article;
+use sea_orm::{ColumnTrait, DatabaseConnection, DerivePartialModel, QueryFilter};
 
 use crate::{
     cache::{Cache, read_through::ReadCache},
@@ -57,8 +57,7 @@ pub async fn compute(
     now: DateTime<Utc>,
 ) -> AppResult<Vec<i64>> {
     let since = now - Duration::days(i64::from(settings.window_days));
-    let rows = article::Entity::find()
-        .filter(article::Column::Status.eq(ArticleStatus::Published))
+    let rows = article::Entity::find_published()
         .filter(article::Column::PublishedAt.gte(since))
         .into_partial_model::<Engagement>()
         .all(db)

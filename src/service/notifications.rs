@@ -2,18 +2,23 @@
 //! makes repeats of the same event no-ops.
 
 use chrono::{DateTime, Utc};
-use entity::notification::{self, NotificationKind};
+use entity::{
+    comment,
+    notification::{self, NotificationKind},
+};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, prelude::Expr, sea_query::OnConflict,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TryInsertResult, prelude::Expr,
 };
 
+use super::moderation;
 use crate::{
     error::AppResult,
     pagination::{self, IdCursor, Page},
     time,
 };
 
+/// One inbox entry, built by the constructors below so every kind has one shape.
 #[derive(Debug, Clone)]
 pub struct NewNotification {
     pub user_id: i64,
@@ -27,29 +32,90 @@ pub struct NewNotification {
     pub guestbook_message_id: Option<i64>,
 }
 
+impl NewNotification {
+    /// `reply` answered a comment of `user_id`.
+    pub fn comment_reply(user_id: i64, reply: &comment::Model) -> Self {
+        Self {
+            user_id,
+            kind: NotificationKind::CommentReply,
+            dedup_key: format!("comment:{}", reply.id),
+            title: "有人回复了你的评论".into(),
+            body: moderation::excerpt(&reply.content),
+            article_id: Some(reply.article_id),
+            comment_id: Some(reply.id),
+            guestbook_message_id: None,
+        }
+    }
+
+    /// The site answered message `message_id` of `user_id` with `answer`.
+    pub fn guestbook_reply(user_id: i64, message_id: i64, answer: &str) -> Self {
+        Self {
+            user_id,
+            kind: NotificationKind::GuestbookReply,
+            dedup_key: format!("guestbook:{message_id}"),
+            title: "你的留言有了回复".into(),
+            body: moderation::excerpt(answer),
+            article_id: None,
+            comment_id: None,
+            guestbook_message_id: Some(message_id),
+        }
+    }
+
+    /// Push campaign `campaign_id` delivered to the inbox; `article_id` is the first article.
+    pub fn featured_articles(
+        user_id: i64,
+        campaign_id: i64,
+        title: String,
+        body: String,
+        article_id: i64,
+    ) -> Self {
+        Self {
+            user_id,
+            kind: NotificationKind::FeaturedArticles,
+            dedup_key: format!("push:{campaign_id}"),
+            title,
+            body,
+            article_id: Some(article_id),
+            comment_id: None,
+            guestbook_message_id: None,
+        }
+    }
+
+    fn into_row(self, now: DateTime<Utc>) -> notification::ActiveModel {
+        notification::ActiveModel {
+            user_id: Set(self.user_id),
+            kind: Set(self.kind),
+            dedup_key: Set(self.dedup_key),
+            title: Set(self.title),
+            body: Set(self.body),
+            article_id: Set(self.article_id),
+            comment_id: Set(self.comment_id),
+            guestbook_message_id: Set(self.guestbook_message_id),
+            read_at: Set(None),
+            created_at: Set(now),
+            ..Default::default()
+        }
+    }
+}
+
 /// Adds a notification unless this person already has one for this event; true if added.
 pub async fn notify(db: &impl ConnectionTrait, n: NewNotification) -> AppResult<bool> {
-    let inserted = notification::Entity::insert(notification::ActiveModel {
-        user_id: Set(n.user_id),
-        kind: Set(n.kind),
-        dedup_key: Set(n.dedup_key),
-        title: Set(n.title),
-        body: Set(n.body),
-        article_id: Set(n.article_id),
-        comment_id: Set(n.comment_id),
-        guestbook_message_id: Set(n.guestbook_message_id),
-        read_at: Set(None),
-        created_at: Set(time::now()),
-        ..Default::default()
+    Ok(notify_many(db, vec![n]).await? > 0)
+}
+
+/// Adds several notifications in one statement, skipping the events a person already has
+/// one for; returns how many were added.
+pub async fn notify_many(db: &impl ConnectionTrait, all: Vec<NewNotification>) -> AppResult<u64> {
+    let now = time::now();
+    let rows = all.into_iter().map(|n| n.into_row(now));
+    let written = notification::Entity::insert_many(rows)
+        .on_conflict_do_nothing_on([notification::Column::UserId, notification::Column::DedupKey])
+        .exec_without_returning(db)
+        .await?;
+    Ok(match written {
+        TryInsertResult::Inserted(n) => n,
+        TryInsertResult::Empty | TryInsertResult::Conflicted => 0,
     })
-    .on_conflict(
-        OnConflict::columns([notification::Column::UserId, notification::Column::DedupKey])
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
-    Ok(inserted > 0)
 }
 
 /// A page of the inbox, newest first.

@@ -105,6 +105,7 @@ pub async fn get(db: &DatabaseConnection, user_id: i64) -> AppResult<Preferences
         .one(db)
         .await?
         .map(from_row)
+        .transpose()?
         .unwrap_or_default())
 }
 
@@ -117,19 +118,28 @@ pub async fn get_many(
     if user_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    Ok(push_preference::Entity::find()
+    push_preference::Entity::find()
         .filter(push_preference::Column::UserId.is_in(user_ids.iter().copied()))
         .all(db)
         .await?
         .into_iter()
-        .map(|row| (row.user_id, from_row(row)))
-        .collect())
+        .map(|row| Ok((row.user_id, from_row(row)?)))
+        .collect()
 }
 
-fn from_row(row: push_preference::Model) -> Preferences {
-    Preferences {
+/// A row as preferences. Unreadable stored categories are an error, not "all categories":
+/// reading them as empty would push everything to someone who chose a few.
+fn from_row(row: push_preference::Model) -> AppResult<Preferences> {
+    let categories = serde_json::from_str(&row.categories).map_err(|err| {
+        tracing::error!(user_id = row.user_id, %err, "stored push categories are not a JSON list");
+        AppError::Internal(anyhow::anyhow!(
+            "the push preferences of user {} cannot be read",
+            row.user_id
+        ))
+    })?;
+    Ok(Preferences {
         opted_out: row.opted_out,
-        categories: serde_json::from_str(&row.categories).unwrap_or_default(),
+        categories,
         quiet_hours: match (row.quiet_start_minute, row.quiet_end_minute) {
             (Some(s), Some(e)) => Some(QuietHours {
                 start_minute: s as u16,
@@ -138,7 +148,7 @@ fn from_row(row: push_preference::Model) -> Preferences {
             _ => None,
         },
         timezone: row.timezone,
-    }
+    })
 }
 
 /// Replaces a user's preferences after checking categories and timezone.

@@ -3,7 +3,7 @@
 //! inserted or deleted, in the same transaction).
 
 use entity::{
-    article::{self, ArticleStatus},
+    article,
     article_reaction::{self, ReactionKind},
 };
 use sea_orm::{
@@ -73,8 +73,7 @@ pub async fn add(
     kind: ReactionKind,
 ) -> AppResult<ReactionState> {
     let txn = db::begin_write(db).await?;
-    let published = article::Entity::find_by_id(article_id)
-        .filter(article::Column::Status.eq(ArticleStatus::Published))
+    let published = article::Entity::find_published_by_id(article_id)
         .one(&txn)
         .await?
         .is_some();
@@ -148,7 +147,7 @@ pub async fn mine(
         .inner_join(article::Entity)
         .filter(article_reaction::Column::UserId.eq(user_id))
         .filter(article_reaction::Column::Kind.eq(kind))
-        .filter(article::Column::Status.eq(ArticleStatus::Published));
+        .filter(article::Entity::published());
     if let Some(c) = &cursor {
         query = query.filter(c.older(
             (

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::{
     audit::{self, Actor, Entry},
-    validate,
+    validate::{self, HttpUrl},
 };
 use crate::{
     db,
@@ -49,7 +49,7 @@ fn links(value: &[DownloadLink]) -> AppResult<DownloadLinks> {
         .map(|link| {
             Ok(DownloadLink {
                 platform: validate::text("download_links.platform", &link.platform, 1, 32)?,
-                url: validate::url("download_links.url", &link.url)?,
+                url: String::from(HttpUrl::parse("download_links.url", &link.url)?),
                 label: link
                     .label
                     .as_deref()
@@ -137,10 +137,10 @@ pub async fn create(
         name: Set(text("name", &input.name, 1, 100)?),
         summary: Set(text("summary", &input.summary, 0, 300)?),
         description: Set(text("description", &input.description, 0, 20_000)?),
-        homepage: Set(validate::url(
+        homepage: Set(String::from(HttpUrl::parse(
             "homepage",
             input.homepage.as_deref().unwrap_or_default(),
-        )?),
+        )?)),
         download_links: Set(links(input.download_links.as_deref().unwrap_or_default())?),
         version: Set(text("version", &input.version, 0, 64)?),
         license: Set(text("license", &input.license, 0, 64)?),
@@ -177,7 +177,7 @@ pub async fn update(
         model.description = Set(validate::text("description", v, 0, 20_000)?);
     }
     if let Some(v) = &input.homepage {
-        model.homepage = Set(validate::url("homepage", v)?);
+        model.homepage = Set(String::from(HttpUrl::parse("homepage", v)?));
     }
     if let Some(v) = &input.download_links {
         model.download_links = Set(links(v)?);

@@ -3,25 +3,23 @@
 
 use std::collections::HashMap;
 
-use entity::{
-    article::{self, ArticleStatus},
-    article_tag, category, tag,
-};
+use entity::{article, article_tag, category, tag};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde_json::{Value, json};
 
 use super::{
     audit::{self, Actor, Entry},
-    validate,
+    validate::{self, Slug},
 };
 use crate::{
     cache::read_through::ReadCache,
     db,
     error::{AppError, AppResult, ErrorCode},
     time,
+    unique::{OnUnique, UniqueIndex},
 };
 
 #[derive(Debug, Clone)]
@@ -35,7 +33,7 @@ pub async fn categories(db: &DatabaseConnection) -> AppResult<Vec<Counted<catego
         .select_only()
         .column(article::Column::CategoryId)
         .column_as(article::Column::Id.count(), "n")
-        .filter(article::Column::Status.eq(ArticleStatus::Published))
+        .filter(article::Entity::published())
         .filter(article::Column::CategoryId.is_not_null())
         .group_by(article::Column::CategoryId)
         .into_tuple::<(Option<i64>, i64)>()
@@ -64,7 +62,7 @@ pub async fn tags(db: &DatabaseConnection) -> AppResult<Vec<Counted<tag::Model>>
         .select_only()
         .column(article_tag::Column::TagId)
         .column_as(article_tag::Column::ArticleId.count(), "n")
-        .filter(article::Column::Status.eq(ArticleStatus::Published))
+        .filter(article::Entity::published())
         .group_by(article_tag::Column::TagId)
         .into_tuple::<(i64, i64)>()
         .all(db)
@@ -84,14 +82,20 @@ pub async fn tags(db: &DatabaseConnection) -> AppResult<Vec<Counted<tag::Model>>
         .collect())
 }
 
-/// A unique-constraint violation becomes a 409 about the slug.
-fn slug_conflict(err: DbErr) -> AppError {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => {
-            AppError::conflict(ErrorCode::SlugTaken, "another item already uses this slug")
-        }
-        _ => err.into(),
-    }
+const CATEGORY_SLUG: UniqueIndex = UniqueIndex {
+    name: "categories_slug_key",
+    table: "categories",
+    columns: &["slug"],
+};
+
+const TAG_SLUG: UniqueIndex = UniqueIndex {
+    name: "tags_slug_key",
+    table: "tags",
+    columns: &["slug"],
+};
+
+fn slug_taken() -> AppError {
+    AppError::conflict("slug_taken", "another item already uses this slug")
 }
 
 fn category_summary(c: &category::Model) -> Value {
@@ -134,7 +138,10 @@ pub async fn create_category(
     actor: &Actor,
     input: CategoryInput,
 ) -> AppResult<category::Model> {
-    let slug = validate::slug("slug", input.slug.as_deref().unwrap_or_default())?;
+    let slug = String::from(Slug::parse(
+        "slug",
+        input.slug.as_deref().unwrap_or_default(),
+    )?);
     let name = validate::text("name", input.name.as_deref().unwrap_or_default(), 1, 64)?;
     let description = validate::text(
         "description",
@@ -155,7 +162,7 @@ pub async fn create_category(
     }
     .insert(&txn)
     .await
-    .map_err(slug_conflict)?;
+    .on_unique(&CATEGORY_SLUG, slug_taken)?;
     let entry = Entry::new("category.create", "category", saved.id).after(category_summary(&saved));
     audit::record(&txn, actor, entry).await?;
     txn.commit().await?;
@@ -163,8 +170,7 @@ pub async fn create_category(
 }
 
 async fn published_in_category(db: &DatabaseConnection, id: i64) -> AppResult<i64> {
-    Ok(article::Entity::find()
-        .filter(article::Column::Status.eq(ArticleStatus::Published))
+    Ok(article::Entity::find_published()
         .filter(article::Column::CategoryId.eq(id))
         .count(db)
         .await? as i64)
@@ -173,7 +179,7 @@ async fn published_in_category(db: &DatabaseConnection, id: i64) -> AppResult<i6
 async fn published_with_tag(db: &DatabaseConnection, id: i64) -> AppResult<i64> {
     Ok(article_tag::Entity::find()
         .inner_join(article::Entity)
-        .filter(article::Column::Status.eq(ArticleStatus::Published))
+        .filter(article::Entity::published())
         .filter(article_tag::Column::TagId.eq(id))
         .count(db)
         .await? as i64)
@@ -192,7 +198,7 @@ pub async fn update_category(
     let before = category_summary(&current);
     let mut model: category::ActiveModel = current.into();
     if let Some(v) = &input.slug {
-        model.slug = Set(validate::slug("slug", v)?);
+        model.slug = Set(String::from(Slug::parse("slug", v)?));
     }
     if let Some(v) = &input.name {
         model.name = Set(validate::text("name", v, 1, 64)?);
@@ -204,7 +210,10 @@ pub async fn update_category(
         model.sort_order = Set(v);
     }
     model.updated_at = Set(time::now());
-    let saved = model.update(&txn).await.map_err(slug_conflict)?;
+    let saved = model
+        .update(&txn)
+        .await
+        .on_unique(&CATEGORY_SLUG, slug_taken)?;
     let entry =
         Entry::new("category.update", "category", id).changes(before, category_summary(&saved));
     audit::record(&txn, actor, entry).await?;
@@ -245,7 +254,10 @@ pub async fn create_tag(
     actor: &Actor,
     input: TagInput,
 ) -> AppResult<tag::Model> {
-    let slug = validate::slug("slug", input.slug.as_deref().unwrap_or_default())?;
+    let slug = String::from(Slug::parse(
+        "slug",
+        input.slug.as_deref().unwrap_or_default(),
+    )?);
     let name = validate::text("name", input.name.as_deref().unwrap_or_default(), 1, 64)?;
     let txn = db::begin_write(db).await?;
     let saved = tag::ActiveModel {
@@ -256,7 +268,7 @@ pub async fn create_tag(
     }
     .insert(&txn)
     .await
-    .map_err(slug_conflict)?;
+    .on_unique(&TAG_SLUG, slug_taken)?;
     let entry = Entry::new("tag.create", "tag", saved.id).after(tag_summary(&saved));
     audit::record(&txn, actor, entry).await?;
     txn.commit().await?;
@@ -275,12 +287,12 @@ pub async fn update_tag(
     let before = tag_summary(&current);
     let mut model: tag::ActiveModel = current.into();
     if let Some(v) = &input.slug {
-        model.slug = Set(validate::slug("slug", v)?);
+        model.slug = Set(String::from(Slug::parse("slug", v)?));
     }
     if let Some(v) = &input.name {
         model.name = Set(validate::text("name", v, 1, 64)?);
     }
-    let saved = model.update(&txn).await.map_err(slug_conflict)?;
+    let saved = model.update(&txn).await.on_unique(&TAG_SLUG, slug_taken)?;
     let entry = Entry::new("tag.update", "tag", id).changes(before, tag_summary(&saved));
     audit::record(&txn, actor, entry).await?;
     txn.commit().await?;

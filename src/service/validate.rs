@@ -3,6 +3,25 @@
 
 use crate::error::{AppError, AppResult};
 
+/// A `String` newtype that only its `parse` builds: read it with `as_str`, store it with
+/// `String::from`.
+macro_rules! parsed_string {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+    };
+}
+pub(crate) use parsed_string;
+
 /// Trimmed text of `min..=max` characters (not bytes: Chinese text counts per character).
 pub fn text(field: &str, value: &str, min: usize, max: usize) -> AppResult<String> {
     let trimmed = value.trim();
@@ -23,48 +42,68 @@ pub fn text(field: &str, value: &str, min: usize, max: usize) -> AppResult<Strin
     Ok(trimmed.to_string())
 }
 
-/// An absolute http(s) URL of at most 1024 characters.
+/// An absolute http(s) URL of at most 1024 characters (source links, homepages, download
+/// links), parsed once where the input enters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl(String);
+
+impl HttpUrl {
+    pub fn parse(field: &str, value: &str) -> AppResult<Self> {
+        let value = value.trim();
+        let rest = value
+            .strip_prefix("https://")
+            .or_else(|| value.strip_prefix("http://"));
+        let host_ok = rest.is_some_and(|r| {
+            let host = r.split(['/', '?', '#']).next().unwrap_or_default();
+            !host.is_empty() && !host.contains(char::is_whitespace)
+        });
+        if !host_ok || value.contains(char::is_whitespace) {
+            return Err(AppError::bad_field(
+                field,
+                format!("{field} must be an absolute http:// or https:// URL"),
+            ));
+        }
+        if value.len() > 1024 {
+            return Err(AppError::bad_field(
+                field,
+                format!("{field} must be at most 1024 characters"),
+            ));
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+
+parsed_string!(HttpUrl);
+
+/// `HttpUrl::parse`, as the stored string.
 pub fn url(field: &str, value: &str) -> AppResult<String> {
-    let value = value.trim();
-    let rest = value
-        .strip_prefix("https://")
-        .or_else(|| value.strip_prefix("http://"));
-    let host_ok = rest.is_some_and(|r| {
-        let host = r.split(['/', '?', '#']).next().unwrap_or_default();
-        !host.is_empty() && !host.contains(char::is_whitespace)
-    });
-    if !host_ok || value.contains(char::is_whitespace) {
-        return Err(AppError::bad_field(
-            field,
-            format!("{field} must be an absolute http:// or https:// URL"),
-        ));
-    }
-    if value.len() > 1024 {
-        return Err(AppError::bad_field(
-            field,
-            format!("{field} must be at most 1024 characters"),
-        ));
-    }
-    Ok(value.to_string())
+    HttpUrl::parse(field, value).map(Into::into)
 }
 
 /// A URL slug: 1..=64 of `a-z`, `0-9` and `-`, not starting or ending with `-`.
-pub fn slug(field: &str, value: &str) -> AppResult<String> {
-    let value = value.trim();
-    let ok = (1..=64).contains(&value.len())
-        && value
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !value.starts_with('-')
-        && !value.ends_with('-');
-    if !ok {
-        return Err(AppError::bad_field(
-            field,
-            format!("{field} must be 1 to 64 characters of a-z, 0-9 and '-'"),
-        ));
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slug(String);
+
+impl Slug {
+    pub fn parse(field: &str, value: &str) -> AppResult<Self> {
+        let value = value.trim();
+        let ok = (1..=64).contains(&value.len())
+            && value
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !value.starts_with('-')
+            && !value.ends_with('-');
+        if !ok {
+            return Err(AppError::bad_field(
+                field,
+                format!("{field} must be 1 to 64 characters of a-z, 0-9 and '-'"),
+            ));
+        }
+        Ok(Self(value.to_string()))
     }
-    Ok(value.to_string())
 }
+
+parsed_string!(Slug);
 
 /// A semantic version such as `2.3.1`.
 pub fn version(field: &str, value: &str) -> AppResult<semver::Version> {
@@ -89,7 +128,11 @@ mod tests {
 
     #[test]
     fn urls_must_be_absolute_http() {
-        assert!(url("u", "https://example.com/a?b=1").is_ok());
+        let url = HttpUrl::parse;
+        assert_eq!(
+            url("u", " https://example.com/a?b=1 ").unwrap().as_str(),
+            "https://example.com/a?b=1"
+        );
         assert!(url("u", "ftp://example.com").is_err());
         assert!(url("u", "https://").is_err());
         assert!(url("u", "javascript:alert(1)").is_err());
@@ -98,7 +141,8 @@ mod tests {
 
     #[test]
     fn slugs_are_lowercase_words_joined_by_dashes() {
-        assert!(slug("slug", "rust-web").is_ok());
+        let slug = Slug::parse;
+        assert_eq!(slug("slug", "rust-web").unwrap().as_str(), "rust-web");
         assert!(slug("slug", "Rust").is_err());
         assert!(slug("slug", "-rust").is_err());
         assert!(slug("slug", "").is_err());

@@ -4,11 +4,18 @@ use poem_openapi::{Enum, Object, OpenApi, param::Path, param::Query, payload::Js
 
 use crate::{
     api::{
-        comments::CommentPage, dto::ModerationState, error::ApiResult, guestbook::GuestbookPage,
-        security::AdminAuth, tags::ApiTags, types::Text,
+        comments::CommentPage,
+        dto::ModerationState,
+        error::{ApiError, ApiResult},
+        guestbook::GuestbookPage,
+        security::AdminAuth,
+        tags::ApiTags,
+        types::Text,
     },
-    error::ErrorCode,
-    service::{comments, guestbook, moderation::ModerationAction},
+    service::{
+        comments, guestbook,
+        moderation::{CommentText, ModerationAction},
+    },
     state::AppState,
 };
 
@@ -98,13 +105,14 @@ impl AdminModerationApi {
         id: Path<i64>,
         action: Path<ModerationVerb>,
     ) -> ApiResult<Json<ModerationOutcome>> {
+        let action = action.0.into();
         let c = comments::apply(
             &state.db,
             &state.read_cache,
             admin.user(),
             admin.actor(),
             id.0,
-            action.0.into(),
+            action,
         )
         .await?;
         Ok(Json(ModerationOutcome {
@@ -125,13 +133,14 @@ impl AdminModerationApi {
         state: Data<&AppState>,
         body: Json<BulkModeration>,
     ) -> ApiResult<Json<BulkResult>> {
+        let BulkModeration { ids, action } = body.0;
         let outcomes = comments::apply_many(
             &state.db,
             &state.read_cache,
             admin.user(),
             admin.actor(),
-            &body.0.ids,
-            body.0.action.into(),
+            &ids,
+            action.into(),
         )
         .await;
         let results = outcomes
@@ -188,14 +197,8 @@ impl AdminModerationApi {
         id: Path<i64>,
         body: Json<GuestbookReplyWrite>,
     ) -> ApiResult<Json<ModerationOutcome>> {
-        let m = guestbook::reply(
-            &state.db,
-            admin.user(),
-            admin.actor(),
-            id.0,
-            &body.0.content.0,
-        )
-        .await?;
+        let answer = CommentText::parse(&body.0.content.0)?;
+        let m = guestbook::reply(&state.db, admin.user(), admin.actor(), id.0, answer).await?;
         Ok(Json(ModerationOutcome {
             id: m.id,
             status: m.status.into(),
@@ -221,8 +224,7 @@ impl AdminModerationApi {
             admin.actor(),
             id.0,
             action.0.into(),
-        )
-        .await?;
+        ).await?;
         Ok(Json(ModerationOutcome {
             id: m.id,
             status: m.status.into(),
