@@ -92,6 +92,8 @@ impl Schedule {
 
     /// The first fire instant strictly after `after`. Ticks are whole seconds.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        // croner keeps the fraction of its starting point; a tick has none.
+        let after = after.trunc_subsecs(0);
         self.cron
             .cron
             .find_next_occurrence(&after.with_timezone(&self.zone), false)
@@ -297,5 +299,10 @@ mod tests {
             Some(utc("2026-11-24T10:00:20Z"))
         );
         assert!(!every_ten.fires_at(utc("2026-11-24T10:00:11Z")));
+        // From a fractional instant (a request's "now"): whole seconds still.
+        assert_eq!(
+            every_ten.upcoming(utc("2026-11-24T10:00:04.835Z"), 2),
+            [utc("2026-11-24T10:00:10Z"), utc("2026-11-24T10:00:20Z")]
+        );
     }
 }

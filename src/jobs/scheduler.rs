@@ -91,36 +91,47 @@ impl Scheduler {
         let catch_up =
             chrono::Duration::seconds(self.state.settings.jobs.sync_interval_secs as i64 + 1);
         let mut armed = self.armed.lock().await;
-        let mut replaced: HashMap<i64, DateTime<Utc>> = HashMap::new();
-        let stale: Vec<i64> = armed
-            .iter()
-            .filter(|(id, a)| wanted.get(id).is_none_or(|j| j.row.version != a.version))
-            .map(|(id, _)| *id)
+        let gone: Vec<i64> = armed
+            .keys()
+            .filter(|id| !wanted.contains_key(id))
+            .copied()
             .collect();
-        for id in stale {
+        for id in gone {
             if let Some(old) = armed.remove(&id) {
-                // An edit must not lose the tick the old version was waiting for.
-                replaced.insert(id, old.tick);
                 let _ = self.cron.remove(&old.uuid).await;
             }
         }
         for (id, job) in wanted {
-            if armed.contains_key(&id) {
-                continue;
-            }
             let Some(schedule) = job.schedule.clone() else {
                 tracing::warn!(job = %job.row.name, problem = ?job.problem, "scheduler: job cannot be scheduled");
+                if let Some(old) = armed.remove(&id) {
+                    let _ = self.cron.remove(&old.uuid).await;
+                }
                 continue;
             };
-            let from = match replaced.get(&id) {
-                Some(pending) => (*pending).min(job.row.updated_at),
+            let pending = armed.get(&id).map(|a| (a.version, a.tick));
+            let from = match pending {
+                Some((version, _)) if version == job.row.version => continue,
+                // An edit must not lose the tick the old version was waiting for.
+                Some((_, tick)) => tick.min(job.row.updated_at),
                 None => job.row.updated_at.max(now - catch_up),
             };
-            let Some(tick) = schedule.next_at_or_after(from) else {
+            let next = schedule.next_at_or_after(from);
+            if let Some(a) = armed.get_mut(&id)
+                && next == Some(a.tick)
+            {
+                // Same instant: the armed timer stands, with the new version's schedule.
+                a.version = job.row.version;
+                a.schedule = schedule;
                 continue;
-            };
-            self.arm(&mut armed, id, job.row.version, schedule, tick)
-                .await;
+            }
+            if let Some(old) = armed.remove(&id) {
+                let _ = self.cron.remove(&old.uuid).await;
+            }
+            if let Some(tick) = next {
+                self.arm(&mut armed, id, job.row.version, schedule, tick)
+                    .await;
+            }
         }
     }
 
@@ -135,11 +146,11 @@ impl Scheduler {
     ) {
         let delay = (tick - Utc::now()).to_std().unwrap_or(Duration::ZERO);
         let me: Weak<Self> = Arc::downgrade(self);
-        let timer = Job::new_one_shot_async(delay, move |_uuid, _locked| {
+        let timer = Job::new_one_shot_async(delay, move |uuid, _locked| {
             let me = me.clone();
             Box::pin(async move {
                 if let Some(me) = me.upgrade() {
-                    me.fired(job_id, version, tick).await;
+                    me.fired(job_id, uuid, tick).await;
                 }
             })
         });
@@ -168,13 +179,13 @@ impl Scheduler {
     fn fired(
         self: Arc<Self>,
         job_id: i64,
-        version: i64,
+        timer: Uuid,
         tick: DateTime<Utc>,
     ) -> BoxFuture<'static, ()> {
-        Box::pin(self.fire(job_id, version, tick))
+        Box::pin(self.fire(job_id, timer, tick))
     }
 
-    async fn fire(self: Arc<Self>, job_id: i64, version: i64, tick: DateTime<Utc>) {
+    async fn fire(self: Arc<Self>, job_id: i64, timer: Uuid, tick: DateTime<Utc>) {
         // The timer has whole-second resolution: never run before the tick itself.
         if let Ok(early) = (tick - Utc::now()).to_std() {
             tokio::time::sleep(early).await;
@@ -184,10 +195,10 @@ impl Scheduler {
             let mut armed = self.armed.lock().await;
             let current = armed
                 .get(&job_id)
-                .filter(|a| a.version == version && a.tick == tick)
-                .map(|a| a.schedule.clone());
+                .filter(|a| a.uuid == timer)
+                .map(|a| (a.version, a.schedule.clone()));
             // Otherwise a sync re-armed the job meanwhile (an edit): that arming stands.
-            if let Some(schedule) = current {
+            if let Some((version, schedule)) = current {
                 armed.remove(&job_id);
                 if let Some(next) = schedule.next_after(tick) {
                     self.arm(&mut armed, job_id, version, schedule, next).await;
