@@ -611,6 +611,10 @@ impl Settings {
             return invalid("rate_limit.read_window_secs must be at least 1".into());
         }
         self.server.cors.validate()?;
+        if self.jobs.max_run_secs == 0 {
+            // Every run would be stopped at once.
+            return invalid("jobs.max_run_secs must be at least 1".into());
+        }
         if self.jobs.timezone.parse::<chrono_tz::Tz>().is_err() {
             return invalid(format!(
                 "jobs.timezone {:?} is not an IANA timezone",

@@ -1,5 +1,5 @@
-//! Schedules and runs in the database. Admin edits of schedules are audited in their own
-//! transaction (`service::audit`).
+//! Schedules and runs in the database: the queries, and the loader that turns a stored row
+//! into a [`StoredJob`] (its schedule parsed once, or why it no longer parses).
 
 use std::collections::HashMap;
 
@@ -9,138 +9,156 @@ use entity::{
     scheduled_job,
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, prelude::Expr,
-    sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, prelude::Expr, sea_query::OnConflict,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{cron, kinds::JobKind};
+use super::{kinds::KindEntry, schedule::Schedule};
 use crate::{
-    db,
-    error::{AppError, AppResult, ErrorCode},
+    error::{AppError, AppResult},
     pagination::{self, IdCursor, Page},
-    service::{
-        audit::{self, Actor, Entry},
-        validate,
-    },
     time,
 };
 
-/// A job as given by an admin, before validation.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct JobSpec {
-    pub name: Option<String>,
-    pub kind: Option<String>,
-    pub cron: Option<String>,
-    pub timezone: Option<String>,
-    pub enabled: Option<bool>,
-    pub params: Option<Value>,
+/// A stored job, read once: its schedule parsed, its kind looked up, its params checked.
+#[derive(Debug, Clone)]
+pub struct StoredJob {
+    pub row: scheduled_job::Model,
+    /// None when the stored cron or zone no longer parses (see `problem`).
+    pub schedule: Option<Schedule>,
+    pub kind: Option<&'static KindEntry>,
+    /// Why this job cannot run as stored; None when it can.
+    pub problem: Option<String>,
 }
 
-/// What the audit log keeps of a schedule (params pass through the audit redaction).
-fn audit_summary(job: &scheduled_job::Model) -> Value {
-    json!({
-        "name": job.name,
-        "kind": job.kind,
-        "cron": job.cron,
-        "timezone": job.timezone,
-        "enabled": job.enabled,
-        "params": serde_json::from_str::<Value>(&job.params).unwrap_or(Value::Null),
-    })
-}
-
-/// An edit that only switches `enabled` is recorded as what it is: enabling or disabling.
-fn update_action(spec: &JobSpec) -> &'static str {
-    let only_enabled = JobSpec {
-        enabled: spec.enabled,
-        ..Default::default()
-    };
-    match spec.enabled {
-        Some(true) if *spec == only_enabled => "job.enable",
-        Some(false) if *spec == only_enabled => "job.disable",
-        _ => "job.update",
-    }
-}
-
-fn name_taken(err: DbErr) -> AppError {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => {
-            AppError::conflict(ErrorCode::NameTaken, "another job has this name")
+impl From<scheduled_job::Model> for StoredJob {
+    fn from(row: scheduled_job::Model) -> Self {
+        let schedule = Schedule::parse(&row.cron, &row.timezone)
+            .map_err(|e| format!("the stored schedule no longer parses: {e}"));
+        let kind = KindEntry::find(&row.kind).map_err(|e| e.to_string());
+        let params = kind
+            .as_ref()
+            .ok()
+            .and_then(|k| k.stored_params_problem(&row.params));
+        let problem = [
+            schedule.as_ref().err(),
+            kind.as_ref().err(),
+            params.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect::<Vec<_>>();
+        Self {
+            schedule: schedule.ok(),
+            kind: kind.ok(),
+            problem: (!problem.is_empty()).then(|| problem.join("; ")),
+            row,
         }
-        _ => err.into(),
     }
 }
 
-/// Inserts a default schedule for every available kind that has none (by name), so that a
-/// new installation, or one where a capability just landed, gets its jobs.
-/// `ready` says whether a kind's configuration is present (e.g. an Official Account for the
-/// follower sync); a kind that is not ready is seeded disabled rather than failing every run.
-pub async fn seed_defaults(
-    db: &DatabaseConnection,
-    timezone: &str,
-    ready: impl Fn(JobKind) -> bool,
-) -> AppResult<u64> {
-    let now = time::now();
-    let mut added = 0;
-    for kind in super::kinds::ALL {
-        let inserted = scheduled_job::Entity::insert(scheduled_job::ActiveModel {
-            name: Set(kind.as_str().to_string()),
-            kind: Set(kind.as_str().to_string()),
-            cron: Set(kind.default_cron().to_string()),
-            timezone: Set(timezone.to_string()),
-            enabled: Set(ready(kind)),
-            params: Set(kind.validate_params(None)?.to_string()),
+impl StoredJob {
+    /// The stored params as JSON; null when the text is not JSON (`problem` says so).
+    pub fn params(&self) -> Value {
+        serde_json::from_str(&self.row.params).unwrap_or(Value::Null)
+    }
+
+    /// The next fire instant after `now`; None when disabled or unschedulable.
+    pub fn next_fire_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.schedule
+            .as_ref()
+            .filter(|_| self.row.enabled)
+            .and_then(|s| s.next_after(now))
+    }
+}
+
+/// A new row: every part already parsed and checked.
+pub struct NewJob {
+    pub name: String,
+    pub kind: &'static KindEntry,
+    pub schedule: Schedule,
+    pub enabled: bool,
+    /// Checked by the kind, defaults filled.
+    pub params: Value,
+}
+
+impl NewJob {
+    pub fn into_active_model(self) -> scheduled_job::ActiveModel {
+        let now = time::now();
+        scheduled_job::ActiveModel {
+            name: Set(self.name),
+            kind: Set(self.kind.name.to_string()),
+            cron: Set(self.schedule.cron().as_str().to_string()),
+            timezone: Set(self.schedule.zone().name().to_string()),
+            enabled: Set(self.enabled),
+            params: Set(self.params.to_string()),
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
+        }
+    }
+
+    /// A kind's default row, named after the kind.
+    pub fn default_of(
+        kind: &'static KindEntry,
+        zone: chrono_tz::Tz,
+        enabled: bool,
+    ) -> AppResult<Self> {
+        let cron = super::schedule::CronExpr::parse(kind.default_cron)?;
+        Ok(Self {
+            name: kind.name.to_string(),
+            kind,
+            schedule: Schedule::new(cron, zone),
+            enabled,
+            params: kind.params(None)?,
         })
+    }
+}
+
+/// Inserts a default schedule for every kind that has none (by name), so that a new
+/// installation, or one where a capability just landed, gets its jobs. `ready` says whether
+/// a kind's configuration is present; a kind that is not is seeded disabled.
+pub async fn seed_defaults(
+    db: &DatabaseConnection,
+    zone: chrono_tz::Tz,
+    ready: impl Fn(&KindEntry) -> bool,
+) -> AppResult<u64> {
+    let mut added = 0;
+    for kind in super::kinds::ALL {
+        added += insert_default(db, NewJob::default_of(kind, zone, ready(kind))?).await?;
+    }
+    Ok(added)
+}
+
+async fn insert_default(db: &DatabaseConnection, job: NewJob) -> AppResult<u64> {
+    Ok(scheduled_job::Entity::insert(job.into_active_model())
         .on_conflict(
             OnConflict::column(scheduled_job::Column::Name)
                 .do_nothing()
                 .to_owned(),
         )
         .exec_without_returning(db)
-        .await?;
-        added += inserted;
-    }
-    Ok(added)
+        .await?)
 }
 
-pub async fn create(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    default_tz: &str,
-    spec: JobSpec,
-) -> AppResult<scheduled_job::Model> {
-    let name = validate::text("name", spec.name.as_deref().unwrap_or_default(), 1, 64)?;
-    let kind = JobKind::parse(spec.kind.as_deref().unwrap_or_default())?;
-    let cron = cron::normalize(spec.cron.as_deref().unwrap_or_default())?;
-    let timezone = spec.timezone.unwrap_or_else(|| default_tz.to_string());
-    cron::timezone(&timezone)?;
-    let params = kind.validate_params(spec.params.as_ref())?;
-    let now = time::now();
-    let txn = db::begin_write(db).await?;
-    let saved = scheduled_job::ActiveModel {
-        name: Set(name),
-        kind: Set(kind.as_str().to_string()),
-        cron: Set(cron),
-        timezone: Set(timezone),
-        enabled: Set(spec.enabled.unwrap_or(true)),
-        params: Set(params.to_string()),
-        version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
+/// The (first) job of `kind`, its default row inserted when there is none (jobs may be off
+/// on this instance, so nothing seeded it).
+pub async fn of_kind(db: &DatabaseConnection, default: NewJob) -> AppResult<scheduled_job::Model> {
+    let kind = default.kind.name;
+    let find = || {
+        scheduled_job::Entity::find()
+            .filter(scheduled_job::Column::Kind.eq(kind))
+            .order_by_asc(scheduled_job::Column::Id)
+            .one(db)
+    };
+    if let Some(job) = find().await? {
+        return Ok(job);
     }
-    .insert(&txn)
-    .await
-    .map_err(name_taken)?;
-    let entry = Entry::new("job.create", "job", saved.id).after(audit_summary(&saved));
-    audit::record(&txn, actor, entry).await?;
-    txn.commit().await?;
-    Ok(saved)
+    insert_default(db, default).await?;
+    find().await?.ok_or(AppError::not_found("job"))
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: i64) -> AppResult<scheduled_job::Model> {
@@ -155,64 +173,6 @@ pub async fn list(db: &DatabaseConnection) -> AppResult<Vec<scheduled_job::Model
         .order_by_asc(scheduled_job::Column::Id)
         .all(db)
         .await?)
-}
-
-/// Applies the given changes; the version moves so that every instance re-registers it.
-pub async fn update(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    id: i64,
-    spec: JobSpec,
-) -> AppResult<scheduled_job::Model> {
-    let txn = db::begin_write(db).await?;
-    let current = get(&txn, id).await?;
-    let before = audit_summary(&current);
-    let kind = match &spec.kind {
-        Some(k) => JobKind::parse(k)?,
-        None => JobKind::parse(&current.kind)?,
-    };
-    let version = current.version + 1;
-    let mut model: scheduled_job::ActiveModel = current.clone().into();
-    if let Some(name) = &spec.name {
-        model.name = Set(validate::text("name", name, 1, 64)?);
-    }
-    model.kind = Set(kind.as_str().to_string());
-    if let Some(expr) = &spec.cron {
-        model.cron = Set(cron::normalize(expr)?);
-    }
-    if let Some(tz) = &spec.timezone {
-        cron::timezone(tz)?;
-        model.timezone = Set(tz.clone());
-    }
-    if let Some(enabled) = spec.enabled {
-        model.enabled = Set(enabled);
-    }
-    let params = match &spec.params {
-        Some(p) => kind.validate_params(Some(p))?,
-        None if spec.kind.is_some() => {
-            kind.validate_params(serde_json::from_str(&current.params).ok().as_ref())?
-        }
-        None => serde_json::from_str(&current.params).unwrap_or(Value::Null),
-    };
-    model.params = Set(params.to_string());
-    model.version = Set(version);
-    model.updated_at = Set(time::now());
-    let saved = model.update(&txn).await.map_err(name_taken)?;
-    let entry = Entry::new(update_action(&spec), "job", id).changes(before, audit_summary(&saved));
-    audit::record(&txn, actor, entry).await?;
-    txn.commit().await?;
-    Ok(saved)
-}
-
-/// Deletes a job and (by cascade) its runs.
-pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: i64) -> AppResult<()> {
-    let txn = db::begin_write(db).await?;
-    let current = get(&txn, id).await?;
-    scheduled_job::Entity::delete_by_id(id).exec(&txn).await?;
-    let entry = Entry::new("job.delete", "job", id).before(audit_summary(&current));
-    audit::record(&txn, actor, entry).await?;
-    txn.commit().await?;
-    Ok(())
 }
 
 /// The latest run of each job.
@@ -295,22 +255,35 @@ pub async fn claim(
         .await?)
 }
 
-/// Whether another run of the job started after `since` is still running.
+/// Another run of the job, started after `since`, that is still running (runs never
+/// overlap; older "running" rows belong to a dead instance).
 pub async fn other_run_in_progress(
     db: &DatabaseConnection,
     run: &job_run::Model,
     since: DateTime<Utc>,
-) -> AppResult<bool> {
+) -> AppResult<Option<job_run::Model>> {
     Ok(job_run::Entity::find()
         .filter(job_run::Column::JobId.eq(run.job_id))
         .filter(job_run::Column::Id.ne(run.id))
         .filter(job_run::Column::Status.eq(RunStatus::Running))
         .filter(job_run::Column::StartedAt.gt(since))
+        .order_by_asc(job_run::Column::Id)
         .one(db)
-        .await?
-        .is_some())
+        .await?)
 }
 
+/// Restarts the clock of a run that waited for a manual run to end.
+pub async fn mark_started(db: &DatabaseConnection, run_id: i64) -> AppResult<()> {
+    job_run::Entity::update_many()
+        .col_expr(job_run::Column::StartedAt, Expr::value(time::now()))
+        .filter(job_run::Column::Id.eq(run_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Records a run's outcome. Only a running run changes: a final state stays final (a run
+/// another instance already declared dead is not revived).
 pub async fn finish(
     db: &DatabaseConnection,
     run_id: i64,
@@ -330,12 +303,35 @@ pub async fn finish(
             Expr::value(error.map(str::to_string)),
         )
         .filter(job_run::Column::Id.eq(run_id))
+        .filter(job_run::Column::Status.eq(RunStatus::Running))
         .exec(db)
         .await?;
+    get_run(db, run_id).await
+}
+
+pub async fn get_run(db: &DatabaseConnection, run_id: i64) -> AppResult<job_run::Model> {
     job_run::Entity::find_by_id(run_id)
         .one(db)
         .await?
         .ok_or(AppError::not_found("job run"))
+}
+
+/// Marks runs still "running" that started before `before` as failed: their instance died
+/// (or lost the database) before it could record an outcome. Any instance may do this.
+pub async fn fail_abandoned(
+    db: &DatabaseConnection,
+    before: DateTime<Utc>,
+    error: &str,
+) -> AppResult<u64> {
+    Ok(job_run::Entity::update_many()
+        .col_expr(job_run::Column::Status, Expr::value(RunStatus::Failed))
+        .col_expr(job_run::Column::FinishedAt, Expr::value(time::now()))
+        .col_expr(job_run::Column::Error, Expr::value(error.to_string()))
+        .filter(job_run::Column::Status.eq(RunStatus::Running))
+        .filter(job_run::Column::StartedAt.lt(before))
+        .exec(db)
+        .await?
+        .rows_affected)
 }
 
 /// Deletes finished runs that started before `before` (the `purge_expired` job).

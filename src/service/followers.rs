@@ -20,9 +20,9 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use super::audit::{self, Actor, Entry};
 use crate::{
-    error::{AppError, AppResult, ErrorCode},
+    cache::{Cache, LockToken},
+    error::{AppError, AppResult},
     pagination::{self, IdCursor, Page},
     state::AppState,
     time,
@@ -243,24 +243,41 @@ pub async fn sync(state: &AppState) -> AppResult<SyncSummary> {
         .try_lock(SYNC_LOCK, SYNC_LEASE)
         .await
         .map_err(|e| AppError::Unavailable(format!("cache unavailable: {e}")))?
-        .ok_or_else(|| {
-            AppError::conflict(ErrorCode::SyncRunning, "a follower sync is already running")
-        })?;
+        .ok_or_else(|| AppError::conflict("sync_running", "a follower sync is already running"))?;
+    // Released also when the sync is stopped halfway (a run past `jobs.max_run_secs`).
+    let mut held = HeldLock(Some((state.cache.clone(), lock)));
     let outcome = run_sync(state, &app).await;
-    if let Err(e) = state.cache.unlock(SYNC_LOCK, &lock).await {
-        tracing::warn!(error = %e, "cannot release the follower sync lock; it expires");
-    }
+    held.release().await;
     outcome
 }
 
-/// `sync` asked for by an administrator. The sync spans many transactions (one per page),
-/// so it is audited after it succeeded (`record_after`), with what it did.
-pub async fn sync_by(state: &AppState, actor: &Actor) -> AppResult<SyncSummary> {
-    let summary = sync(state).await?;
-    let after = serde_json::to_value(&summary).unwrap_or_default();
-    let entry = Entry::new("follower.sync", "wechat_follower", None).after(after);
-    audit::record_after(&state.db, actor, entry).await;
-    Ok(summary)
+/// Releases the sync lock when dropped, whether the sync ended or was stopped.
+struct HeldLock(Option<(Cache, LockToken)>);
+
+impl HeldLock {
+    async fn release(&mut self) {
+        if let Some((cache, lock)) = self.0.take()
+            && let Err(e) = cache.unlock(SYNC_LOCK, &lock).await
+        {
+            tracing::warn!(error = %e, "cannot release the follower sync lock; it expires");
+        }
+    }
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        let Some((cache, lock)) = self.0.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            if let Err(e) = cache.unlock(SYNC_LOCK, &lock).await {
+                tracing::warn!(error = %e, "cannot release the follower sync lock; it expires");
+            }
+        });
+    }
 }
 
 async fn run_sync(state: &AppState, app: &WechatApp) -> AppResult<SyncSummary> {

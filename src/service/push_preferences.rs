@@ -67,6 +67,20 @@ impl QuietHours {
     }
 }
 
+/// The instant a local wall-clock time names; when the time does not exist (it falls in a
+/// daylight-saving gap, e.g. 02:30 on the spring-forward night in Europe/Berlin), the first
+/// instant after the gap. A repeated time (fall-back) is its first occurrence.
+fn first_instant_at_or_after(tz: Tz, local: chrono::NaiveDateTime) -> DateTime<Utc> {
+    // Transitions fall on whole minutes and gaps last hours at most, so walking minutes
+    // lands exactly on the gap's end.
+    (0..=24 * 60)
+        .find_map(|m| {
+            tz.from_local_datetime(&(local + Duration::minutes(m)))
+                .earliest()
+        })
+        .map_or_else(|| local.and_utc(), |t| t.with_timezone(&Utc))
+}
+
 impl Preferences {
     /// When a push at `at` falls in the quiet hours, the moment they end (deliver then);
     /// None when it may be sent now.
@@ -87,9 +101,7 @@ impl Preferences {
         if minute >= quiet.end_minute {
             day += Duration::days(1);
         }
-        tz.from_local_datetime(&day.and_time(end))
-            .earliest()
-            .map(|t| t.with_timezone(&Utc))
+        Some(first_instant_at_or_after(tz, day.and_time(end)))
     }
 
     /// Whether an article of `category` (slug) interests this user.
@@ -305,6 +317,33 @@ mod tests {
         assert_eq!(p.deferred_until(at("2026-11-24T04:00:00Z")), None);
         // The end itself is not quiet.
         assert_eq!(p.deferred_until(at("2026-11-25T00:00:00Z")), None);
+    }
+
+    #[test]
+    fn quiet_hours_that_end_in_a_spring_forward_gap_still_defer() {
+        // 2026-03-29 in Europe/Berlin: 02:00 CET jumps to 03:00 CEST; 02:30 never happens.
+        let mut p = prefs("22:00", "02:30");
+        p.timezone = "Europe/Berlin".into();
+        // 01:30 CET (00:30 UTC) is quiet: deliver when the window ends, at 03:00 CEST.
+        assert_eq!(
+            p.deferred_until(at("2026-03-29T00:30:00Z")),
+            Some(at("2026-03-29T01:00:00Z"))
+        );
+        // 23:00 CET the evening before: the same end.
+        assert_eq!(
+            p.deferred_until(at("2026-03-28T22:00:00Z")),
+            Some(at("2026-03-29T01:00:00Z"))
+        );
+        // The night after, 02:30 exists again (00:30 UTC in summer time).
+        assert_eq!(
+            p.deferred_until(at("2026-03-29T22:00:00Z")),
+            Some(at("2026-03-30T00:30:00Z"))
+        );
+        // A repeated 02:30 (fall-back night) ends at its first occurrence.
+        assert_eq!(
+            p.deferred_until(at("2026-10-24T23:00:00Z")),
+            Some(at("2026-10-25T00:30:00Z"))
+        );
     }
 
     #[test]

@@ -26,6 +26,51 @@ async fn create_job(app: &TestApp, body: Value) -> Value {
     .await
 }
 
+/// Waits (up to 60 s) until the run `accepted` (a 202 answer) is final, and returns it.
+pub async fn finished_run(app: &TestApp, accepted: &Value) -> Value {
+    let (job, id) = (accepted["job_id"].as_i64().unwrap(), &accepted["id"]);
+    let start = std::time::Instant::now();
+    loop {
+        let run = runs(app, job).await.into_iter().find(|r| &r["id"] == id);
+        if let Some(run) = run.filter(|r| r["status"] != "running") {
+            assert!(run["finished_at"].is_string(), "{run}");
+            return run;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "run {accepted} still running after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// "Run now": answered 202 with the run, then waited for until it is final.
+pub async fn run_now(app: &TestApp, job: &Value) -> Value {
+    let accepted = app
+        .admin_json(
+            Method::POST,
+            &format!("/api/admin/jobs/{}/run", job["id"]),
+            None,
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    assert_eq!(accepted["trigger"], "manual", "{accepted}");
+    finished_run(app, &accepted).await
+}
+
+/// The follower sync: answered 202 with a run of `sync_wechat_followers`, then waited for.
+pub async fn sync_followers(app: &TestApp) -> Value {
+    let accepted = app
+        .admin_json(
+            Method::POST,
+            "/api/admin/followers/sync",
+            None,
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    finished_run(app, &accepted).await
+}
+
 async fn runs(app: &TestApp, job: i64) -> Vec<Value> {
     let page = app
         .admin_json(
@@ -433,14 +478,7 @@ async fn run_now_works_while_the_schedule_is_disabled() {
     let job = create_job(&app, json!({ "name": "manual", "kind": "publish_scheduled", "cron": "0 0 0 1 1 *", "enabled": false })).await;
     let job_id = job["id"].as_i64().unwrap();
 
-    let run = app
-        .admin_json(
-            Method::POST,
-            &format!("/api/admin/jobs/{job_id}/run"),
-            None,
-            StatusCode::OK,
-        )
-        .await;
+    let run = run_now(&app, &job).await;
     assert_eq!(run["status"], "ok");
     assert_eq!(run["trigger"], "manual");
     assert_eq!(run["summary"]["published"], 0);
@@ -449,14 +487,7 @@ async fn run_now_works_while_the_schedule_is_disabled() {
     assert_eq!(history[0]["id"], run["id"]);
 
     let purge = create_job(&app, json!({ "name": "purge", "kind": "purge_expired", "cron": "0 0 3 * * *", "params": { "job_runs_days": 1 } })).await;
-    let run = app
-        .admin_json(
-            Method::POST,
-            &format!("/api/admin/jobs/{}/run", purge["id"]),
-            None,
-            StatusCode::OK,
-        )
-        .await;
+    let run = run_now(&app, &purge).await;
     assert_eq!(run["status"], "ok");
     for key in ["refresh_tokens", "notifications", "job_runs"] {
         assert!(run["summary"][key].is_u64(), "{run}");

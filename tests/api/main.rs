@@ -18,6 +18,7 @@ mod fault_proxy;
 mod guestbook;
 mod hardening;
 mod helpers;
+mod job_timing;
 mod jobs;
 mod me;
 mod metrics;

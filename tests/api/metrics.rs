@@ -143,14 +143,7 @@ async fn run_a_job_now(app: &TestApp) {
             StatusCode::CREATED,
         )
         .await;
-    let run = app
-        .admin_json(
-            Method::POST,
-            &format!("/api/admin/jobs/{}/run", job["id"]),
-            None,
-            StatusCode::OK,
-        )
-        .await;
+    let run = crate::jobs::run_now(app, &job).await;
     assert_eq!(run["status"], "ok");
 }
 

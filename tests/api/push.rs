@@ -57,13 +57,8 @@ pub async fn fake_with(followers: usize) -> FakeWechat {
 
 /// Records the fake's followers in our table through the real sync.
 pub async fn sync_followers(app: &TestApp) {
-    app.admin_json(
-        Method::POST,
-        "/api/admin/followers/sync",
-        None,
-        StatusCode::OK,
-    )
-    .await;
+    let run = crate::jobs::sync_followers(app).await;
+    assert_eq!(run["status"], "ok", "{run}");
 }
 
 pub async fn featured(app: &TestApp, title: &str, extra: Value) -> i64 {
@@ -96,14 +91,7 @@ async fn run_push_job(app: &TestApp) -> Value {
                 .clone()
         }
     };
-    let run = app
-        .admin_json(
-            Method::POST,
-            &format!("/api/admin/jobs/{id}/run"),
-            None,
-            StatusCode::OK,
-        )
-        .await;
+    let run = crate::jobs::run_now(app, &json!({ "id": id })).await;
     assert_eq!(run["status"], "ok", "{run}");
     run
 }

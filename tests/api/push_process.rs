@@ -101,13 +101,8 @@ async fn a_server_killed_with_sigkill_mid_campaign_and_restarted_sends_nothing_t
     settings.push.channels.wechat_template.template_id = "tpl-featured".into();
     let worker_settings = settings.clone();
     let app = spawn_app_with(settings, dir).await;
-    app.admin_json(
-        Method::POST,
-        "/api/admin/followers/sync",
-        None,
-        StatusCode::OK,
-    )
-    .await;
+    let synced = crate::jobs::sync_followers(&app).await;
+    assert_eq!(synced["status"], "ok", "{synced}");
     let article = app.published_article("Killed mid-push", json!({})).await;
 
     let mut worker = start_worker(&worker_settings, &fake);

@@ -446,14 +446,8 @@ async fn the_sync_pages_through_25000_followers_and_marks_those_who_left() {
     // The sync compares event times with its own start (millisecond precision).
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
 
-    let summary = app
-        .admin_json(
-            Method::POST,
-            "/api/admin/followers/sync",
-            None,
-            StatusCode::OK,
-        )
-        .await;
+    let run = crate::jobs::sync_followers(&app).await;
+    let summary = &run["summary"];
     assert_eq!(summary["listed"], 25_000, "{summary}");
     assert_eq!(summary["added"], 24_999);
     assert_eq!(summary["unsubscribed"], 1);
@@ -467,14 +461,8 @@ async fn the_sync_pages_through_25000_followers_and_marks_those_who_left() {
     assert_eq!((counts.total, counts.subscribed), (25_001, 25_000));
 
     fake.unfollow("o_fake_000123");
-    let summary = app
-        .admin_json(
-            Method::POST,
-            "/api/admin/followers/sync",
-            None,
-            StatusCode::OK,
-        )
-        .await;
+    let run = crate::jobs::sync_followers(&app).await;
+    let summary = &run["summary"];
     assert_eq!(summary["added"], 0, "{summary}");
     assert_eq!(summary["unsubscribed"], 1);
     let left = follower(&app, "o_fake_000123").await.unwrap();
@@ -579,13 +567,7 @@ async fn run_sync_job(app: &TestApp) -> Value {
             StatusCode::CREATED,
         )
         .await;
-    app.admin_json(
-        Method::POST,
-        &format!("/api/admin/jobs/{}/run", job["id"]),
-        None,
-        StatusCode::OK,
-    )
-    .await
+    crate::jobs::run_now(app, &job).await
 }
 
 #[tokio::test]

@@ -4,9 +4,11 @@ use entity::wechat_follower;
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi, param::Query, payload::Json};
 
+use super::jobs::RunAccepted;
 use crate::{
     api::{error::ApiResult, security::AdminAuth, tags::ApiTags, types::Timestamp},
-    service::followers::{self, SyncSummary},
+    jobs,
+    service::followers,
     state::AppState,
 };
 
@@ -64,33 +66,6 @@ pub struct FollowerPage {
     pub subscribed: u64,
 }
 
-/// What a sync did.
-#[derive(Debug, Clone, Object)]
-pub struct FollowerSync {
-    /// `user/get` pages fetched.
-    pub pages: u64,
-    /// Openids WeChat listed.
-    pub listed: u64,
-    /// Followers we did not know.
-    pub added: u64,
-    /// Followers WeChat no longer lists, now marked unsubscribed.
-    pub unsubscribed: u64,
-    /// WeChat's follower total.
-    pub wechat_total: u64,
-}
-
-impl From<SyncSummary> for FollowerSync {
-    fn from(s: SyncSummary) -> Self {
-        Self {
-            pages: s.pages,
-            listed: s.listed,
-            added: s.added,
-            unsubscribed: s.unsubscribed,
-            wechat_total: s.wechat_total,
-        }
-    }
-}
-
 pub struct AdminFollowersApi;
 
 #[OpenApi(prefix_path = "/api/admin", tag = "ApiTags::AdminFollowers")]
@@ -119,7 +94,9 @@ impl AdminFollowersApi {
         }))
     }
 
-    /// Reconcile the table with WeChat's follower list now (409 while one runs)
+    /// Reconcile the table with WeChat's follower list, in the background: 202 with the
+    /// run of the `sync_wechat_followers` job, whose outcome and summary the job's run
+    /// history shows (a sync already running makes the run fail with `sync_running`)
     #[oai(
         path = "/followers/sync",
         method = "post",
@@ -128,10 +105,9 @@ impl AdminFollowersApi {
     async fn admin_sync_followers(
         &self,
         admin: AdminAuth,
-        state: Data<&AppState>,
-    ) -> ApiResult<Json<FollowerSync>> {
-        Ok(Json(
-            followers::sync_by(&state, admin.actor()).await?.into(),
-        ))
+        Data(state): Data<&AppState>,
+    ) -> ApiResult<RunAccepted> {
+        let run = jobs::service::sync_followers_now(state, admin.actor()).await?;
+        Ok(RunAccepted::Accepted(Json(run.into())))
     }
 }

@@ -1,9 +1,6 @@
-use entity::{
-    job_run::{self, RunStatus, RunTrigger},
-    scheduled_job,
-};
+use entity::job_run::{self, RunStatus, RunTrigger};
 use poem::web::Data;
-use poem_openapi::{Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
 use serde_json::Value;
 
 use super::{Created, Deleted};
@@ -14,10 +11,12 @@ use crate::{
         tags::ApiTags,
         types::{Text, Timestamp},
     },
-    error::AppError,
+    error::{AppError, AppResult},
     jobs::{
-        cron, runner,
-        store::{self, JobSpec},
+        kinds::KindEntry,
+        schedule::{CronExpr, Schedule, parse_zone},
+        service::{self, JobSpec},
+        store::{self, StoredJob},
     },
     state::AppState,
     time,
@@ -95,42 +94,42 @@ pub struct ScheduledJob {
     pub cron: String,
     pub timezone: String,
     pub enabled: bool,
+    /// As stored; null when the stored text is not JSON (`problem` says so).
     pub params: Value,
     pub version: i64,
-    /// Null when disabled.
+    /// Null when disabled or when the job cannot be scheduled.
     #[oai(nullable)]
     pub next_fire_at: Option<Timestamp>,
+    /// Why this job cannot run as stored (e.g. its stored params no longer parse); null
+    /// when it can.
+    #[oai(nullable)]
+    pub problem: Option<String>,
     #[oai(nullable)]
     pub last_run: Option<JobRun>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
-fn view(job: scheduled_job::Model, last_run: Option<job_run::Model>) -> ScheduledJob {
-    let next_fire_at = if job.enabled {
-        match (cron::parse(&job.cron), cron::timezone(&job.timezone)) {
-            (Ok(c), Ok(tz)) => cron::next_times(&c, tz, time::now(), 1)
-                .first()
-                .copied()
-                .map(Into::into),
-            _ => None,
+impl ScheduledJob {
+    fn new(job: StoredJob, last_run: Option<job_run::Model>) -> Self {
+        let next_fire_at = job.next_fire_at(time::now()).map(Into::into);
+        let params = job.params();
+        let StoredJob { row, problem, .. } = job;
+        Self {
+            id: row.id,
+            name: row.name,
+            kind: row.kind,
+            cron: row.cron,
+            timezone: row.timezone,
+            enabled: row.enabled,
+            params,
+            version: row.version,
+            next_fire_at,
+            problem,
+            last_run: last_run.map(Into::into),
+            created_at: row.created_at.into(),
+            updated_at: row.updated_at.into(),
         }
-    } else {
-        None
-    };
-    ScheduledJob {
-        id: job.id,
-        params: serde_json::from_str(&job.params).unwrap_or(Value::Null),
-        name: job.name,
-        kind: job.kind,
-        cron: job.cron,
-        timezone: job.timezone,
-        enabled: job.enabled,
-        version: job.version,
-        next_fire_at,
-        last_run: last_run.map(Into::into),
-        created_at: job.created_at.into(),
-        updated_at: job.updated_at.into(),
     }
 }
 
@@ -169,16 +168,19 @@ pub struct JobWrite {
     pub params: Option<Value>,
 }
 
-impl From<JobWrite> for JobSpec {
-    fn from(b: JobWrite) -> Self {
-        Self {
+/// Kind, cron and zone are parsed here, once.
+impl TryFrom<JobWrite> for JobSpec {
+    type Error = AppError;
+
+    fn try_from(b: JobWrite) -> Result<Self, AppError> {
+        Ok(Self {
+            kind: b.kind.map(|k| KindEntry::find(&k.0)).transpose()?,
+            cron: b.cron.map(|c| CronExpr::parse(&c.0)).transpose()?,
+            timezone: b.timezone.map(|t| parse_zone(&t.0)).transpose()?,
             name: b.name.map(Into::into),
-            kind: b.kind.map(Into::into),
-            cron: b.cron.map(Into::into),
-            timezone: b.timezone.map(Into::into),
             enabled: b.enabled,
             params: b.params,
-        }
+        })
     }
 }
 
@@ -186,28 +188,37 @@ impl From<JobWrite> for JobSpec {
 #[oai(deny_unknown_fields)]
 pub struct CronPreview {
     pub cron: Text,
+    /// IANA timezone; default `jobs.timezone`.
     #[oai(nullable)]
     pub timezone: Option<Text>,
 }
 
+impl CronPreview {
+    fn schedule(self, default_zone: &str) -> AppResult<Schedule> {
+        let zone = self
+            .timezone
+            .map_or_else(|| default_zone.to_string(), |t| t.0);
+        Ok(Schedule::new(
+            CronExpr::parse(&self.cron.0)?,
+            parse_zone(&zone)?,
+        ))
+    }
+}
+
 #[derive(Debug, Object)]
 pub struct CronPreviewResult {
-    /// The next five fire times.
+    /// The next five fire times, exactly the instants the scheduler fires at.
     pub next: Vec<Timestamp>,
 }
 
-pub struct AdminJobsApi;
-
-impl AdminJobsApi {
-    async fn with_last_run(
-        state: &AppState,
-        job: scheduled_job::Model,
-    ) -> Result<ScheduledJob, AppError> {
-        let mut last = store::last_runs(&state.db, &[job.id]).await?;
-        let run = last.remove(&job.id);
-        Ok(view(job, run))
-    }
+/// The run started in the background: poll `/api/admin/jobs/{job_id}/runs` for its outcome.
+#[derive(ApiResponse)]
+pub enum RunAccepted {
+    #[oai(status = 202)]
+    Accepted(Json<JobRun>),
 }
+
+pub struct AdminJobsApi;
 
 #[OpenApi(prefix_path = "/api/admin", tag = "ApiTags::AdminJobs")]
 impl AdminJobsApi {
@@ -216,17 +227,12 @@ impl AdminJobsApi {
     async fn admin_list_jobs(
         &self,
         _admin: AdminAuth,
-        state: Data<&AppState>,
+        Data(state): Data<&AppState>,
     ) -> ApiResult<Json<JobList>> {
-        let jobs = store::list(&state.db).await?;
-        let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
-        let mut last = store::last_runs(&state.db, &ids).await?;
-        let items = jobs
+        let items = service::list(state).await?;
+        let items = items
             .into_iter()
-            .map(|j| {
-                let run = last.remove(&j.id);
-                view(j, run)
-            })
+            .map(|(job, run)| ScheduledJob::new(job, run))
             .collect();
         Ok(Json(JobList { items }))
     }
@@ -236,18 +242,11 @@ impl AdminJobsApi {
     async fn admin_create_job(
         &self,
         admin: AdminAuth,
-        state: Data<&AppState>,
-        body: Json<JobWrite>,
+        Data(state): Data<&AppState>,
+        Json(body): Json<JobWrite>,
     ) -> ApiResult<Created<ScheduledJob>> {
-        let job = store::create(
-            &state.db,
-            admin.actor(),
-            &state.settings.jobs.timezone,
-            body.0.into(),
-        )
-        .await?;
-        state.jobs_changed.notify_one();
-        Ok(Created::Created(Json(view(job, None))))
+        let job = service::create(state, admin.actor(), body.try_into()?).await?;
+        Ok(Created::Created(Json(ScheduledJob::new(job, None))))
     }
 
     /// One job
@@ -255,11 +254,11 @@ impl AdminJobsApi {
     async fn admin_get_job(
         &self,
         _admin: AdminAuth,
-        state: Data<&AppState>,
-        id: Path<i64>,
+        Data(state): Data<&AppState>,
+        Path(id): Path<i64>,
     ) -> ApiResult<Json<ScheduledJob>> {
-        let job = store::get(&state.db, id.0).await?;
-        Ok(Json(Self::with_last_run(&state, job).await?))
+        let (job, run) = service::get(state, id).await?;
+        Ok(Json(ScheduledJob::new(job, run)))
     }
 
     /// Edit a job (takes effect on every instance within seconds)
@@ -267,13 +266,13 @@ impl AdminJobsApi {
     async fn admin_update_job(
         &self,
         admin: AdminAuth,
-        state: Data<&AppState>,
-        id: Path<i64>,
-        body: Json<JobWrite>,
+        Data(state): Data<&AppState>,
+        Path(id): Path<i64>,
+        Json(body): Json<JobWrite>,
     ) -> ApiResult<Json<ScheduledJob>> {
-        let job = store::update(&state.db, admin.actor(), id.0, body.0.into()).await?;
-        state.jobs_changed.notify_one();
-        Ok(Json(Self::with_last_run(&state, job).await?))
+        service::update(state, admin.actor(), id, body.try_into()?).await?;
+        let (job, run) = service::get(state, id).await?;
+        Ok(Json(ScheduledJob::new(job, run)))
     }
 
     /// Delete a job and its run history
@@ -281,11 +280,10 @@ impl AdminJobsApi {
     async fn admin_delete_job(
         &self,
         admin: AdminAuth,
-        state: Data<&AppState>,
-        id: Path<i64>,
+        Data(state): Data<&AppState>,
+        Path(id): Path<i64>,
     ) -> ApiResult<Deleted> {
-        store::delete(&state.db, admin.actor(), id.0).await?;
-        state.jobs_changed.notify_one();
+        service::delete(state, admin.actor(), id).await?;
         Ok(Deleted::Deleted)
     }
 
@@ -298,21 +296,12 @@ impl AdminJobsApi {
     async fn admin_enable_job(
         &self,
         admin: AdminAuth,
-        state: Data<&AppState>,
-        id: Path<i64>,
+        Data(state): Data<&AppState>,
+        Path(id): Path<i64>,
     ) -> ApiResult<Json<ScheduledJob>> {
-        let job = store::update(
-            &state.db,
-            admin.actor(),
-            id.0,
-            JobSpec {
-                enabled: Some(true),
-                ..Default::default()
-            },
-        )
-        .await?;
-        state.jobs_changed.notify_one();
-        Ok(Json(Self::with_last_run(&state, job).await?))
+        service::set_enabled(state, admin.actor(), id, true).await?;
+        let (job, run) = service::get(state, id).await?;
+        Ok(Json(ScheduledJob::new(job, run)))
     }
 
     /// Disable a job
@@ -324,33 +313,25 @@ impl AdminJobsApi {
     async fn admin_disable_job(
         &self,
         admin: AdminAuth,
-        state: Data<&AppState>,
-        id: Path<i64>,
+        Data(state): Data<&AppState>,
+        Path(id): Path<i64>,
     ) -> ApiResult<Json<ScheduledJob>> {
-        let job = store::update(
-            &state.db,
-            admin.actor(),
-            id.0,
-            JobSpec {
-                enabled: Some(false),
-                ..Default::default()
-            },
-        )
-        .await?;
-        state.jobs_changed.notify_one();
-        Ok(Json(Self::with_last_run(&state, job).await?))
+        service::set_enabled(state, admin.actor(), id, false).await?;
+        let (job, run) = service::get(state, id).await?;
+        Ok(Json(ScheduledJob::new(job, run)))
     }
 
-    /// Run a job now (also when disabled); recorded like any run
+    /// Run a job now (also when disabled), in the background; 202 with the run, whose
+    /// outcome the run history shows
     #[oai(path = "/jobs/:id/run", method = "post", operation_id = "adminRunJob")]
     async fn admin_run_job(
         &self,
         admin: AdminAuth,
-        state: Data<&AppState>,
-        id: Path<i64>,
-    ) -> ApiResult<Json<JobRun>> {
-        let run = runner::run_now(&state, admin.actor(), id.0).await?;
-        Ok(Json(run.into()))
+        Data(state): Data<&AppState>,
+        Path(id): Path<i64>,
+    ) -> ApiResult<RunAccepted> {
+        let run = service::run_now(state, admin.actor(), id).await?;
+        Ok(RunAccepted::Accepted(Json(run.into())))
     }
 
     /// A job's runs, newest first
@@ -362,12 +343,12 @@ impl AdminJobsApi {
     async fn admin_job_runs(
         &self,
         _admin: AdminAuth,
-        state: Data<&AppState>,
-        id: Path<i64>,
-        cursor: Query<Option<String>>,
-        limit: Query<Option<u32>>,
+        Data(state): Data<&AppState>,
+        Path(id): Path<i64>,
+        Query(cursor): Query<Option<String>>,
+        Query(limit): Query<Option<u32>>,
     ) -> ApiResult<Json<JobRunPage>> {
-        let page = store::runs(&state.db, id.0, cursor.0.as_deref(), limit.0).await?;
+        let page = store::runs(&state.db, id, cursor.as_deref(), limit).await?;
         let page = page.map(JobRun::from);
         Ok(Json(JobRunPage {
             items: page.items,
@@ -384,17 +365,12 @@ impl AdminJobsApi {
     async fn admin_preview_cron(
         &self,
         _admin: AdminAuth,
-        state: Data<&AppState>,
-        body: Json<CronPreview>,
+        Data(state): Data<&AppState>,
+        Json(body): Json<CronPreview>,
     ) -> ApiResult<Json<CronPreviewResult>> {
-        let six = cron::normalize(&body.0.cron.0)?;
-        let tz_name = body
-            .0
-            .timezone
-            .map(|t| t.0)
-            .unwrap_or_else(|| state.settings.jobs.timezone.clone());
-        let tz = cron::timezone(&tz_name)?;
-        let next = cron::next_times(&cron::parse(&six)?, tz, time::now(), 5)
+        let schedule = body.schedule(&state.settings.jobs.timezone)?;
+        let next = schedule
+            .upcoming(time::now(), 5)
             .into_iter()
             .map(Into::into)
             .collect();
