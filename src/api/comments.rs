@@ -170,12 +170,12 @@ impl CommentsApi {
         id: Path<i64>,
         body: Json<CommentCreate>,
     ) -> ApiResult<CommentCreated> {
-        let ip = client_ip(req, state.settings.server.trust_forwarded_for);
+        let ip = client_ip(req, &state);
         let new = NewComment {
             content: body.0.content.into(),
             parent_id: body.0.parent_id,
             reply_to: body.0.reply_to,
-            client_ip: ip,
+            client_ip: ip.to_string(),
         };
         let view = comments::create(
             &state.db,

@@ -120,7 +120,7 @@ impl GuestbookApi {
         state: Data<&AppState>,
         body: Json<GuestbookCreate>,
     ) -> ApiResult<GuestbookCreated> {
-        let ip = client_ip(req, state.settings.server.trust_forwarded_for);
+        let ip = client_ip(req, &state).to_string();
         let view = guestbook::create(
             &state.db,
             &state.cache,
