@@ -60,6 +60,7 @@ impl Application {
     ) -> anyhow::Result<Self> {
         // One rustls crypto provider for the whole process (reqwest is built without one).
         crate::wechat::client::install_crypto_provider();
+        crate::service::password::configure(settings.auth.password_hash_concurrency);
         let database = db::connect(&settings.database)
             .await
             .context("cannot connect to the database")?;
@@ -145,7 +146,13 @@ impl Application {
             "qshare listening"
         );
         let grace = Duration::from_secs(self.state.settings.jobs.shutdown_grace_secs);
-        let served = Server::new_with_acceptor(self.acceptor)
+        let server = &self.state.settings.server;
+        let acceptor = api::slow_clients::HeaderTimeoutAcceptor::new(
+            self.acceptor,
+            Duration::from_secs(server.header_read_timeout_secs),
+        );
+        let served = Server::new_with_acceptor(acceptor)
+            .idle_timeout(Duration::from_secs(server.idle_timeout_secs))
             .run_with_graceful_shutdown(api::routes(self.state), stop, Some(SHUTDOWN_GRACE))
             .await;
         // Jobs and deliveries in flight finish (up to the grace period) after the last

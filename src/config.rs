@@ -4,7 +4,8 @@
 use std::{fmt, path::Path};
 
 use config::{Config, Environment, File, FileFormat};
-use serde::Deserialize;
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer};
 
 const EMBEDDED_DEFAULT: &str = include_str!("../config/default.yaml");
 const DEV_JWT_SECRET: &str = "dev-jwt-secret-change-me-0123456789abcdef";
@@ -68,7 +69,14 @@ pub struct ServerSettings {
     pub port: u16,
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
-    pub trust_forwarded_for: bool,
+    /// A connection that sends nothing for this long is closed (between requests too).
+    pub idle_timeout_secs: u64,
+    /// A request's headers must have arrived this long after its first byte.
+    pub header_read_timeout_secs: u64,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (CIDRs or addresses). Empty: the
+    /// header is ignored and the peer address is the client.
+    #[serde(deserialize_with = "trusted_proxies")]
+    pub trusted_proxies: Vec<IpNet>,
     #[serde(default)]
     pub cors: CorsSettings,
 }
@@ -137,10 +145,53 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
 }
 
+/// `server.trusted_proxies`: `10.0.0.0/8` or a bare address (one host); blanks are skipped
+/// (an empty environment value means none). The error names the bad entry.
+fn trusted_proxies<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<IpNet>, D::Error> {
+    Vec::<String>::deserialize(de)?
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "server.trusted_proxies: {s:?} is not a CIDR like 10.0.0.0/8 or an IP address"
+                    ))
+                })
+        })
+        .collect()
+}
+
 #[derive(Clone, Deserialize)]
 pub struct CacheSettings {
     pub redis_url: Option<String>,
     pub key_prefix: String,
+    /// Bound of the in-process cache (and of the per-instance rate-limit counters used while
+    /// Redis is down), in MiB of keys and values; least recently used entries go first.
+    #[serde(default = "default_memory_max_mb")]
+    pub memory_max_mb: u64,
+}
+
+fn default_memory_max_mb() -> u64 {
+    128
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            key_prefix: "qshare:".into(),
+            memory_max_mb: default_memory_max_mb(),
+        }
+    }
+}
+
+impl CacheSettings {
+    pub fn memory_max_bytes(&self) -> u64 {
+        self.memory_max_mb.saturating_mul(1024 * 1024)
+    }
 }
 
 #[derive(Clone, Deserialize)]
@@ -148,6 +199,8 @@ pub struct AuthSettings {
     pub jwt_secret: String,
     pub access_ttl_secs: u64,
     pub refresh_ttl_secs: u64,
+    /// Password hashes computed at once per instance (each holds ~19 MiB); the rest wait.
+    pub password_hash_concurrency: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -489,8 +542,13 @@ impl fmt::Debug for Settings {
                 &self.cache.redis_url.as_deref().map(redact_url),
             )
             .field("cache.key_prefix", &self.cache.key_prefix)
+            .field("cache.memory_max_mb", &self.cache.memory_max_mb)
             .field("auth.access_ttl_secs", &self.auth.access_ttl_secs)
             .field("auth.refresh_ttl_secs", &self.auth.refresh_ttl_secs)
+            .field(
+                "auth.password_hash_concurrency",
+                &self.auth.password_hash_concurrency,
+            )
             .field("rate_limit", &self.rate_limit)
             .field("moderation", &self.moderation)
             .field("hot", &self.hot)
@@ -549,7 +607,8 @@ impl Settings {
                     .try_parsing(true)
                     // APP_SERVER__CORS__ALLOWED_ORIGINS=https://a.example,https://b.example
                     .list_separator(",")
-                    .with_list_parse_key("server.cors.allowed_origins"),
+                    .with_list_parse_key("server.cors.allowed_origins")
+                    .with_list_parse_key("server.trusted_proxies"),
             )
             .set_override_option("database.url", std::env::var("DATABASE_URL").ok())?
             .set_override_option("cache.redis_url", std::env::var("REDIS_URL").ok())?;
@@ -588,8 +647,21 @@ impl Settings {
         if self.server.body_limit_bytes < 1024 {
             return invalid("server.body_limit_bytes must be at least 1024".into());
         }
-        if self.server.request_timeout_secs == 0 {
-            return invalid("server.request_timeout_secs must be at least 1".into());
+        if self.server.request_timeout_secs == 0
+            || self.server.idle_timeout_secs == 0
+            || self.server.header_read_timeout_secs == 0
+        {
+            return invalid(
+                "server.request_timeout_secs, idle_timeout_secs and header_read_timeout_secs \
+                 must be at least 1"
+                    .into(),
+            );
+        }
+        if self.cache.memory_max_mb == 0 {
+            return invalid("cache.memory_max_mb must be at least 1".into());
+        }
+        if !(1..=64).contains(&self.auth.password_hash_concurrency) {
+            return invalid("auth.password_hash_concurrency must be 1 to 64".into());
         }
         if self.auth.jwt_secret.len() < 32 {
             return invalid("auth.jwt_secret must be at least 32 characters".into());

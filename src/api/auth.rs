@@ -98,13 +98,13 @@ impl AuthApi {
         state: Data<&AppState>,
         body: Json<RegisterRequest>,
     ) -> ApiResult<Registered> {
-        let ip = client_ip(req, state.settings.server.trust_forwarded_for);
+        let ip = client_ip(req, &state);
         let reg = Registration {
             username: body.0.username.into(),
             password: body.0.password.into(),
             nickname: body.0.nickname.map(Into::into),
         };
-        let tokens = accounts::register(&state.db, &state.cache, &state.settings, reg, &ip).await?;
+        let tokens = accounts::register(&state.db, &state.cache, &state.settings, reg, ip).await?;
         Ok(Registered::Created(Json(tokens.into())))
     }
 
@@ -116,14 +116,14 @@ impl AuthApi {
         state: Data<&AppState>,
         body: Json<LoginRequest>,
     ) -> ApiResult<Json<TokenResponse>> {
-        let ip = client_ip(req, state.settings.server.trust_forwarded_for);
+        let ip = client_ip(req, &state);
         let tokens = accounts::login(
             &state.db,
             &state.cache,
             &state.settings,
             &body.0.username.0,
             &body.0.password.0,
-            &ip,
+            ip,
         )
         .await?;
         Ok(Json(tokens.into()))

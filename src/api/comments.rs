@@ -182,7 +182,7 @@ impl CommentsApi {
             content: CommentText::parse(&body.0.content.0)?,
             parent_id: body.0.parent_id,
             reply_to: body.0.reply_to,
-            client_ip: client_ip(req, state.settings.server.trust_forwarded_for),
+            client_ip: client_ip(req, &state).to_string(),
         };
         let view = comments::create(&state, auth.user(), id.0, new).await?;
         Ok(CommentCreated::Created(Json(Comment::from_view(

@@ -126,7 +126,7 @@ impl GuestbookApi {
     ) -> ApiResult<GuestbookCreated> {
         let new = NewMessage {
             content: CommentText::parse(&body.0.content.0)?,
-            client_ip: client_ip(req, state.settings.server.trust_forwarded_for),
+            client_ip: client_ip(req, &state).to_string(),
         };
         let view = guestbook::create(&state, auth.user(), new).await?;
         Ok(GuestbookCreated::Created(Json(view.into())))

@@ -128,7 +128,8 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
     }
 }
 
-/// Answers 503 (JSON, through the error mapping) when a request takes longer than `limit`.
+/// Answers 503 (JSON, through the error mapping) when a request takes longer than `limit`,
+/// reading its body included, and closes the connection.
 pub struct Timeout {
     pub limit: Duration,
 }
@@ -154,10 +155,18 @@ impl<E: Endpoint> Endpoint for TimeoutEndpoint<E> {
     async fn call(&self, req: Request) -> Result<Self::Output> {
         match tokio::time::timeout(self.limit, self.inner.call(req)).await {
             Ok(result) => result.map(IntoResponse::into_response),
-            Err(_) => Err(poem::Error::from_string(
-                "the request took too long",
-                poem::http::StatusCode::SERVICE_UNAVAILABLE,
-            )),
+            Err(_) => {
+                let err = poem::Error::from_string(
+                    "the request took too long",
+                    poem::http::StatusCode::SERVICE_UNAVAILABLE,
+                );
+                // The client may still be sending a body we will not read: answer and
+                // close the connection rather than wait for the rest.
+                let mut resp = super::error::framework_error_response(err).await;
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                Ok(resp)
+            }
         }
     }
 }

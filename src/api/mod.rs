@@ -23,6 +23,7 @@ mod read_budget;
 mod resources;
 pub mod security;
 mod security_headers;
+pub mod slow_clients;
 mod tags;
 mod taxonomy;
 pub mod types;
@@ -109,8 +110,9 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/readyz", get(ops::readyz))
         .at("/metrics", get(ops::metrics))
         .at("/wechat/callback", wechat_callback::endpoint())
-        .with(middleware::Timeout { limit: timeout })
         .with(middleware::BodyLimit { max: body_limit })
+        // Outside the body limit, so that reading a body (chunked ones too) is timed.
+        .with(middleware::Timeout { limit: timeout })
         .data(state.clone())
         .with(cached_reads::FastLane {
             state: state.clone(),

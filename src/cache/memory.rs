@@ -1,24 +1,29 @@
-//! In-process backend: one map behind a mutex. Good for one instance; nothing here is
-//! shared between processes.
+//! In-process backend. Good for one instance; nothing here is shared between processes.
+//!
+//! Entries live in a moka cache bounded by an approximate byte weight (`cache.memory_max_mb`),
+//! so no client can grow the process by making us remember keys: past the capacity the least
+//! recently used entries are evicted (LRU, so a new entry is always admitted: a just-taken
+//! counter or lock is there when it is next read). Each entry carries its own expiry.
+//! Operations take one mutex, as before, so that read-modify-write and the multi-key
+//! `count_once` stay atomic; moka only stores, weighs, expires and evicts.
 
 use std::{
-    collections::{HashMap, HashSet},
-    sync::{Arc, Mutex},
+    collections::HashSet,
+    sync::{Arc, Mutex, MutexGuard},
     time::{Duration, Instant},
 };
 
 use bytes::Bytes;
+use moka::{Expiry, policy::EvictionPolicy, sync::Cache as Moka};
 
 use super::Counter;
 
 /// Entries without a natural lifetime (pending view counts, rankings) live this long.
 const FOREVER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
-/// Expired entries are dropped when read, and swept in bulk every this many writes so that
-/// keys nobody reads again do not pile up.
-const SWEEP_EVERY_WRITES: u64 = 1024;
+/// Bookkeeping bytes counted per entry on top of its key and value.
+const ENTRY_OVERHEAD: usize = 96;
 
-#[derive(Clone)]
 enum Value {
     Bytes(Bytes),
     Counter(i64),
@@ -27,28 +32,83 @@ enum Value {
     Ranking(Vec<String>),
 }
 
-struct Entry {
-    value: Value,
-    expires_at: Instant,
+impl Value {
+    fn weight(&self) -> usize {
+        match self {
+            Self::Bytes(b) => b.len(),
+            Self::Counter(_) => 8,
+            Self::Set(m) => m.iter().map(|s| s.len() + 32).sum(),
+            Self::Ranking(m) => m.iter().map(|s| s.len() + 24).sum(),
+        }
+    }
 }
 
-#[derive(Default)]
-struct Store {
-    entries: HashMap<String, Entry>,
-    writes: u64,
+/// One stored value. Mutated in place (counters, sets) under the cache's operation lock;
+/// the inner mutex only makes that possible through moka's shared `Arc`.
+struct Entry {
+    value: Mutex<Value>,
+    expires_at: Instant,
+    weight: u32,
+}
+
+impl Entry {
+    fn new(value: Value, expires_at: Instant) -> Arc<Self> {
+        let weight = u32::try_from(value.weight() + ENTRY_OVERHEAD).unwrap_or(u32::MAX);
+        Arc::new(Self {
+            value: Mutex::new(value),
+            expires_at,
+            weight,
+        })
+    }
+
+    fn value(&self) -> MutexGuard<'_, Value> {
+        self.value.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Each entry expires at its own `expires_at`.
+struct PerEntryExpiry;
+
+impl Expiry<String, Arc<Entry>> for PerEntryExpiry {
+    fn expire_after_create(&self, _: &String, e: &Arc<Entry>, now: Instant) -> Option<Duration> {
+        Some(e.expires_at.saturating_duration_since(now))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &String,
+        e: &Arc<Entry>,
+        now: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(e.expires_at.saturating_duration_since(now))
+    }
 }
 
 #[derive(Clone)]
 pub struct MemoryCache {
     prefix: Arc<str>,
-    store: Arc<Mutex<Store>>,
+    entries: Moka<String, Arc<Entry>>,
+    /// Serialises operations (see the module comment).
+    ops: Arc<Mutex<()>>,
 }
 
 impl MemoryCache {
-    pub fn new(prefix: &str) -> Self {
+    /// A cache holding about `max_bytes` of keys and values at most.
+    pub fn new(prefix: &str, max_bytes: u64) -> Self {
+        let entries = Moka::builder()
+            .max_capacity(max_bytes)
+            .weigher(|key: &String, e: &Arc<Entry>| {
+                e.weight
+                    .saturating_add(u32::try_from(key.len()).unwrap_or(u32::MAX))
+            })
+            .eviction_policy(EvictionPolicy::lru())
+            .expire_after(PerEntryExpiry)
+            .build();
         Self {
             prefix: prefix.into(),
-            store: Arc::default(),
+            entries,
+            ops: Arc::default(),
         }
     }
 
@@ -56,139 +116,125 @@ impl MemoryCache {
         format!("{}{key}", self.prefix)
     }
 
-    fn with_store<T>(&self, f: impl FnOnce(&mut Store, Instant) -> T) -> T {
-        // A panic while holding the lock cannot leave the map half-written in a way that
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        // A panic while holding the lock cannot leave an entry half-written in a way that
         // matters for a cache, so a poisoned lock is simply taken over.
-        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut store, Instant::now())
+        self.ops.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn live<'a>(store: &'a mut Store, key: &str, now: Instant) -> Option<&'a mut Entry> {
-        if store.entries.get(key).is_some_and(|e| e.expires_at <= now) {
-            store.entries.remove(key);
+    /// The entry under `key` if it has not expired (moka drops expired entries lazily).
+    fn live(&self, key: &str, now: Instant) -> Option<Arc<Entry>> {
+        let entry = self.entries.get(key)?;
+        if entry.expires_at <= now {
+            self.entries.invalidate(key);
+            return None;
         }
-        store.entries.get_mut(key)
+        Some(entry)
     }
 
-    fn insert(store: &mut Store, key: String, entry: Entry, now: Instant) {
-        store.writes += 1;
-        if store.writes.is_multiple_of(SWEEP_EVERY_WRITES) {
-            store.entries.retain(|_, e| e.expires_at > now);
-        }
-        store.entries.insert(key, entry);
+    fn put(&self, key: String, value: Value, expires_at: Instant) {
+        self.entries.insert(key, Entry::new(value, expires_at));
+    }
+
+    /// Entries currently held (after pending evictions have run); for tests and metrics.
+    pub fn entry_count(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
     }
 
     pub fn get(&self, key: &str) -> Option<Bytes> {
         let key = self.key(key);
-        self.with_store(|store, now| match Self::live(store, &key, now) {
-            Some(Entry {
-                value: Value::Bytes(bytes),
-                ..
-            }) => Some(bytes.clone()),
-            Some(Entry {
-                value: Value::Counter(n),
-                ..
-            }) => Some(Bytes::from(n.to_string())),
+        let _ops = self.lock();
+        let entry = self.live(&key, Instant::now())?;
+        match &*entry.value() {
+            Value::Bytes(bytes) => Some(bytes.clone()),
+            Value::Counter(n) => Some(Bytes::from(n.to_string())),
             _ => None,
-        })
+        }
     }
 
     pub fn set(&self, key: &str, value: Bytes, ttl: Duration) {
         let key = self.key(key);
-        self.with_store(|store, now| {
-            let entry = Entry {
-                value: Value::Bytes(value),
-                expires_at: now + ttl,
-            };
-            Self::insert(store, key, entry, now);
-        });
+        let _ops = self.lock();
+        self.put(key, Value::Bytes(value), Instant::now() + ttl);
     }
 
     pub fn delete(&self, key: &str) -> bool {
         let key = self.key(key);
-        self.with_store(|store, now| {
-            let existed = Self::live(store, &key, now).is_some();
-            store.entries.remove(&key);
-            existed
-        })
+        let _ops = self.lock();
+        let existed = self.live(&key, Instant::now()).is_some();
+        self.entries.invalidate(&key);
+        existed
     }
 
     pub fn incr(&self, key: &str, by: i64, ttl: Duration) -> Counter {
         let key = self.key(key);
-        self.with_store(|store, now| {
-            if let Some(entry) = Self::live(store, &key, now) {
-                let value = match &entry.value {
-                    Value::Counter(n) => n + by,
-                    // Redis would refuse INCR on a non-integer; restarting the counter is
-                    // the forgiving equivalent for a cache.
-                    Value::Bytes(b) => {
-                        std::str::from_utf8(b)
-                            .ok()
-                            .and_then(|s| s.parse::<i64>().ok())
-                            .unwrap_or(0)
-                            + by
-                    }
-                    Value::Set(_) | Value::Ranking(_) => by,
-                };
-                entry.value = Value::Counter(value);
-                return Counter {
-                    value,
-                    ttl: entry.expires_at.saturating_duration_since(now),
-                };
-            }
-            let entry = Entry {
-                value: Value::Counter(by),
-                expires_at: now + ttl,
+        let _ops = self.lock();
+        let now = Instant::now();
+        if let Some(entry) = self.live(&key, now) {
+            let mut value = entry.value();
+            let n = match &*value {
+                Value::Counter(n) => n + by,
+                // Redis would refuse INCR on a non-integer; restarting the counter is the
+                // forgiving equivalent for a cache.
+                Value::Bytes(b) => {
+                    std::str::from_utf8(b)
+                        .ok()
+                        .and_then(|s| s.parse::<i64>().ok())
+                        .unwrap_or(0)
+                        + by
+                }
+                Value::Set(_) | Value::Ranking(_) => by,
             };
-            Self::insert(store, key, entry, now);
-            Counter { value: by, ttl }
-        })
+            *value = Value::Counter(n);
+            return Counter {
+                value: n,
+                ttl: entry.expires_at.saturating_duration_since(now),
+            };
+        }
+        self.put(key, Value::Counter(by), now + ttl);
+        Counter { value: by, ttl }
     }
 
     pub fn counter(&self, key: &str) -> Option<Counter> {
         let key = self.key(key);
-        self.with_store(|store, now| match Self::live(store, &key, now) {
-            Some(Entry {
-                value: Value::Counter(n),
-                expires_at,
-            }) => Some(Counter {
+        let _ops = self.lock();
+        let now = Instant::now();
+        let entry = self.live(&key, now)?;
+        match &*entry.value() {
+            Value::Counter(n) => Some(Counter {
                 value: *n,
-                ttl: expires_at.saturating_duration_since(now),
+                ttl: entry.expires_at.saturating_duration_since(now),
             }),
             _ => None,
-        })
+        }
     }
 
     pub fn try_lock(&self, key: &str, token: &str, lease: Duration) -> bool {
         let key = self.key(key);
-        self.with_store(|store, now| {
-            if Self::live(store, &key, now).is_some() {
-                return false;
-            }
-            let entry = Entry {
-                value: Value::Bytes(Bytes::copy_from_slice(token.as_bytes())),
-                expires_at: now + lease,
-            };
-            Self::insert(store, key, entry, now);
-            true
-        })
+        let _ops = self.lock();
+        let now = Instant::now();
+        if self.live(&key, now).is_some() {
+            return false;
+        }
+        let token = Bytes::copy_from_slice(token.as_bytes());
+        self.put(key, Value::Bytes(token), now + lease);
+        true
     }
 
     pub fn unlock(&self, key: &str, token: &str) -> bool {
         let key = self.key(key);
-        self.with_store(|store, now| {
-            let holds = matches!(
-                Self::live(store, &key, now),
-                Some(Entry { value: Value::Bytes(b), .. }) if b.as_ref() == token.as_bytes()
-            );
-            if holds {
-                store.entries.remove(&key);
-            }
-            holds
-        })
+        let _ops = self.lock();
+        let holds = self.live(&key, Instant::now()).is_some_and(
+            |e| matches!(&*e.value(), Value::Bytes(b) if b.as_ref() == token.as_bytes()),
+        );
+        if holds {
+            self.entries.invalidate(&key);
+        }
+        holds
     }
 
-    /// If `marker` is new, sets it for `marker_ttl`, adds `by` to `counter` and `member` to
+    /// If `marker` is new, sets it for `marker_ttl`, adds 1 to `counter` and `member` to
     /// `set`; true when the marker was new.
     pub fn count_once(
         &self,
@@ -199,56 +245,56 @@ impl MemoryCache {
         member: &str,
     ) -> bool {
         let (marker, counter, set) = (self.key(marker), self.key(counter), self.key(set));
-        self.with_store(|store, now| {
-            if Self::live(store, &marker, now).is_some() {
-                return false;
-            }
-            let entry = Entry {
-                value: Value::Bytes(Bytes::from_static(b"1")),
-                expires_at: now + marker_ttl,
-            };
-            Self::insert(store, marker, entry, now);
-            match Self::live(store, &counter, now) {
-                Some(Entry {
-                    value: Value::Counter(n),
-                    ..
-                }) => *n += 1,
-                _ => {
-                    let entry = Entry {
-                        value: Value::Counter(1),
-                        expires_at: now + FOREVER,
-                    };
-                    Self::insert(store, counter, entry, now);
+        let _ops = self.lock();
+        let now = Instant::now();
+        if self.live(&marker, now).is_some() {
+            return false;
+        }
+        self.put(
+            marker,
+            Value::Bytes(Bytes::from_static(b"1")),
+            now + marker_ttl,
+        );
+        let counted = self.live(&counter, now).is_some_and(|e| {
+            let mut value = e.value();
+            match &mut *value {
+                Value::Counter(n) => {
+                    *n += 1;
+                    true
                 }
+                _ => false,
             }
-            match Self::live(store, &set, now) {
-                Some(Entry {
-                    value: Value::Set(members),
-                    ..
-                }) => {
+        });
+        if !counted {
+            self.put(counter, Value::Counter(1), now + FOREVER);
+        }
+        let added = self.live(&set, now).is_some_and(|e| {
+            let mut value = e.value();
+            match &mut *value {
+                Value::Set(members) => {
                     members.insert(member.to_string());
+                    true
                 }
-                _ => {
-                    let members = HashSet::from([member.to_string()]);
-                    let entry = Entry {
-                        value: Value::Set(members),
-                        expires_at: now + FOREVER,
-                    };
-                    Self::insert(store, set, entry, now);
-                }
+                _ => false,
             }
-            true
-        })
+        });
+        if !added {
+            let members = HashSet::from([member.to_string()]);
+            self.put(set, Value::Set(members), now + FOREVER);
+        }
+        true
     }
 
     /// Removes and returns up to `max` members of a set.
     pub fn take_members(&self, set: &str, max: usize) -> Vec<String> {
         let set = self.key(set);
-        self.with_store(|store, now| match Self::live(store, &set, now) {
-            Some(Entry {
-                value: Value::Set(members),
-                ..
-            }) => {
+        let _ops = self.lock();
+        let Some(entry) = self.live(&set, Instant::now()) else {
+            return Vec::new();
+        };
+        let mut value = entry.value();
+        match &mut *value {
+            Value::Set(members) => {
                 let taken: Vec<String> = members.iter().take(max).cloned().collect();
                 for m in &taken {
                     members.remove(m);
@@ -256,46 +302,66 @@ impl MemoryCache {
                 taken
             }
             _ => Vec::new(),
-        })
+        }
     }
 
     /// Returns a counter's value and deletes it.
     pub fn take_counter(&self, key: &str) -> i64 {
         let key = self.key(key);
-        self.with_store(|store, now| {
-            let value = match Self::live(store, &key, now) {
-                Some(Entry {
-                    value: Value::Counter(n),
-                    ..
-                }) => *n,
+        let _ops = self.lock();
+        let value = self
+            .live(&key, Instant::now())
+            .map_or(0, |e| match &*e.value() {
+                Value::Counter(n) => *n,
                 _ => 0,
-            };
-            store.entries.remove(&key);
-            value
-        })
+            });
+        self.entries.invalidate(&key);
+        value
     }
 
     /// Replaces a ranking with `members` (already ordered, best first).
     pub fn set_ranking(&self, key: &str, members: Vec<String>) {
         let key = self.key(key);
-        self.with_store(|store, now| {
-            let entry = Entry {
-                value: Value::Ranking(members),
-                expires_at: now + FOREVER,
-            };
-            Self::insert(store, key, entry, now);
-        });
+        let _ops = self.lock();
+        self.put(key, Value::Ranking(members), Instant::now() + FOREVER);
     }
 
     /// The first `n` members of a ranking; None when there is no ranking.
     pub fn ranking_top(&self, key: &str, n: usize) -> Option<Vec<String>> {
         let key = self.key(key);
-        self.with_store(|store, now| match Self::live(store, &key, now) {
-            Some(Entry {
-                value: Value::Ranking(members),
-                ..
-            }) => Some(members.iter().take(n).cloned().collect()),
+        let _ops = self.lock();
+        let entry = self.live(&key, Instant::now())?;
+        match &*entry.value() {
+            Value::Ranking(members) => Some(members.iter().take(n).cloned().collect()),
             _ => None,
-        })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn far_more_entries_than_the_capacity_keep_the_cache_bounded() {
+        // Room for roughly 100 small counters.
+        let cache = MemoryCache::new("t:", 100 * (ENTRY_OVERHEAD as u64 + 40));
+        for i in 0..20_000 {
+            cache.incr(&format!("rl:login:ip:{i}"), 1, Duration::from_secs(60));
+        }
+        let count = cache.entry_count();
+        assert!(count <= 110, "{count} entries held");
+        // The newest entries are the ones kept (LRU admits every new entry).
+        assert_eq!(cache.counter("rl:login:ip:19999").map(|c| c.value), Some(1));
+    }
+
+    #[test]
+    fn entries_expire_at_their_own_ttl() {
+        let cache = MemoryCache::new("t:", 1 << 20);
+        cache.set("short", Bytes::from_static(b"a"), Duration::from_millis(30));
+        cache.set("long", Bytes::from_static(b"b"), Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(cache.get("short"), None);
+        assert_eq!(cache.get("long"), Some(Bytes::from_static(b"b")));
     }
 }

@@ -2,6 +2,7 @@
 //! small interface. Keys are namespaced with `cache.key_prefix` so several deployments (and
 //! parallel test runs) can share one Redis.
 
+mod local_counters;
 mod memory;
 pub mod read_through;
 mod redis_backend;
@@ -17,6 +18,7 @@ use futures_util::StreamExt;
 use tokio::sync::broadcast;
 
 use crate::config::CacheSettings;
+use local_counters::LocalCounters;
 
 pub use memory::MemoryCache;
 pub use redis_backend::RedisCache;
@@ -74,6 +76,8 @@ pub struct Cache {
     changes: Arc<broadcast::Sender<Change>>,
     /// Markers of `count_once` known to be set, and until when: repeats skip the backend.
     known_markers: Arc<Mutex<HashMap<String, Instant>>>,
+    /// Stand-in counters for `incr_or_local` while Redis is down.
+    local_counters: Arc<LocalCounters>,
 }
 
 /// How long a marker that a peer set (remaining lifetime unknown) is remembered.
@@ -92,12 +96,19 @@ impl Cache {
                 tokio::spawn(relay_changes(redis.clone(), Arc::downgrade(&changes)));
                 Backend::Redis(redis)
             }
-            None => Backend::Memory(MemoryCache::new(&settings.key_prefix)),
+            None => Backend::Memory(MemoryCache::new(
+                &settings.key_prefix,
+                settings.memory_max_bytes(),
+            )),
         };
+        // Rate-limit counters are small: a tenth of the budget is plenty for an outage.
+        let local_counters =
+            LocalCounters::new(&settings.key_prefix, settings.memory_max_bytes() / 10 + 1);
         Ok(Self {
             backend,
             changes,
             known_markers: Arc::default(),
+            local_counters: Arc::new(local_counters),
         })
     }
 
@@ -148,6 +159,23 @@ impl Cache {
             Backend::Memory(c) => Ok(c.incr(key, by, ttl)),
             Backend::Redis(c) => c.incr(key, by, ttl).await,
         }
+    }
+
+    /// Like `incr`, but never fails: while the shared cache is unavailable the count is
+    /// taken on per-instance counters instead (limits must not fail open in an outage).
+    pub async fn incr_or_local(&self, key: &str, by: i64, ttl: Duration) -> Counter {
+        match self.incr(key, by, ttl).await {
+            Ok(counter) => {
+                self.local_counters.shared_ok();
+                counter
+            }
+            Err(err) => self.local_counters.incr_after(&err, key, by, ttl),
+        }
+    }
+
+    /// Outages of the shared cache that `incr_or_local` has bridged since start.
+    pub fn counter_outages(&self) -> u64 {
+        self.local_counters.outages()
     }
 
     /// A counter's current value and remaining window, None when absent or expired.

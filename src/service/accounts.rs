@@ -1,6 +1,6 @@
 //! Accounts: registration, password login, the current user, profiles, admins.
 
-use std::time::Duration;
+use std::{net::IpAddr, time::Duration};
 
 use entity::{
     refresh_token,
@@ -24,17 +24,33 @@ use crate::{
     time,
 };
 
-/// 3..32 characters of letters (any script, so Chinese names work), digits and `_`.
-pub fn check_username(raw: &str) -> AppResult<String> {
-    let name = raw.trim();
-    let len = name.chars().count();
-    if !(3..=32).contains(&len) || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
-        return Err(AppError::bad_field(
-            "username",
-            "username must be 3 to 32 letters, digits or '_'",
-        ));
+/// A username that passed the registration rules: 3..32 letters (any script, so Chinese
+/// names work), digits and `_`. Client input becomes one only through `parse`, so nothing
+/// unbounded reaches a cache key or a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> AppResult<Self> {
+        let name = raw.trim();
+        let len = name.chars().count();
+        if !(3..=32).contains(&len) || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+            return Err(AppError::bad_field(
+                "username",
+                "username must be 3 to 32 letters, digits or '_'",
+            ));
+        }
+        Ok(Self(name.to_string()))
     }
-    Ok(name.to_string())
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The case-insensitive identity (the unique `username_key` column).
+    pub fn key(&self) -> String {
+        username_key(&self.0)
+    }
 }
 
 /// 8..128 characters, not the username.
@@ -84,13 +100,13 @@ async fn insert_user(
     reg: Registration,
     role: Role,
 ) -> AppResult<user::Model> {
-    let username = check_username(&reg.username)?;
-    check_password(&reg.password, &username)?;
+    let username = Username::parse(&reg.username)?;
+    check_password(&reg.password, username.as_str())?;
     let nickname = match reg.nickname.as_deref() {
         Some(n) => validate::text("nickname", n, 1, 32)?,
-        None => username.clone(),
+        None => username.as_str().to_string(),
     };
-    let key = username_key(&username);
+    let key = username.key();
     // Hashing is slow: refuse a taken name before paying for it (the unique index still
     // decides races).
     if user::Entity::find()
@@ -105,7 +121,7 @@ async fn insert_user(
         ));
     }
     let password_hash = password::hash(reg.password).await?;
-    new_account(username, nickname, Some(password_hash), role)
+    new_account(username.0, nickname, Some(password_hash), role)
         .insert(db)
         .await
         .map_err(username_taken)
@@ -144,7 +160,7 @@ pub async fn register(
     cache: &Cache,
     settings: &Settings,
     reg: Registration,
-    client_ip: &str,
+    client_ip: IpAddr,
 ) -> AppResult<IssuedTokens> {
     let limit = RateLimit {
         max: settings.rate_limit.registrations_per_ip,
@@ -160,45 +176,54 @@ fn bad_credentials() -> AppError {
     AppError::Unauthorized("invalid username or password".into())
 }
 
-/// Password login. Failures are counted per client IP and per username; past the limits
-/// the answer is 429 whatever the password.
+/// Password login, limited per client IP and per username: each attempt takes a slot on
+/// both before its password is checked, and a successful one gives them back, so a window
+/// admits at most `login_failures_per_*` failed (or in-flight) attempts however many arrive
+/// at once; past that the answer is 429 whatever the password. A name that cannot exist
+/// costs a (dummy) hash check like any other, so the answer does not tell names apart.
 pub async fn login(
     db: &DatabaseConnection,
     cache: &Cache,
     settings: &Settings,
     username: &str,
     password: &str,
-    client_ip: &str,
+    client_ip: IpAddr,
 ) -> AppResult<IssuedTokens> {
-    let key = username_key(username.trim());
     let window = window(settings);
-    let by_ip = (
+    let username = Username::parse(username).ok();
+    let mut limits = vec![(
         format!("login:ip:{client_ip}"),
         RateLimit {
             max: settings.rate_limit.login_failures_per_ip,
             window,
         },
-    );
-    let by_user = (
-        format!("login:user:{key}"),
-        RateLimit {
-            max: settings.rate_limit.login_failures_per_username,
-            window,
-        },
-    );
-    rate_limit::ensure_below(cache, &by_ip.0, by_ip.1).await?;
-    rate_limit::ensure_below(cache, &by_user.0, by_user.1).await?;
+    )];
+    if let Some(name) = &username {
+        limits.push((
+            format!("login:user:{}", name.key()),
+            RateLimit {
+                max: settings.rate_limit.login_failures_per_username,
+                window,
+            },
+        ));
+    }
+    let permit = rate_limit::acquire(cache, &limits).await?;
 
-    let found = user::Entity::find()
-        .filter(user::Column::UsernameKey.eq(&key))
-        .one(db)
-        .await?;
+    let found = match &username {
+        Some(name) => {
+            user::Entity::find()
+                .filter(user::Column::UsernameKey.eq(name.key()))
+                .one(db)
+                .await?
+        }
+        None => None,
+    };
     let stored = found.as_ref().and_then(|u| u.password_hash.clone());
     if !password::verify(password.to_string(), stored).await? {
-        rate_limit::record(cache, &by_ip.0, by_ip.1).await;
-        rate_limit::record(cache, &by_user.0, by_user.1).await;
+        // The permit is kept: the failure counts.
         return Err(bad_credentials());
     }
+    permit.refund(cache).await;
     let user = found.ok_or_else(bad_credentials)?;
     if user.status != UserStatus::Active {
         return Err(AppError::Forbidden("this account is disabled".into()));
@@ -245,9 +270,9 @@ pub async fn create_admin(
     username: &str,
     password: &str,
 ) -> AppResult<user::Model> {
-    let key = username_key(username.trim());
+    let name = Username::parse(username)?;
     if let Some(existing) = user::Entity::find()
-        .filter(user::Column::UsernameKey.eq(&key))
+        .filter(user::Column::UsernameKey.eq(name.key()))
         .one(db)
         .await?
     {
@@ -265,7 +290,7 @@ pub async fn create_admin(
     insert_user(
         db,
         Registration {
-            username: username.to_string(),
+            username: name.0,
             password: password.to_string(),
             nickname: None,
         },
@@ -333,12 +358,20 @@ mod tests {
 
     #[test]
     fn usernames_allow_letters_of_any_script_digits_and_underscores() {
-        assert!(check_username("alice_01").is_ok());
-        assert!(check_username("张三丰").is_ok());
-        assert!(check_username("ab").is_err());
-        assert!(check_username("has space").is_err());
-        assert!(check_username("dash-ed").is_err());
-        assert!(check_username(&"x".repeat(33)).is_err());
+        assert!(Username::parse("alice_01").is_ok());
+        assert!(Username::parse("张三丰").is_ok());
+        assert!(Username::parse("ab").is_err());
+        assert!(Username::parse("has space").is_err());
+        assert!(Username::parse("dash-ed").is_err());
+        assert!(Username::parse(&"x".repeat(33)).is_err());
+        assert!(Username::parse(&"x".repeat(100_000)).is_err());
+    }
+
+    #[test]
+    fn a_username_keys_case_insensitively_and_trims() {
+        let name = Username::parse("  Alice_01 ").unwrap();
+        assert_eq!(name.as_str(), "Alice_01");
+        assert_eq!(name.key(), "alice_01");
     }
 
     #[test]

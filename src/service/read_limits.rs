@@ -5,7 +5,7 @@
 //! next to nothing and are not limited. Counted in the cache, so the budgets hold across
 //! instances (see `rate_limit`).
 
-use std::time::Duration;
+use std::{net::IpAddr, time::Duration};
 
 use super::rate_limit::{self, RateLimit};
 use crate::{cache::Cache, config::RateLimitSettings, error::AppResult};
@@ -22,7 +22,7 @@ pub enum ReadCost {
 pub async fn charge(
     cache: &Cache,
     settings: &RateLimitSettings,
-    client_ip: &str,
+    client_ip: IpAddr,
     cost: ReadCost,
 ) -> AppResult<()> {
     let (name, max) = match cost {

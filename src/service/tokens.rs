@@ -248,6 +248,7 @@ mod tests {
             jwt_secret: "a-test-secret-that-is-long-enough-0123".into(),
             access_ttl_secs: 600,
             refresh_ttl_secs: 6000,
+            password_hash_concurrency: 2,
         }
     }
 

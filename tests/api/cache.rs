@@ -12,6 +12,7 @@ fn backends() -> Vec<Cache> {
         Cache::from_settings(&CacheSettings {
             redis_url: None,
             key_prefix: "t:".into(),
+            ..CacheSettings::default()
         })
         .unwrap(),
     ];
@@ -232,6 +233,7 @@ async fn an_unreachable_redis_fails_fast_with_an_unavailable_error() {
     let cache = Cache::from_settings(&CacheSettings {
         redis_url: Some("redis://127.0.0.1:1".into()),
         key_prefix: "t:".into(),
+        ..CacheSettings::default()
     })
     .unwrap();
     let started = std::time::Instant::now();

@@ -39,6 +39,7 @@ pub fn test_cache_settings() -> CacheSettings {
             .ok()
             .filter(|u| !u.is_empty()),
         key_prefix: format!("{}:", unique_name("qshare:t:")),
+        ..CacheSettings::default()
     }
 }
 

@@ -600,6 +600,7 @@ async fn an_unreachable_cache_falls_back_to_one_in_process_token() {
     let down = Cache::from_settings(&CacheSettings {
         redis_url: Some("redis://127.0.0.1:1".into()),
         key_prefix: "t:".into(),
+        ..CacheSettings::default()
     })
     .unwrap();
     let t = tokens(&fake, down);
