@@ -1,8 +1,7 @@
 use entity::article_reaction::ReactionKind;
 use poem::web::Data;
 use poem_openapi::{
-    ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json,
-    types::MaybeUndefined,
+    ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json, types::MaybeUndefined,
 };
 
 use super::{

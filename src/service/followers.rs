@@ -235,10 +235,7 @@ pub struct SyncSummary {
 
 /// A client error, not 503: retrying will not configure the account.
 pub fn not_configured() -> AppError {
-    AppError::conflict(
-        "not_configured",
-        "the Official Account is not configured",
-    )
+    AppError::conflict("not_configured", "the Official Account is not configured")
 }
 
 /// Reconciles the table with WeChat's follower list, one `user/get` page at a time (never

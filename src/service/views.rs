@@ -96,5 +96,9 @@ async fn restore(cache: &Cache, member: &str, views: i64, rest: &[String]) {
             tracing::error!(%err, article, views, "pending views could not be put back");
         }
     }
-    tracing::warn!(article = member, views, "view flush failed; counts put back for the next flush");
+    tracing::warn!(
+        article = member,
+        views,
+        "view flush failed; counts put back for the next flush"
+    );
 }

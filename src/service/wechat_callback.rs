@@ -121,7 +121,11 @@ fn check_fresh(query: &CallbackQuery) -> AppResult<()> {
 /// Remembers this request (its signed query) with the message it carried; refuses the
 /// same query with another message. A cache failure lets it through (logged): the
 /// freshness check still bounds a replay, and dropping WeChat's events is worse.
-async fn check_first_use(state: &AppState, query: &CallbackQuery, msg: &InboundMessage) -> AppResult<()> {
+async fn check_first_use(
+    state: &AppState,
+    query: &CallbackQuery,
+    msg: &InboundMessage,
+) -> AppResult<()> {
     let seen = format!(
         "wx:cb:req:{}:{}:{}",
         query.timestamp.as_deref().unwrap_or(""),

@@ -54,7 +54,9 @@ pub async fn login(
         .miniprogram
         .as_ref()
         // 409, not 503: retrying will not configure the app.
-        .ok_or_else(|| AppError::conflict("not_configured", "the mini-program is not configured"))?;
+        .ok_or_else(|| {
+            AppError::conflict("not_configured", "the mini-program is not configured")
+        })?;
     let session = wechat
         .client
         .jscode2session(&app.app_id, &app.secret, code)

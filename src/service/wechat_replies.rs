@@ -68,7 +68,10 @@ async fn bind(state: &AppState, openid: &str, ticket: &str) -> AppResult<String>
     Ok(match outcome {
         LinkOutcome::Linked => BOUND,
         LinkOutcome::LinkedToOther => {
-            tracing::info!(user_id, "bind scan refused: the follower is linked to another user");
+            tracing::info!(
+                user_id,
+                "bind scan refused: the follower is linked to another user"
+            );
             LINKED_TO_OTHER
         }
         LinkOutcome::NoUser => TICKET_INVALID,
