@@ -32,13 +32,17 @@ pub struct ProfileUpdate {
     pub bio: Option<Text>,
 }
 
-/// A one-time ticket for binding the caller to their Official Account follower: put
-/// `scene` into a temporary `QR_STR_SCENE` QR code; the first scan before `expires_at`
-/// links the scanner (never one already linked to another user).
+/// A one-time ticket for binding the caller to their Official Account follower, with the
+/// temporary QR code that carries it: the first scan before `expires_at` links the scanner
+/// (never one already linked to another user).
 #[derive(Debug, Object)]
 pub struct WechatBindTicket {
     /// `bind:<ticket>`, the QR code's `scene_str`.
     pub scene: String,
+    /// The QR code's image (WeChat's `showqrcode` URL).
+    pub qr_image_url: String,
+    /// The URL the QR code encodes (to draw it yourself).
+    pub qr_url: String,
     /// Seconds until the ticket expires (the QR code's `expire_seconds`).
     pub expires_in: u64,
     pub expires_at: Timestamp,
@@ -263,6 +267,8 @@ impl MeApi {
     ) -> ApiResult<BindTicketMinted> {
         let ticket = wechat_bind::mint(&state, auth.0.id()).await?;
         Ok(BindTicketMinted::Created(Json(WechatBindTicket {
+            qr_image_url: ticket.qr.image_url(),
+            qr_url: ticket.qr.url,
             scene: ticket.scene,
             expires_in: ticket.expires_in.as_secs(),
             expires_at: ticket.expires_at.into(),

@@ -19,6 +19,7 @@ use crate::{
     error::{AppError, AppResult},
     state::AppState,
     time,
+    wechat::client::QrCode,
 };
 
 /// Scene prefix of bind QR codes.
@@ -26,10 +27,12 @@ pub const SCENE_PREFIX: &str = "bind:";
 /// Characters of a ticket (24 bytes, base64url): the scene stays far below WeChat's 64.
 const TICKET_CHARS: usize = 32;
 
-/// A minted ticket: the scene string for `qrcode/create` and when it stops working.
+/// A minted ticket: its scene string, the temporary QR code WeChat made for it, and when
+/// both stop working.
 #[derive(Debug, Clone)]
 pub struct BindTicket {
     pub scene: String,
+    pub qr: QrCode,
     pub expires_in: Duration,
     pub expires_at: DateTime<Utc>,
 }
@@ -52,15 +55,15 @@ pub fn ticket_of(scene: &str) -> Option<&str> {
     valid.then_some(ticket)
 }
 
-/// Mints a ticket for `user_id`. Needs the Official Account (nothing could be scanned
-/// without it): 409 `not_configured` otherwise.
+/// Mints a ticket for `user_id` and its temporary QR code (`qrcode/create`, living as
+/// long as the ticket). Needs the Official Account: 409 `not_configured` otherwise.
 pub async fn mint(state: &AppState, user_id: i64) -> AppResult<BindTicket> {
-    if state.wechat.official_account.is_none() {
+    let Some(app) = state.wechat.official_account.clone() else {
         return Err(AppError::conflict(
             "not_configured",
             "the Official Account is not configured",
         ));
-    }
+    };
     let mut bytes = [0u8; 24];
     rand::rng().fill_bytes(&mut bytes);
     let ticket = URL_SAFE_NO_PAD.encode(bytes);
@@ -74,8 +77,28 @@ pub async fn mint(state: &AppState, user_id: i64) -> AppResult<BindTicket> {
         // 192 random bits never collide; refuse rather than hand out someone else's.
         return Err(AppError::Internal(anyhow::anyhow!("bind ticket collision")));
     }
+    let scene = format!("{SCENE_PREFIX}{ticket}");
+    let client = state.wechat.client.clone();
+    let qr_scene = scene.clone();
+    let qr = state
+        .wechat
+        .tokens
+        .call_with_token(&app, move |token| {
+            let (client, scene) = (client.clone(), qr_scene.clone());
+            async move { client.qrcode_create(&token, &scene, ttl.as_secs()).await }
+        })
+        .await;
+    let qr = match qr {
+        Ok(qr) => qr,
+        Err(err) => {
+            // Nobody can scan it: do not leave it redeemable.
+            let _ = state.cache.delete(&cache_key(&ticket)).await;
+            return Err(err.into());
+        }
+    };
     Ok(BindTicket {
-        scene: format!("{SCENE_PREFIX}{ticket}"),
+        scene,
+        qr,
         expires_in: ttl,
         expires_at: time::now() + chrono::Duration::seconds(ttl.as_secs() as i64),
     })

@@ -6,8 +6,9 @@
 //! Replays and downgrades are refused with 403, like a bad signature (to WeChat any
 //! non-`success` answer is a failure, and a replay is a forgery, not malformed input):
 //! - a `timestamp` more than `MAX_CLOCK_SKEW_SECS` from our clock;
-//! - a `(timestamp, nonce, signature)` already seen, through a set-if-absent in the shared
-//!   cache (so across instances), unless it carries the same message again. The
+//! - on a POST, a `(timestamp, nonce, signature)` already seen, through a set-if-absent in
+//!   the shared cache (so across instances), unless it carries the same message again (a
+//!   replayed GET verification only echoes its own `echostr`, so it is left alone). The
 //!   `signature` does not cover the body, so a captured query string with another body is a
 //!   forgery; the same message is WeChat retrying a request we were slow to answer, and
 //!   it goes through the `MsgId` de-duplication like any retry: the stored answer or

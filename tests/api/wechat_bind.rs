@@ -56,11 +56,24 @@ async fn a_guessed_bind_user_id_scene_links_nothing() {
 
 #[tokio::test]
 async fn a_ticket_links_the_first_scanner_once_and_a_second_scan_links_nothing() {
-    let (app, _fake) = oa_app(vec![]).await;
+    let (app, fake) = oa_app(vec![]).await;
     let (token, user_id) = user(&app).await;
     let ticket = mint(&app, &token).await;
     let scene = ticket["scene"].as_str().unwrap().to_string();
     assert!(scene.starts_with("bind:") && scene.len() <= 64, "{ticket}");
+    // The temporary QR code was made at WeChat for exactly this scene.
+    assert_eq!(fake.qr_scenes(), std::slice::from_ref(&scene));
+    let image = ticket["qr_image_url"].as_str().unwrap();
+    assert!(
+        image.starts_with("https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=gQFake"),
+        "{ticket}"
+    );
+    assert!(
+        ticket["qr_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://weixin.qq.com/q/")
+    );
     assert_eq!(ticket["expires_in"], 600, "{ticket}");
     assert!(ticket["expires_at"].as_str().unwrap().ends_with('Z'));
     assert_ne!(
