@@ -286,7 +286,12 @@ pub struct WechatSettings {
     pub api_base_url: String,
     pub official_account: OfficialAccountSettings,
     pub miniprogram: MiniProgramSettings,
+    /// How long a bind QR ticket (`POST /api/me/wechat/bind-ticket`) can be scanned.
+    pub bind_ticket_ttl_secs: u64,
 }
+
+/// WeChat's limit for a temporary QR code (`expire_seconds`).
+pub const MAX_BIND_TICKET_TTL_SECS: u64 = 2_592_000;
 
 impl Default for WechatSettings {
     fn default() -> Self {
@@ -294,6 +299,7 @@ impl Default for WechatSettings {
             api_base_url: "https://api.weixin.qq.com".into(),
             official_account: OfficialAccountSettings::default(),
             miniprogram: MiniProgramSettings::default(),
+            bind_ticket_ttl_secs: 600,
         }
     }
 }
@@ -477,6 +483,7 @@ impl fmt::Debug for WechatSettings {
             .field("api_base_url", &self.api_base_url)
             .field("official_account", &self.official_account)
             .field("miniprogram", &self.miniprogram)
+            .field("bind_ticket_ttl_secs", &self.bind_ticket_ttl_secs)
             .finish()
     }
 }
@@ -517,6 +524,9 @@ impl WechatSettings {
         }
         if self.miniprogram.enabled() && self.miniprogram.app_secret.is_empty() {
             return invalid("wechat.miniprogram.app_secret is required with an app_id");
+        }
+        if !(1..=MAX_BIND_TICKET_TTL_SECS).contains(&self.bind_ticket_ttl_secs) {
+            return invalid("wechat.bind_ticket_ttl_secs must be between 1 and 2592000 (30 days)");
         }
         Ok(())
     }

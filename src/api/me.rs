@@ -1,7 +1,7 @@
 use entity::article_reaction::ReactionKind;
 use poem::web::Data;
 use poem_openapi::{
-    Object, OpenApi, param::Path, param::Query, payload::Json, types::MaybeUndefined,
+    ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json, types::MaybeUndefined,
 };
 
 use super::{
@@ -9,13 +9,13 @@ use super::{
     error::ApiResult,
     security::UserAuth,
     tags::ApiTags,
-    types::Text,
+    types::{Text, Timestamp},
 };
 use crate::{
     service::{
         accounts::{self, ProfileChanges},
         push_preferences::{self, Preferences, QuietHours},
-        reactions,
+        reactions, wechat_bind,
     },
     state::AppState,
 };
@@ -30,6 +30,29 @@ pub struct ProfileUpdate {
     pub avatar_url: MaybeUndefined<Text>,
     #[oai(nullable)]
     pub bio: Option<Text>,
+}
+
+/// A one-time ticket for binding the caller to their Official Account follower, with the
+/// temporary QR code that carries it: the first scan before `expires_at` links the scanner
+/// (never one already linked to another user).
+#[derive(Debug, Object)]
+pub struct WechatBindTicket {
+    /// `bind:<ticket>`, the QR code's `scene_str`.
+    pub scene: String,
+    /// The QR code's image (WeChat's `showqrcode` URL).
+    pub qr_image_url: String,
+    /// The URL the QR code encodes (to draw it yourself).
+    pub qr_url: String,
+    /// Seconds until the ticket expires (the QR code's `expire_seconds`).
+    pub expires_in: u64,
+    pub expires_at: Timestamp,
+}
+
+#[derive(ApiResponse)]
+pub enum BindTicketMinted {
+    /// A new ticket.
+    #[oai(status = 201)]
+    Created(Json<WechatBindTicket>),
 }
 
 /// The caller's reaction to an article and the article's total.
@@ -244,6 +267,24 @@ impl MeApi {
                 })
                 .collect(),
         }))
+    }
+
+    /// Mint a one-time bind QR ticket for my WeChat follower (409 `not_configured` without
+    /// an Official Account)
+    #[oai(path = "/me/wechat/bind-ticket", method = "post")]
+    async fn mint_bind_ticket(
+        &self,
+        auth: UserAuth,
+        state: Data<&AppState>,
+    ) -> ApiResult<BindTicketMinted> {
+        let ticket = wechat_bind::mint(&state, auth.0.id()).await?;
+        Ok(BindTicketMinted::Created(Json(WechatBindTicket {
+            qr_image_url: ticket.qr.image_url(),
+            qr_url: ticket.qr.url,
+            scene: ticket.scene,
+            expires_in: ticket.expires_in.as_secs(),
+            expires_at: ticket.expires_at.into(),
+        })))
     }
 
     /// Like an article (idempotent)

@@ -285,6 +285,41 @@ impl MemoryCache {
         true
     }
 
+    /// Adds `by` to `counter` and `member` to `set` in one step (puts taken counts back).
+    pub fn add_pending(&self, counter: &str, by: i64, set: &str, member: &str) {
+        let (counter, set) = (self.key(counter), self.key(set));
+        self.with_store(|store, now| {
+            match Self::live(store, &counter, now) {
+                Some(Entry {
+                    value: Value::Counter(n),
+                    ..
+                }) => *n += by,
+                _ => {
+                    let entry = Entry {
+                        value: Value::Counter(by),
+                        expires_at: now + FOREVER,
+                    };
+                    Self::insert(store, counter, entry, now);
+                }
+            }
+            match Self::live(store, &set, now) {
+                Some(Entry {
+                    value: Value::Set(members),
+                    ..
+                }) => {
+                    members.insert(member.to_string());
+                }
+                _ => {
+                    let entry = Entry {
+                        value: Value::Set(HashSet::from([member.to_string()])),
+                        expires_at: now + FOREVER,
+                    };
+                    Self::insert(store, set, entry, now);
+                }
+            }
+        });
+    }
+
     /// Removes and returns up to `max` members of a set.
     pub fn take_members(&self, set: &str, max: usize) -> Vec<String> {
         let set = self.key(set);

@@ -209,6 +209,20 @@ impl Cache {
         }
     }
 
+    /// Sets `key` to `value` for `ttl` only if it is absent (SET NX PX); true when set.
+    /// Marks something as seen once across instances.
+    pub async fn set_if_absent(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, CacheError> {
+        match &self.backend {
+            Backend::Memory(c) => Ok(c.try_lock(key, value, ttl)),
+            Backend::Redis(c) => c.try_lock(key, value, ttl).await,
+        }
+    }
+
     /// Deletes `key` only if it still holds `expected` (compare-and-delete); true if deleted.
     /// Used to drop a shared credential without clobbering one a peer just refreshed.
     pub async fn delete_if_equals(&self, key: &str, expected: &str) -> Result<bool, CacheError> {
@@ -263,6 +277,24 @@ impl Cache {
 
     fn known_markers(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
         self.known_markers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// In one step: adds `by` to `counter` and `member` to `set` (the inverse of taking
+    /// them, for counts that could not be written elsewhere).
+    pub async fn add_pending(
+        &self,
+        counter: &str,
+        by: i64,
+        set: &str,
+        member: &str,
+    ) -> Result<(), CacheError> {
+        match &self.backend {
+            Backend::Memory(c) => {
+                c.add_pending(counter, by, set, member);
+                Ok(())
+            }
+            Backend::Redis(c) => c.add_pending(counter, by, set, member).await,
+        }
     }
 
     /// Removes and returns up to `max` members of a set.

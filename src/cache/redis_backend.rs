@@ -306,6 +306,29 @@ impl RedisCache {
         .await
     }
 
+    pub async fn add_pending(
+        &self,
+        counter: &str,
+        by: i64,
+        set: &str,
+        member: &str,
+    ) -> Result<(), CacheError> {
+        let (counter, set) = (self.key(counter), self.key(set));
+        let member = member.to_string();
+        self.run(|mut c| async move {
+            let _: () = redis::pipe()
+                .atomic()
+                .incr(&counter, by)
+                .ignore()
+                .sadd(&set, &member)
+                .ignore()
+                .query_async(&mut c)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
     pub async fn take_members(&self, set: &str, max: usize) -> Result<Vec<String>, CacheError> {
         let key = self.key(set);
         self.run(|mut c| async move {

@@ -1,12 +1,8 @@
 //! Official Account followers: the table the callback maintains (subscribe, unsubscribe,
 //! bind QR scans), the admin list, and the `user/get` reconciliation sync.
 //!
-//! Bind QR convention: a QR code minted with scene string `bind_<user id>` (e.g. `bind_42`)
-//! links whoever scans it to that user. WeChat delivers it as `qrscene_bind_42` on a
-//! subscribe and as `bind_42` on a SCAN; both link. Only our server can mint QR codes for
-//! the account (it needs the access token), so the scene cannot be forged, but a minted code
-//! links anyone who scans it: show it only to the signed-in user, as a temporary
-//! (`QR_STR_SCENE`, short `expire_seconds`) code.
+//! Bind QR codes carry one-time tickets: see `wechat_bind`. A follower linked to one user
+//! is never moved to another by a scan.
 
 use std::{collections::HashSet, time::Duration};
 
@@ -29,9 +25,6 @@ use crate::{
     wechat::WechatApp,
 };
 
-/// Scene prefix of bind QR codes; see the module documentation.
-pub const BIND_SCENE_PREFIX: &str = "bind_";
-
 /// Rows per statement while syncing: far below SQLite's and PostgreSQL's bind limits.
 const SYNC_BATCH: usize = 500;
 /// One sync at a time across instances; the lease outlives any sane sync.
@@ -39,15 +32,6 @@ const SYNC_LOCK: &str = "wx:followers:sync";
 const SYNC_LEASE: Duration = Duration::from_secs(15 * 60);
 /// WeChat pages hold 10,000 openids; this bounds a misbehaving `next_openid` loop.
 const MAX_SYNC_PAGES: u64 = 100_000;
-
-/// The user id a bind scene names, e.g. 42 for `bind_42`.
-pub fn bind_scene_user(scene: &str) -> Option<i64> {
-    scene
-        .strip_prefix(BIND_SCENE_PREFIX)?
-        .parse()
-        .ok()
-        .filter(|id| *id > 0)
-}
 
 fn blank(openid: &str, now: DateTime<Utc>) -> wechat_follower::ActiveModel {
     wechat_follower::ActiveModel {
@@ -134,28 +118,54 @@ pub async fn record_unsubscribe(
     .await
 }
 
-/// Links the follower to `user_id` after they scanned that user's bind QR code. A SCAN only
-/// comes from a follower, so they are subscribed. False when the user does not exist.
+/// What a bind scan did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkOutcome {
+    /// The follower is now (or already was) linked to the user.
+    Linked,
+    /// The follower is linked to another user: nothing changed.
+    LinkedToOther,
+    /// No such user.
+    NoUser,
+}
+
+/// Links the follower to `user_id` after they scanned that user's bind ticket. A SCAN only
+/// comes from a follower, so they are subscribed. The link is a compare-and-set (only an
+/// unlinked follower, or one already linked to this user), so a scan never moves a
+/// follower from one user to another.
 pub async fn link_user(
     db: &DatabaseConnection,
     openid: &str,
     user_id: i64,
     now: DateTime<Utc>,
-) -> AppResult<bool> {
+) -> AppResult<LinkOutcome> {
     use wechat_follower::Column as C;
     if user::Entity::find_by_id(user_id).one(db).await?.is_none() {
-        return Ok(false);
+        return Ok(LinkOutcome::NoUser);
     }
-    let mut row = blank(openid, now);
-    row.user_id = Set(Some(user_id));
-    row.last_event_at = Set(Some(now));
-    upsert(
-        db,
-        row,
-        [C::UserId, C::Subscribed, C::LastEventAt, C::UpdatedAt],
-    )
-    .await?;
-    Ok(true)
+    // A follower from before this table existed has no row yet.
+    wechat_follower::Entity::insert(blank(openid, now))
+        .on_conflict(OnConflict::column(C::Openid).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    let linked = wechat_follower::Entity::update_many()
+        .col_expr(C::UserId, Expr::value(user_id))
+        .col_expr(C::Subscribed, Expr::value(true))
+        .col_expr(C::LastEventAt, Expr::value(now))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .filter(C::Openid.eq(openid))
+        .filter(
+            Condition::any()
+                .add(C::UserId.is_null())
+                .add(C::UserId.eq(user_id)),
+        )
+        .exec(db)
+        .await?;
+    Ok(if linked.rows_affected > 0 {
+        LinkOutcome::Linked
+    } else {
+        LinkOutcome::LinkedToOther
+    })
 }
 
 pub async fn find(
@@ -223,8 +233,9 @@ pub struct SyncSummary {
     pub wechat_total: u64,
 }
 
+/// A client error, not 503: retrying will not configure the account.
 pub fn not_configured() -> AppError {
-    AppError::Unavailable("the Official Account is not configured".into())
+    AppError::conflict("not_configured", "the Official Account is not configured")
 }
 
 /// Reconciles the table with WeChat's follower list, one `user/get` page at a time (never
@@ -392,19 +403,4 @@ async fn mark_missing(
         .exec(db)
         .await?;
     Ok(result.rows_affected)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bind_scenes_name_a_positive_user_id() {
-        assert_eq!(bind_scene_user("bind_42"), Some(42));
-        assert_eq!(bind_scene_user("bind_0"), None);
-        assert_eq!(bind_scene_user("bind_-3"), None);
-        assert_eq!(bind_scene_user("bind_x"), None);
-        assert_eq!(bind_scene_user("promo_42"), None);
-        assert_eq!(bind_scene_user("bind_"), None);
-    }
 }

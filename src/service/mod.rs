@@ -22,6 +22,7 @@ pub mod taxonomy;
 pub mod tokens;
 pub mod validate;
 pub mod views;
+pub mod wechat_bind;
 pub mod wechat_callback;
 pub mod wechat_login;
 pub mod wechat_replies;

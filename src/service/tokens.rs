@@ -12,7 +12,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, deco
 use rand::RngCore;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, prelude::Expr,
+    DbBackend, EntityTrait, QueryFilter, QuerySelect, TransactionTrait, prelude::Expr,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -145,55 +145,75 @@ fn invalid_refresh() -> AppError {
     AppError::Unauthorized("invalid or expired refresh token".into())
 }
 
-/// Exchanges a refresh token for a new pair.
+/// Exchanges a refresh token for a new pair, in one transaction that begins with a
+/// compare-and-set on the presented token (live and unexpired -> revoked). That first write
+/// holds the token's row (PostgreSQL) or the database (SQLite, IMMEDIATE transactions)
+/// until commit, so of concurrent refreshes exactly one claims it; the others wait, see it
+/// revoked, and kill the family after the winner's new token exists, so it dies too. A
+/// failure before commit rolls the claim back: the old token keeps working.
 pub async fn rotate(
     db: &DatabaseConnection,
     auth: &AuthSettings,
     raw: &str,
 ) -> AppResult<IssuedTokens> {
     let now = time::now();
-    let stored = refresh_token::Entity::find()
-        .filter(refresh_token::Column::TokenHash.eq(hash_refresh(raw)))
-        .one(db)
-        .await?
-        .ok_or_else(invalid_refresh)?;
-    if stored.revoked_at.is_some() {
-        tracing::warn!(
-            user_id = stored.user_id,
-            "rotated refresh token presented again; revoking its session"
-        );
-        revoke_family(db, &stored.family_id).await?;
-        return Err(invalid_refresh());
-    }
-    if stored.expires_at <= now {
-        return Err(invalid_refresh());
-    }
-    // Only one of two concurrent refreshes with the same token wins; the loser is a reuse.
+    let hash = hash_refresh(raw);
+    let txn = db.begin().await?;
     let claimed = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
-        .filter(refresh_token::Column::Id.eq(stored.id))
+        .filter(refresh_token::Column::TokenHash.eq(&hash))
         .filter(refresh_token::Column::RevokedAt.is_null())
-        .exec(db)
+        .filter(refresh_token::Column::ExpiresAt.gt(now))
+        .exec(&txn)
         .await?;
     if claimed.rows_affected == 0 {
-        revoke_family(db, &stored.family_id).await?;
-        return Err(invalid_refresh());
+        txn.rollback().await?;
+        return Err(refused(db, &hash, now).await);
     }
-    let user = user::Entity::find_by_id(stored.user_id)
-        .one(db)
+    let stored = refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(&hash))
+        .one(&txn)
         .await?
         .ok_or_else(invalid_refresh)?;
-    if user.status != user::UserStatus::Active {
-        revoke_family(db, &stored.family_id).await?;
+    let user = user::Entity::find_by_id(stored.user_id).one(&txn).await?;
+    let Some(user) = user.filter(|u| u.status == user::UserStatus::Active) else {
+        txn.rollback().await?;
+        kill_family(db, &stored.family_id).await?;
         return Err(AppError::Forbidden("this account is disabled".into()));
-    }
-    let refresh_token = insert_refresh(db, auth, user.id, &stored.family_id, now).await?;
+    };
+    let refresh_token = insert_refresh(&txn, auth, user.id, &stored.family_id, now).await?;
+    let access_token = issue_access(auth, &user, &stored.family_id, now)?;
+    txn.commit().await?;
     Ok(IssuedTokens {
-        access_token: issue_access(auth, &user, &stored.family_id, now)?,
+        access_token,
         refresh_token,
         expires_in: auth.access_ttl_secs,
         user,
     })
+}
+
+/// Why a refresh token could not be claimed. An already revoked one is a reuse (theft, or
+/// a concurrent refresh that lost): its whole session ends.
+async fn refused(db: &DatabaseConnection, hash: &str, now: DateTime<Utc>) -> AppError {
+    let stored = refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(hash))
+        .one(db)
+        .await;
+    match stored {
+        Ok(Some(stored)) if stored.revoked_at.is_some() => {
+            tracing::warn!(
+                user_id = stored.user_id,
+                "rotated refresh token presented again; revoking its session"
+            );
+            if let Err(err) = kill_family(db, &stored.family_id).await {
+                return err;
+            }
+            invalid_refresh()
+        }
+        Ok(Some(stored)) if stored.expires_at <= now => invalid_refresh(),
+        Ok(_) => invalid_refresh(),
+        Err(err) => err.into(),
+    }
 }
 
 /// Ends the session the refresh token belongs to. Unknown tokens are ignored (logout is
@@ -204,11 +224,33 @@ pub async fn revoke(db: &DatabaseConnection, raw: &str) -> AppResult<()> {
         .one(db)
         .await?
     {
-        revoke_family(db, &stored.family_id).await?;
+        kill_family(db, &stored.family_id).await?;
     }
     Ok(())
 }
 
+/// Revokes a whole family, including a token that a rotation in flight is minting. On
+/// PostgreSQL it first locks the family's rows, which waits for a rotation holding one of
+/// them to commit; the revoking statement then starts after that commit and sees the new
+/// token. (SQLite serializes writers, so the one statement already runs after it.)
+async fn kill_family(db: &DatabaseConnection, family_id: &str) -> AppResult<()> {
+    let txn = db.begin().await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        refresh_token::Entity::find()
+            .select_only()
+            .column(refresh_token::Column::Id)
+            .filter(refresh_token::Column::FamilyId.eq(family_id))
+            .lock_exclusive()
+            .into_tuple::<i64>()
+            .all(&txn)
+            .await?;
+    }
+    revoke_family(&txn, family_id).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Revokes the family's live tokens (inside the caller's transaction, if any).
 pub async fn revoke_family(db: &impl ConnectionTrait, family_id: &str) -> AppResult<()> {
     refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RevokedAt, Expr::value(time::now()))

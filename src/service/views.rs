@@ -37,6 +37,9 @@ pub async fn record(cache: &Cache, article_id: i64, viewer: &str) -> bool {
 }
 
 /// Moves pending view counts into `articles.view_count`; returns how many views it wrote.
+/// Counts whose SQL write fails go back into the cache (with the articles of the batch not
+/// yet written) and the flush stops with the error, so the next flush writes them: taken
+/// views are never dropped, and a database that is down is not retried in a loop.
 pub async fn flush(db: &DatabaseConnection, cache: &Cache) -> AppResult<u64> {
     let mut written = 0u64;
     loop {
@@ -50,11 +53,11 @@ pub async fn flush(db: &DatabaseConnection, cache: &Cache) -> AppResult<u64> {
         if members.is_empty() {
             break;
         }
-        for member in members {
+        for (i, member) in members.iter().enumerate() {
             let Ok(article_id) = member.parse::<i64>() else {
                 continue;
             };
-            let views = match cache.take_counter(&pending_key(&member)).await {
+            let views = match cache.take_counter(&pending_key(member)).await {
                 Ok(n) if n > 0 => n,
                 Ok(_) => continue,
                 Err(err) => {
@@ -72,10 +75,30 @@ pub async fn flush(db: &DatabaseConnection, cache: &Cache) -> AppResult<u64> {
                 .await;
             match result {
                 Ok(_) => written += views as u64,
-                // Taken from the cache but not written: these views are lost (logged).
-                Err(err) => tracing::error!(%err, article_id, views, "views could not be written"),
+                Err(err) => {
+                    restore(cache, member, views, &members[i + 1..]).await;
+                    return Err(err.into());
+                }
             }
         }
     }
     Ok(written)
+}
+
+/// Puts `views` of `member` back, and marks the untouched `rest` dirty again.
+async fn restore(cache: &Cache, member: &str, views: i64, rest: &[String]) {
+    let back = std::iter::once((member, views)).chain(rest.iter().map(|m| (m.as_str(), 0)));
+    for (article, views) in back {
+        if let Err(err) = cache
+            .add_pending(&pending_key(article), views, DIRTY_SET, article)
+            .await
+        {
+            tracing::error!(%err, article, views, "pending views could not be put back");
+        }
+    }
+    tracing::warn!(
+        article = member,
+        views,
+        "view flush failed; counts put back for the next flush"
+    );
 }

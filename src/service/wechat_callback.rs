@@ -2,6 +2,18 @@
 //! `signature` check on every request, safe-mode decryption and reply encryption,
 //! de-duplication of WeChat's retries, and the 5 s answer budget. What a message means is
 //! `wechat_replies`' job.
+//!
+//! Replays and downgrades are refused with 403, like a bad signature (to WeChat any
+//! non-`success` answer is a failure, and a replay is a forgery, not malformed input):
+//! - a `timestamp` more than `MAX_CLOCK_SKEW_SECS` from our clock;
+//! - on a POST, a `(timestamp, nonce, signature)` already seen, through a set-if-absent in
+//!   the shared cache (so across instances), unless it carries the same message again (a
+//!   replayed GET verification only echoes its own `echostr`, so it is left alone). The
+//!   `signature` does not cover the body, so a captured query string with another body is a
+//!   forgery; the same message is WeChat retrying a request we were slow to answer, and
+//!   it goes through the `MsgId` de-duplication like any retry: the stored answer or
+//!   `success`, never a second processing;
+//! - a plaintext POST when an EncodingAESKey is configured (safe mode).
 
 use std::time::Duration;
 
@@ -18,8 +30,14 @@ use crate::{
 /// WeChat gives up after 5 s; answer `success` well before, letting the work finish in
 /// the background.
 pub const REPLY_BUDGET: Duration = Duration::from_secs(4);
-/// WeChat retries 3 times within about 15 s; a marker outlives them.
-const DEDUP_TTL: Duration = Duration::from_secs(120);
+/// How far a request's `timestamp` may be from our clock.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
+/// A request seen is remembered while its timestamp can still pass the skew check (up to
+/// twice the skew from now), plus a margin.
+const SEEN_TTL: Duration = Duration::from_secs(2 * MAX_CLOCK_SKEW_SECS as u64 + 60);
+/// WeChat retries 3 times within about 15 s; a marker outlives them, and any retry that
+/// the freshness and replay checks still let through.
+const DEDUP_TTL: Duration = SEEN_TTL;
 
 /// The query string WeChat sends (every field optional so a bad request is ours to judge).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -50,8 +68,10 @@ struct Account<'a> {
 fn account(state: &AppState) -> AppResult<Account<'_>> {
     let oa = &state.settings.wechat.official_account;
     if state.wechat.official_account.is_none() || oa.token.is_empty() {
-        return Err(AppError::Unavailable(
-            "the Official Account callback is not configured".into(),
+        // 409, not 503: retrying will not configure it.
+        return Err(AppError::conflict(
+            "not_configured",
+            "the Official Account callback is not configured",
         ));
     }
     Ok(Account {
@@ -82,10 +102,64 @@ fn check_signature(account: &Account<'_>, query: &CallbackQuery) -> AppResult<()
     }
 }
 
+/// The request's `timestamp` is within `MAX_CLOCK_SKEW_SECS` of our clock.
+fn check_fresh(query: &CallbackQuery) -> AppResult<()> {
+    let now = crate::time::now().timestamp();
+    let fresh = query
+        .timestamp
+        .as_deref()
+        .and_then(|t| t.parse::<i64>().ok())
+        .is_some_and(|t| (now - t).abs() <= MAX_CLOCK_SKEW_SECS);
+    if fresh {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
+            "stale WeChat timestamp (more than 300 s from the server clock)".into(),
+        ))
+    }
+}
+
+/// Remembers this request (its signed query) with the message it carried; refuses the
+/// same query with another message. A cache failure lets it through (logged): the
+/// freshness check still bounds a replay, and dropping WeChat's events is worse.
+async fn check_first_use(
+    state: &AppState,
+    query: &CallbackQuery,
+    msg: &InboundMessage,
+) -> AppResult<()> {
+    let seen = format!(
+        "wx:cb:req:{}:{}:{}",
+        query.timestamp.as_deref().unwrap_or(""),
+        query.nonce.as_deref().unwrap_or(""),
+        query.signature.as_deref().unwrap_or("")
+    );
+    let message = msg.dedup_key();
+    let cache = &state.cache;
+    let first = match cache.set_if_absent(&seen, &message, SEEN_TTL).await {
+        Ok(first) => first,
+        Err(e) => {
+            tracing::warn!(error = %e, "callback replay check unavailable; accepting");
+            return Ok(());
+        }
+    };
+    if first {
+        return Ok(());
+    }
+    match cache.get(&seen).await {
+        Ok(Some(stored)) if stored.as_ref() == message.as_bytes() => Ok(()),
+        Ok(_) => Err(AppError::Forbidden("replayed WeChat request".into())),
+        Err(e) => {
+            tracing::warn!(error = %e, "callback replay check unavailable; accepting");
+            Ok(())
+        }
+    }
+}
+
 /// GET verification (saving the URL in the console): the `echostr` to echo.
 pub fn verify_url(state: &AppState, query: &CallbackQuery) -> AppResult<String> {
     let account = account(state)?;
     check_signature(&account, query)?;
+    check_fresh(query)?;
     Ok(param(&query.echostr, "echostr")?.to_string())
 }
 
@@ -97,7 +171,14 @@ pub async fn receive(
 ) -> AppResult<CallbackReply> {
     let account = account(state)?;
     check_signature(&account, query)?;
+    check_fresh(query)?;
     let safe_mode = match query.encrypt_type.as_deref() {
+        None | Some("") | Some("raw") if !account.encoding_aes_key.is_empty() => {
+            return Err(AppError::Forbidden(
+                "plaintext messages are refused: safe mode (an EncodingAESKey) is configured"
+                    .into(),
+            ));
+        }
         None | Some("") | Some("raw") => None,
         Some(t) if t.eq_ignore_ascii_case("aes") => Some(message_crypto(&account)?),
         Some(_) => return Err(AppError::bad_field("encrypt_type", "unknown encrypt_type")),
@@ -108,6 +189,7 @@ pub async fn receive(
     };
     let msg = xml::parse_message(&plaintext)
         .map_err(|e| AppError::bad_field("body", format!("invalid message: {e}")))?;
+    check_first_use(state, query, &msg).await?;
     let Some(reply) = process_once(state, msg).await? else {
         return Ok(CallbackReply::Success);
     };

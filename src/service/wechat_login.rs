@@ -53,7 +53,10 @@ pub async fn login(
     let app = wechat
         .miniprogram
         .as_ref()
-        .ok_or_else(|| AppError::Unavailable("the mini-program is not configured".into()))?;
+        // 409, not 503: retrying will not configure the app.
+        .ok_or_else(|| {
+            AppError::conflict("not_configured", "the mini-program is not configured")
+        })?;
     let session = wechat
         .client
         .jscode2session(&app.app_id, &app.secret, code)

@@ -1,5 +1,6 @@
 //! What qshare does with a verified, decrypted callback message and what it answers:
-//! subscribe/unsubscribe maintain the follower table, a bind QR links a follower to a user,
+//! subscribe/unsubscribe maintain the follower table, a bind QR ticket links a follower to
+//! a user (once, and never away from another user),
 //! a text message gets the published articles matching its words. Everything else is
 //! acknowledged without a reply.
 
@@ -9,7 +10,8 @@ use crate::{
     error::AppResult,
     service::{
         articles::{self, CardView, ListFilter},
-        followers,
+        followers::{self, LinkOutcome},
+        wechat_bind,
     },
     state::AppState,
     time,
@@ -26,6 +28,10 @@ const MAX_WORDS: usize = 5;
 const NOTHING_FOUND: &str =
     "没有找到相关文章，换个关键词试试吧。\nNo matching articles found; try other words.";
 const BOUND: &str = "已关联你的 qshare 账号。\nYour qshare account is now linked.";
+const LINKED_TO_OTHER: &str = "这个微信已关联另一个 qshare 账号，未做更改。\n\
+     This WeChat account is already linked to another qshare account; nothing was changed.";
+const TICKET_INVALID: &str = "二维码已失效或已使用，请在 App 中重新生成。\n\
+     This QR code has expired or was already used; make a new one in the app.";
 
 /// Acts on `msg`; returns the plaintext reply XML, or None for "no reply" (`success`).
 pub async fn respond(state: &AppState, msg: &InboundMessage) -> AppResult<Option<String>> {
@@ -34,8 +40,8 @@ pub async fn respond(state: &AppState, msg: &InboundMessage) -> AppResult<Option
     let text = match msg.kind() {
         MessageKind::Subscribe { scene } => {
             followers::record_subscribe(&state.db, openid, scene.as_deref(), now).await?;
-            match scene.as_deref().and_then(followers::bind_scene_user) {
-                Some(user_id) => bind(state, openid, user_id).await?,
+            match scene.as_deref().and_then(wechat_bind::ticket_of) {
+                Some(ticket) => Some(bind(state, openid, ticket).await?),
                 None => None,
             }
         }
@@ -43,8 +49,8 @@ pub async fn respond(state: &AppState, msg: &InboundMessage) -> AppResult<Option
             followers::record_unsubscribe(&state.db, openid, now).await?;
             None
         }
-        MessageKind::Scan { scene } => match followers::bind_scene_user(&scene) {
-            Some(user_id) => bind(state, openid, user_id).await?,
+        MessageKind::Scan { scene } => match wechat_bind::ticket_of(&scene) {
+            Some(ticket) => Some(bind(state, openid, ticket).await?),
             None => None,
         },
         MessageKind::Text { content } => Some(search_reply(state, &content).await?),
@@ -53,9 +59,24 @@ pub async fn respond(state: &AppState, msg: &InboundMessage) -> AppResult<Option
     Ok(text.map(|text| xml::text_reply(openid, &msg.to_user_name, now.timestamp(), &text)))
 }
 
-async fn bind(state: &AppState, openid: &str, user_id: i64) -> AppResult<Option<String>> {
-    let linked = followers::link_user(&state.db, openid, user_id, time::now()).await?;
-    Ok(linked.then(|| BOUND.to_string()))
+/// Redeems a bind ticket for the scanner; the answer tells them what happened.
+async fn bind(state: &AppState, openid: &str, ticket: &str) -> AppResult<String> {
+    let Some(user_id) = wechat_bind::redeem(state, ticket).await? else {
+        return Ok(TICKET_INVALID.to_string());
+    };
+    let outcome = followers::link_user(&state.db, openid, user_id, time::now()).await?;
+    Ok(match outcome {
+        LinkOutcome::Linked => BOUND,
+        LinkOutcome::LinkedToOther => {
+            tracing::info!(
+                user_id,
+                "bind scan refused: the follower is linked to another user"
+            );
+            LINKED_TO_OTHER
+        }
+        LinkOutcome::NoUser => TICKET_INVALID,
+    }
+    .to_string())
 }
 
 async fn search_reply(state: &AppState, content: &str) -> AppResult<String> {

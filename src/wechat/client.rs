@@ -114,6 +114,27 @@ impl From<UserPageBody> for UserPage {
     }
 }
 
+/// `qrcode/create`: the ticket to show the code with, and the URL it encodes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct QrCode {
+    pub ticket: String,
+    #[serde(default)]
+    pub expire_seconds: Option<u64>,
+    pub url: String,
+}
+
+impl QrCode {
+    /// WeChat's image URL for this code (`showqrcode?ticket=<urlencoded>`).
+    pub fn image_url(&self) -> String {
+        reqwest::Url::parse_with_params(
+            "https://mp.weixin.qq.com/cgi-bin/showqrcode",
+            &[("ticket", &self.ticket)],
+        )
+        .map(String::from)
+        .unwrap_or_default()
+    }
+}
+
 /// `user/info`. When `subscribe` is false the other fields are absent.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct UserInfo {
@@ -452,6 +473,28 @@ impl WechatClient {
                 "mass send answer without msg_id".into(),
             )),
         }
+    }
+
+    /// `POST cgi-bin/qrcode/create`: a temporary `QR_STR_SCENE` code carrying `scene`
+    /// (at most 64 characters), valid `expire_seconds` (at most 30 days).
+    pub async fn qrcode_create(
+        &self,
+        token: &str,
+        scene: &str,
+        expire_seconds: u64,
+    ) -> Result<QrCode, WechatError> {
+        let body = serde_json::json!({
+            "expire_seconds": expire_seconds,
+            "action_name": "QR_STR_SCENE",
+            "action_info": { "scene": { "scene_str": scene } },
+        });
+        self.post(
+            "/cgi-bin/qrcode/create",
+            &[("access_token", token)],
+            &body,
+            &[token],
+        )
+        .await
     }
 
     /// `POST cgi-bin/message/subscribe/send` (mini-program token). Not idempotent: WeChat

@@ -56,6 +56,7 @@ pub enum Endpoint {
     SubscribeSend,
     JsCode2Session,
     MsgSecCheck,
+    QrcodeCreate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,6 +253,7 @@ struct State {
     mass_keys: HashMap<String, i64>,
     messages: HashMap<String, u64>,
     templates: Vec<SentTemplate>,
+    qr_scenes: Vec<String>,
     next_id: i64,
     stats: FakeStats,
 }
@@ -284,6 +286,7 @@ impl State {
             mass_keys: HashMap::new(),
             messages: HashMap::new(),
             templates: Vec::new(),
+            qr_scenes: Vec::new(),
             next_id: 1_000_000,
             stats: FakeStats::default(),
         };
@@ -621,6 +624,37 @@ impl State {
         json!({ "errcode": 0, "errmsg": "ok", "msgid": msgid })
     }
 
+    /// Temporary string-scene codes only (what qshare mints).
+    fn qrcode_create(
+        &mut self,
+        query: &HashMap<String, String>,
+        body: &Value,
+        now: Instant,
+    ) -> Value {
+        if let Err(e) = self.check_token(query, AppKind::OfficialAccount, now) {
+            return e;
+        }
+        let scene = body["action_info"]["scene"]["scene_str"]
+            .as_str()
+            .unwrap_or("");
+        // WeChat's default lifetime is 60 s and its maximum 30 days.
+        let expire = body["expire_seconds"].as_u64().unwrap_or(60);
+        if body["action_name"] != "QR_STR_SCENE"
+            || scene.is_empty()
+            || scene.len() > 64
+            || expire > 2_592_000
+        {
+            return error(errcode::DATA_FORMAT_ERROR);
+        }
+        let id = self.next_id();
+        self.qr_scenes.push(scene.to_string());
+        json!({
+            "ticket": format!("gQFake{id}=="),
+            "expire_seconds": expire,
+            "url": format!("http://weixin.qq.com/q/fake{id}"),
+        })
+    }
+
     fn jscode2session(&mut self, query: &HashMap<String, String>) -> Value {
         let get = |k: &str| query.get(k).map(String::as_str).unwrap_or("");
         match self.apps.get(get("appid")) {
@@ -726,6 +760,7 @@ impl State {
             Endpoint::SubscribeSend => self.send_subscribe(query, &body, now),
             Endpoint::JsCode2Session => self.jscode2session(query),
             Endpoint::MsgSecCheck => self.msg_sec_check(query, &body, now),
+            Endpoint::QrcodeCreate => self.qrcode_create(query, &body, now),
         })
     }
 }
@@ -776,6 +811,7 @@ fake_handler!(mass_send, Endpoint::MassSend);
 fake_handler!(subscribe_send, Endpoint::SubscribeSend);
 fake_handler!(jscode2session, Endpoint::JsCode2Session);
 fake_handler!(msg_sec_check, Endpoint::MsgSecCheck);
+fake_handler!(qrcode_create, Endpoint::QrcodeCreate);
 
 /// A running fake. Stops when dropped or through [`FakeWechat::stop`].
 pub struct FakeWechat {
@@ -817,6 +853,7 @@ impl FakeWechat {
             .at("/cgi-bin/message/subscribe/send", post(subscribe_send))
             .at("/sns/jscode2session", jscode2session)
             .at("/wxa/msg_sec_check", post(msg_sec_check))
+            .at("/cgi-bin/qrcode/create", post(qrcode_create))
             .data(state.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -975,6 +1012,11 @@ impl FakeWechat {
 
     pub fn stats(&self) -> FakeStats {
         self.state().stats.clone()
+    }
+
+    /// The scene strings of the QR codes created, oldest first.
+    pub fn qr_scenes(&self) -> Vec<String> {
+        self.state().qr_scenes.clone()
     }
 
     /// Messages delivered to `openid` through any channel (duplicates not counted).

@@ -2,8 +2,9 @@
 //! table it maintains, the admin follower list, and the `user/get` sync against the fake
 //! WeChat.
 
-use entity::{user, wechat_follower};
+use entity::wechat_follower;
 use qshare::{
+    Settings,
     config::OfficialAccountSettings,
     service::followers,
     wechat::{
@@ -12,19 +13,38 @@ use qshare::{
     },
 };
 use reqwest::{Method, Response, StatusCode};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use testkit::wechat_fake::{self as fake, Endpoint, FakeConfig, FakeWechat};
 
 use crate::helpers::{TestApp, expect_json, spawn_app, spawn_app_with, test_settings};
 
 /// WeChat's official sample token and EncodingAESKey (reference §1.6 V2).
-const TOKEN: &str = "pamtest";
-const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
-const ACCOUNT: &str = "gh_qshare_test";
-const CALLBACK: &str = "/wechat/callback";
+pub const TOKEN: &str = "pamtest";
+pub const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+pub const ACCOUNT: &str = "gh_qshare_test";
+pub const CALLBACK: &str = "/wechat/callback";
 
-async fn oa_app(followers: Vec<String>) -> (TestApp, FakeWechat) {
+/// An app whose Official Account is in plaintext mode (no EncodingAESKey).
+pub async fn oa_app(followers: Vec<String>) -> (TestApp, FakeWechat) {
+    oa_app_in(followers, "").await
+}
+
+/// An app whose Official Account is in safe mode: plaintext POSTs are refused.
+pub async fn safe_oa_app() -> (TestApp, FakeWechat) {
+    oa_app_in(vec![], AES_KEY).await
+}
+
+async fn oa_app_in(followers: Vec<String>, encoding_aes_key: &str) -> (TestApp, FakeWechat) {
+    let (settings, dir, fake) = oa_settings(followers, encoding_aes_key).await;
+    (spawn_app_with(settings, dir).await, fake)
+}
+
+/// Settings of an app with the Official Account on a fake WeChat (kept running by the
+/// returned handle), on a fresh database.
+pub async fn oa_settings(
+    followers: Vec<String>,
+    encoding_aes_key: &str,
+) -> (Settings, Option<tempfile::TempDir>, FakeWechat) {
     let fake = FakeWechat::start_with(FakeConfig {
         followers,
         ..FakeConfig::default()
@@ -36,29 +56,29 @@ async fn oa_app(followers: Vec<String>) -> (TestApp, FakeWechat) {
         app_id: fake::OA_APP_ID.into(),
         app_secret: fake::OA_SECRET.into(),
         token: TOKEN.into(),
-        encoding_aes_key: AES_KEY.into(),
+        encoding_aes_key: encoding_aes_key.into(),
     };
-    (spawn_app_with(settings, dir).await, fake)
+    (settings, dir, fake)
 }
 
-fn our_crypto() -> MessageCrypto {
+pub fn our_crypto() -> MessageCrypto {
     MessageCrypto::new(TOKEN, AES_KEY, fake::OA_APP_ID).unwrap()
 }
 
-fn fresh_nonce() -> String {
+pub fn fresh_nonce() -> String {
     rand::random::<u32>().to_string()
 }
 
-fn now_secs() -> String {
+pub fn now_secs() -> String {
     chrono::Utc::now().timestamp().to_string()
 }
 
-fn signed_query(timestamp: &str, nonce: &str) -> String {
+pub fn signed_query(timestamp: &str, nonce: &str) -> String {
     let signature = crypto::signature(TOKEN, timestamp, nonce);
     format!("signature={signature}&timestamp={timestamp}&nonce={nonce}&openid=x")
 }
 
-fn event(openid: &str, create_time: i64, event: &str, key: Option<&str>) -> String {
+pub fn event(openid: &str, create_time: i64, event: &str, key: Option<&str>) -> String {
     let key = key
         .map(|k| format!("<EventKey><![CDATA[{k}]]></EventKey><Ticket><![CDATA[T]]></Ticket>"))
         .unwrap_or_default();
@@ -69,7 +89,7 @@ fn event(openid: &str, create_time: i64, event: &str, key: Option<&str>) -> Stri
     )
 }
 
-fn text(openid: &str, msg_id: i64, content: &str) -> String {
+pub fn text(openid: &str, msg_id: i64, content: &str) -> String {
     format!(
         "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>\
          <CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType>\
@@ -77,7 +97,7 @@ fn text(openid: &str, msg_id: i64, content: &str) -> String {
     )
 }
 
-async fn post(app: &TestApp, query: &str, body: String) -> Response {
+pub async fn post(app: &TestApp, query: &str, body: String) -> Response {
     app.client
         .post(app.url(&format!("{CALLBACK}?{query}")))
         .header("content-type", "text/xml")
@@ -88,13 +108,13 @@ async fn post(app: &TestApp, query: &str, body: String) -> Response {
 }
 
 /// A plaintext-mode POST with a valid signature.
-async fn post_plain(app: &TestApp, xml: &str) -> Response {
+pub async fn post_plain(app: &TestApp, xml: &str) -> Response {
     post(app, &signed_query(&now_secs(), &fresh_nonce()), xml.into()).await
 }
 
 /// A safe-mode POST encrypted with `crypto`; returns the response and the timestamp and
 /// nonce it was signed with.
-async fn post_encrypted_with(
+pub async fn post_encrypted_with(
     app: &TestApp,
     crypto: &MessageCrypto,
     xml: &str,
@@ -112,18 +132,18 @@ async fn post_encrypted_with(
     (post(app, &query, body).await, timestamp, nonce)
 }
 
-async fn post_encrypted(app: &TestApp, xml: &str) -> (Response, String, String) {
+pub async fn post_encrypted(app: &TestApp, xml: &str) -> (Response, String, String) {
     post_encrypted_with(app, &our_crypto(), xml).await
 }
 
-async fn expect_success(resp: Response) {
+pub async fn expect_success(resp: Response) {
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.text().await.unwrap(), "success");
 }
 
 /// Checks the safe-mode reply envelope (signature over the request's timestamp and nonce)
 /// and returns the decrypted reply.
-async fn decrypt_reply(resp: Response, timestamp: &str, nonce: &str) -> xml::InboundMessage {
+pub async fn decrypt_reply(resp: Response, timestamp: &str, nonce: &str) -> xml::InboundMessage {
     assert_eq!(resp.status(), StatusCode::OK);
     let body = resp.text().await.unwrap();
     let envelope = xml::parse_encrypted_envelope(&body).expect("an encrypted envelope");
@@ -147,7 +167,7 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
     &text[from..from + len]
 }
 
-async fn follower(app: &TestApp, openid: &str) -> Option<wechat_follower::Model> {
+pub async fn follower(app: &TestApp, openid: &str) -> Option<wechat_follower::Model> {
     followers::find(&app.state.db, openid).await.unwrap()
 }
 
@@ -188,26 +208,31 @@ async fn get_verification_echoes_echostr_only_with_a_valid_signature() {
 }
 
 #[tokio::test]
-async fn without_an_official_account_the_callback_and_sync_answer_503() {
+async fn without_an_official_account_the_callback_and_sync_answer_409_not_configured() {
     let app = spawn_app().await;
     let query = format!("{}&echostr=x", signed_query(&now_secs(), "1"));
-    expect_json(
-        app.get(&format!("{CALLBACK}?{query}")).await,
-        StatusCode::SERVICE_UNAVAILABLE,
-    )
-    .await;
-    expect_json(
-        post_plain(&app, &event("o_a", 1, "subscribe", None)).await,
-        StatusCode::SERVICE_UNAVAILABLE,
-    )
-    .await;
-    app.admin_json(
-        Method::POST,
-        "/api/admin/followers/sync",
-        None,
-        StatusCode::SERVICE_UNAVAILABLE,
-    )
-    .await;
+    let errors = [
+        expect_json(
+            app.get(&format!("{CALLBACK}?{query}")).await,
+            StatusCode::CONFLICT,
+        )
+        .await,
+        expect_json(
+            post_plain(&app, &event("o_a", 1, "subscribe", None)).await,
+            StatusCode::CONFLICT,
+        )
+        .await,
+        app.admin_json(
+            Method::POST,
+            "/api/admin/followers/sync",
+            None,
+            StatusCode::CONFLICT,
+        )
+        .await,
+    ];
+    for err in errors {
+        assert_eq!(err["code"], "not_configured", "{err}");
+    }
 }
 
 #[tokio::test]
@@ -249,7 +274,7 @@ async fn plaintext_subscribe_and_unsubscribe_maintain_the_follower_table() {
 
 #[tokio::test]
 async fn encrypted_subscribe_and_unsubscribe_maintain_the_follower_table() {
-    let (app, _fake) = oa_app(vec![]).await;
+    let (app, _fake) = safe_oa_app().await;
     let (resp, ..) = post_encrypted(
         &app,
         &event("o_safe", 200, "subscribe", Some("qrscene_poster")),
@@ -275,6 +300,7 @@ async fn a_retried_message_is_processed_once_and_answered_alike() {
     expect_success(post_plain(&app, &subscribe).await).await;
     assert!(!follower(&app, "o_retry").await.unwrap().subscribed);
 
+    let (app, _fake) = safe_oa_app().await;
     app.published_article("Retry handling in Rust", json!({}))
         .await;
     let message = text("o_retry", 4_000_000_001, "retry");
@@ -315,6 +341,9 @@ async fn a_keyword_text_gets_a_reply_listing_matching_published_articles() {
     assert!(!content.contains("draft") && !content.contains("Go channels"));
 
     // Safe mode: the reply is encrypted for our app and signed.
+    let (app, _fake) = safe_oa_app().await;
+    app.published_article("Go channels", json!({})).await;
+    app.published_article("Rust tip", json!({})).await;
     let (resp, ts, nonce) = post_encrypted(&app, &text("o_reader", 2, "golang channels")).await;
     let reply = decrypt_reply(resp, &ts, &nonce).await;
     assert_eq!(reply.to_user_name, "o_reader");
@@ -325,57 +354,6 @@ async fn a_keyword_text_gets_a_reply_listing_matching_published_articles() {
     let (resp, ts, nonce) = post_encrypted(&app, &text("o_reader", 3, "kubernetes")).await;
     let content = decrypt_reply(resp, &ts, &nonce).await.content.unwrap();
     assert!(content.contains("没有找到"), "{content}");
-}
-
-#[tokio::test]
-async fn scanning_a_bind_qr_links_the_follower_to_the_user() {
-    let (app, _fake) = oa_app(vec![]).await;
-    app.register("bind_me", "a-good-password").await;
-    let user_id = user::Entity::find()
-        .filter(user::Column::UsernameKey.eq("bind_me"))
-        .one(&app.state.db)
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
-
-    expect_success(post_plain(&app, &event("o_bind", 400, "subscribe", None)).await).await;
-    let resp = post_plain(
-        &app,
-        &event("o_bind", 401, "SCAN", Some(&format!("bind_{user_id}"))),
-    )
-    .await;
-    let reply = xml::parse_message(&resp.text().await.unwrap()).unwrap();
-    assert!(reply.content.unwrap().contains("已关联"));
-    assert_eq!(
-        follower(&app, "o_bind").await.unwrap().user_id,
-        Some(user_id)
-    );
-
-    // A new follower scanning the bind code subscribes and links in one event.
-    let (resp, ts, nonce) = post_encrypted(
-        &app,
-        &event(
-            "o_new",
-            402,
-            "subscribe",
-            Some(&format!("qrscene_bind_{user_id}")),
-        ),
-    )
-    .await;
-    decrypt_reply(resp, &ts, &nonce).await;
-    let f = follower(&app, "o_new").await.unwrap();
-    assert!(f.subscribed);
-    assert_eq!(f.user_id, Some(user_id));
-
-    // An unknown user or another scene links nobody.
-    expect_success(post_plain(&app, &event("o_x", 403, "SCAN", Some("bind_999999"))).await).await;
-    expect_success(post_plain(&app, &event("o_bind", 404, "SCAN", Some("promo_1"))).await).await;
-    assert!(follower(&app, "o_x").await.is_none());
-    assert_eq!(
-        follower(&app, "o_bind").await.unwrap().user_id,
-        Some(user_id)
-    );
 }
 
 #[tokio::test]
@@ -402,6 +380,12 @@ async fn rejected_requests_get_a_4xx_and_change_nothing() {
         StatusCode::FORBIDDEN,
     )
     .await;
+    assert_eq!(follower_count(&app).await, 0, "nothing was recorded");
+    // The same message, properly sent, is accepted: the rejections were about the requests.
+    expect_success(post_plain(&app, &subscribe).await).await;
+    assert!(follower(&app, "o_evil").await.unwrap().subscribed);
+
+    let (app, _fake) = safe_oa_app().await;
     // Safe mode: encrypted for another app id (signed with our token).
     let other = MessageCrypto::new(TOKEN, AES_KEY, "wxsomeotherapp0001").unwrap();
     let (resp, ..) = post_encrypted_with(&app, &other, &subscribe).await;
@@ -424,15 +408,12 @@ async fn rejected_requests_get_a_4xx_and_change_nothing() {
         "</xml>",
         &format!("<Pad>{}</Pad></xml>", "x".repeat(70 * 1024)),
     );
-    expect_json(
-        post_plain(&app, &padded).await,
-        StatusCode::PAYLOAD_TOO_LARGE,
-    )
-    .await;
+    let (resp, ..) = post_encrypted(&app, &padded).await;
+    expect_json(resp, StatusCode::PAYLOAD_TOO_LARGE).await;
 
     assert_eq!(follower_count(&app).await, 0, "nothing was recorded");
-    // The same message, properly sent, is accepted: the rejections were about the requests.
-    expect_success(post_plain(&app, &subscribe).await).await;
+    let (resp, ..) = post_encrypted(&app, &subscribe).await;
+    expect_success(resp).await;
     assert!(follower(&app, "o_evil").await.unwrap().subscribed);
 }
 

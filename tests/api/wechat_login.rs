@@ -100,10 +100,10 @@ async fn bad_codes_and_wechat_limits_are_clear_4xx_answers() {
 }
 
 #[tokio::test]
-async fn mini_program_login_is_503_when_not_configured() {
+async fn mini_program_login_is_409_not_configured_when_no_mini_program_is_configured() {
     let app = spawn_app().await;
-    let err = wx_login(&app, "any", StatusCode::SERVICE_UNAVAILABLE).await;
-    assert_eq!(err["code"], "service_unavailable");
+    let err = wx_login(&app, "any", StatusCode::CONFLICT).await;
+    assert_eq!(err["code"], "not_configured");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
