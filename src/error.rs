@@ -42,6 +42,11 @@ pub enum ErrorCode {
     NotPublished,
     AlreadyRunning,
     SyncRunning,
+    /// 422: a job's stored params no longer parse for its kind.
+    InvalidStoredParams,
+    /// 409: the feature needs configuration this server does not have (e.g. a WeChat app);
+    /// retrying will not help.
+    NotConfigured,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -12,6 +12,6 @@ use crate::{
 
 pub fn of(user: &user::Model, req: &Request, state: &AppState) -> Actor {
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
-    let ip = client_ip(req, &state);
+    let ip = client_ip(req, state);
     Actor::user(user).with_request(request_id, Some(ip.to_string()))
 }

@@ -46,7 +46,7 @@ pub async fn count_view(req: &Request, state: &AppState, id: i64) {
         .and_then(|t| tokens::verify_access(&state.settings.auth, t).ok());
     let viewer = match user {
         Some(claims) => format!("u:{}", claims.sub),
-        None => format!("ip:{}", client_ip(req, &state)),
+        None => format!("ip:{}", client_ip(req, state)),
     };
     views::record(&state.cache, id, &viewer).await;
 }

@@ -224,7 +224,15 @@ impl CommentsApi {
     ) -> ApiResult<CommentDeleted> {
         let audit_as = actor::of(auth.user(), req, &state);
         let delete = ModerationAction::Delete;
-        comments::apply(&state.db, &state.read_cache, auth.user(), &audit_as, id.0, delete).await?;
+        comments::apply(
+            &state.db,
+            &state.read_cache,
+            auth.user(),
+            &audit_as,
+            id.0,
+            delete,
+        )
+        .await?;
         Ok(CommentDeleted::Deleted)
     }
 

@@ -146,7 +146,14 @@ impl GuestbookApi {
         id: Path<i64>,
     ) -> ApiResult<GuestbookDeleted> {
         let audit_as = actor::of(auth.user(), req, &state);
-        guestbook::apply(&state.db, auth.user(), &audit_as, id.0, ModerationAction::Delete).await?;
+        guestbook::apply(
+            &state.db,
+            auth.user(),
+            &audit_as,
+            id.0,
+            ModerationAction::Delete,
+        )
+        .await?;
         Ok(GuestbookDeleted::Deleted)
     }
 }

@@ -277,7 +277,7 @@ impl MeApi {
         auth: UserAuth,
         state: Data<&AppState>,
     ) -> ApiResult<BindTicketMinted> {
-        let ticket = wechat_bind::mint(&state, auth.0.id()).await?;
+        let ticket = wechat_bind::mint(&state, auth.id()).await?;
         Ok(BindTicketMinted::Created(Json(WechatBindTicket {
             qr_image_url: ticket.qr.image_url(),
             qr_url: ticket.qr.url,

@@ -11,6 +11,6 @@ use crate::{
 };
 
 pub async fn charge(req: &Request, state: &AppState, cost: ReadCost) -> AppResult<()> {
-    let ip = client_ip(req, &state);
+    let ip = client_ip(req, state);
     read_limits::charge(&state.cache, &state.settings.rate_limit, ip, cost).await
 }

@@ -255,18 +255,31 @@ impl MemoryCache {
             Value::Bytes(Bytes::from_static(b"1")),
             now + marker_ttl,
         );
+        self.add_locked(counter, 1, set, member, now);
+        true
+    }
+
+    /// Adds `by` to `counter` and `member` to `set` in one step (puts taken counts back).
+    pub fn add_pending(&self, counter: &str, by: i64, set: &str, member: &str) {
+        let (counter, set) = (self.key(counter), self.key(set));
+        let _ops = self.lock();
+        self.add_locked(counter, by, set, member, Instant::now());
+    }
+
+    /// `add_pending` for a caller holding the operation lock.
+    fn add_locked(&self, counter: String, by: i64, set: String, member: &str, now: Instant) {
         let counted = self.live(&counter, now).is_some_and(|e| {
             let mut value = e.value();
             match &mut *value {
                 Value::Counter(n) => {
-                    *n += 1;
+                    *n += by;
                     true
                 }
                 _ => false,
             }
         });
         if !counted {
-            self.put(counter, Value::Counter(1), now + FOREVER);
+            self.put(counter, Value::Counter(by), now + FOREVER);
         }
         let added = self.live(&set, now).is_some_and(|e| {
             let mut value = e.value();
@@ -282,42 +295,6 @@ impl MemoryCache {
             let members = HashSet::from([member.to_string()]);
             self.put(set, Value::Set(members), now + FOREVER);
         }
-        true
-    }
-
-    /// Adds `by` to `counter` and `member` to `set` in one step (puts taken counts back).
-    pub fn add_pending(&self, counter: &str, by: i64, set: &str, member: &str) {
-        let (counter, set) = (self.key(counter), self.key(set));
-        self.with_store(|store, now| {
-            match Self::live(store, &counter, now) {
-                Some(Entry {
-                    value: Value::Counter(n),
-                    ..
-                }) => *n += by,
-                _ => {
-                    let entry = Entry {
-                        value: Value::Counter(by),
-                        expires_at: now + FOREVER,
-                    };
-                    Self::insert(store, counter, entry, now);
-                }
-            }
-            match Self::live(store, &set, now) {
-                Some(Entry {
-                    value: Value::Set(members),
-                    ..
-                }) => {
-                    members.insert(member.to_string());
-                }
-                _ => {
-                    let entry = Entry {
-                        value: Value::Set(HashSet::from([member.to_string()])),
-                        expires_at: now + FOREVER,
-                    };
-                    Self::insert(store, set, entry, now);
-                }
-            }
-        });
     }
 
     /// Removes and returns up to `max` members of a set.

@@ -157,7 +157,12 @@ async fn claim_manual(state: &AppState, job: &StoredJob) -> AppResult<job_run::M
         RunTrigger::Manual,
     )
     .await?
-    .ok_or_else(|| AppError::conflict("already_running", "a run for this moment already exists"))
+    .ok_or_else(|| {
+        AppError::conflict(
+            ErrorCode::AlreadyRunning,
+            "a run for this moment already exists",
+        )
+    })
 }
 
 /// The claim key of a manual run: the request time, never a whole second. Ticks are whole

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     db,
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorCode},
     jobs::kinds::Kind,
     service::{
         audit::{self, Actor, Entry},
@@ -67,7 +67,7 @@ fn audit_summary(job: &scheduled_job::Model) -> Value {
 fn name_taken(err: DbErr) -> AppError {
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => {
-            AppError::conflict("name_taken", "another job has this name")
+            AppError::conflict(ErrorCode::NameTaken, "another job has this name")
         }
         _ => err.into(),
     }

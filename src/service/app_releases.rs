@@ -91,7 +91,7 @@ const PLATFORM_VERSION: UniqueIndex = UniqueIndex {
 
 fn release_exists() -> AppError {
     AppError::conflict(
-        "release_exists",
+        ErrorCode::ReleaseExists,
         "this platform already has a release with this version",
     )
 }

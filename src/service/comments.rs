@@ -27,7 +27,7 @@ use super::{
 use crate::{
     cache::read_through::ReadCache,
     db,
-    error::{AppError, AppResult, ErrorCode},
+    error::{AppError, AppResult},
     pagination::{self, IdCursor, Page, TimeCursor},
     state::AppState,
     time,

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::{
     cache::{Cache, LockToken},
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorCode},
     pagination::{self, IdCursor, Page},
     state::AppState,
     time,
@@ -235,7 +235,10 @@ pub struct SyncSummary {
 
 /// A client error, not 503: retrying will not configure the account.
 pub fn not_configured() -> AppError {
-    AppError::conflict("not_configured", "the Official Account is not configured")
+    AppError::conflict(
+        ErrorCode::NotConfigured,
+        "the Official Account is not configured",
+    )
 }
 
 /// Reconciles the table with WeChat's follower list, one `user/get` page at a time (never
@@ -254,7 +257,9 @@ pub async fn sync(state: &AppState) -> AppResult<SyncSummary> {
         .try_lock(SYNC_LOCK, SYNC_LEASE)
         .await
         .map_err(|e| AppError::Unavailable(format!("cache unavailable: {e}")))?
-        .ok_or_else(|| AppError::conflict("sync_running", "a follower sync is already running"))?;
+        .ok_or_else(|| {
+            AppError::conflict(ErrorCode::SyncRunning, "a follower sync is already running")
+        })?;
     // Released also when the sync is stopped halfway (a run past `jobs.max_run_secs`).
     let mut held = HeldLock(Some((state.cache.clone(), lock)));
     let outcome = run_sync(state, &app).await;

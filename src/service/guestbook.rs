@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     db,
-    error::{AppError, AppResult, ErrorCode},
+    error::{AppError, AppResult},
     pagination::{self, IdCursor, Page},
     state::AppState,
     time,

@@ -95,7 +95,7 @@ const TAG_SLUG: UniqueIndex = UniqueIndex {
 };
 
 fn slug_taken() -> AppError {
-    AppError::conflict("slug_taken", "another item already uses this slug")
+    AppError::conflict(ErrorCode::SlugTaken, "another item already uses this slug")
 }
 
 fn category_summary(c: &category::Model) -> Value {

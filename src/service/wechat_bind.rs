@@ -16,7 +16,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::{
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorCode},
     state::AppState,
     time,
     wechat::client::QrCode,
@@ -60,7 +60,7 @@ pub fn ticket_of(scene: &str) -> Option<&str> {
 pub async fn mint(state: &AppState, user_id: i64) -> AppResult<BindTicket> {
     let Some(app) = state.wechat.official_account.clone() else {
         return Err(AppError::conflict(
-            "not_configured",
+            ErrorCode::NotConfigured,
             "the Official Account is not configured",
         ));
     };

@@ -18,7 +18,7 @@
 use std::time::Duration;
 
 use crate::{
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorCode},
     service::wechat_replies,
     state::AppState,
     wechat::{
@@ -70,7 +70,7 @@ fn account(state: &AppState) -> AppResult<Account<'_>> {
     if state.wechat.official_account.is_none() || oa.token.is_empty() {
         // 409, not 503: retrying will not configure it.
         return Err(AppError::conflict(
-            "not_configured",
+            ErrorCode::NotConfigured,
             "the Official Account callback is not configured",
         ));
     }

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     config::AuthSettings,
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorCode},
     time,
     wechat::{WechatError, api::errcode, services::WechatServices},
 };
@@ -55,7 +55,10 @@ pub async fn login(
         .as_ref()
         // 409, not 503: retrying will not configure the app.
         .ok_or_else(|| {
-            AppError::conflict("not_configured", "the mini-program is not configured")
+            AppError::conflict(
+                ErrorCode::NotConfigured,
+                "the mini-program is not configured",
+            )
         })?;
     let session = wechat
         .client

@@ -98,8 +98,7 @@ fn the_configuration_names_a_bad_trusted_proxy() {
     )
     .unwrap();
     let err = Settings::load_from(dir.path(), AppEnv::Test)
-        .err()
-        .expect("a bad CIDR is refused")
+        .expect_err("a bad CIDR is refused")
         .to_string();
     assert!(err.contains("server.trusted_proxies"), "{err}");
     assert!(err.contains("10.0.0.0/33"), "{err}");

@@ -5,13 +5,11 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Timelike, Utc};
-use qshare::{
-    config::OfficialAccountSettings,
-    wechat::fake::{self, FakeConfig, FakeWechat},
-};
+use qshare::config::OfficialAccountSettings;
 use reqwest::{Method, StatusCode};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
+use testkit::wechat_fake::{self as fake, FakeConfig, FakeWechat};
 use tokio::io::AsyncWriteExt;
 
 use crate::{

@@ -5,7 +5,7 @@
 use entity::{comment, guestbook_message, user};
 use qshare::{
     config::ModerationMode,
-    error::AppError,
+    error::{AppError, ErrorCode},
     service::{
         audit::Actor,
         moderation::{self, Moderated, ModerationAction},
@@ -186,7 +186,7 @@ async fn a_second_transition_racing_the_first_gets_a_conflict_and_the_audit_has_
             matches!(
                 result,
                 Err(AppError::Conflict {
-                    code: "changed_concurrently",
+                    code: ErrorCode::ChangedConcurrently,
                     ..
                 })
             ),

@@ -16,7 +16,7 @@ use crate::{
 
 /// Two instances of one deployment: same database, same cache (Redis when configured,
 /// else the first instance's in-process cache).
-async fn two_instances() -> (TestApp, TestApp, qshare::wechat::fake::FakeWechat) {
+async fn two_instances() -> (TestApp, TestApp, testkit::wechat_fake::FakeWechat) {
     let (settings, dir, fake) = oa_settings(vec![], "").await;
     let first = spawn_app_with(settings.clone(), dir).await;
     let shared = (first.cache().backend_name() == "memory").then(|| first.cache().clone());

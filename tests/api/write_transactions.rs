@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use qshare::wechat::fake::{FakeWechat, MP_APP_ID, MP_SECRET};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::json;
+use testkit::wechat_fake::{FakeWechat, MP_APP_ID, MP_SECRET};
 
 use crate::helpers::{TestApp, expect_json, spawn_app_with, test_settings};
 

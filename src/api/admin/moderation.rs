@@ -4,14 +4,10 @@ use poem_openapi::{Enum, Object, OpenApi, param::Path, param::Query, payload::Js
 
 use crate::{
     api::{
-        comments::CommentPage,
-        dto::ModerationState,
-        error::{ApiError, ApiResult},
-        guestbook::GuestbookPage,
-        security::AdminAuth,
-        tags::ApiTags,
-        types::Text,
+        comments::CommentPage, dto::ModerationState, error::ApiResult, guestbook::GuestbookPage,
+        security::AdminAuth, tags::ApiTags, types::Text,
     },
+    error::ErrorCode,
     service::{
         comments, guestbook,
         moderation::{CommentText, ModerationAction},
@@ -224,7 +220,8 @@ impl AdminModerationApi {
             admin.actor(),
             id.0,
             action.0.into(),
-        ).await?;
+        )
+        .await?;
         Ok(Json(ModerationOutcome {
             id: m.id,
             status: m.status.into(),

@@ -24,7 +24,7 @@ pub use self::{
     refresh_hot_ranking::RefreshHotRanking, sync_wechat_followers::SyncWechatFollowers,
 };
 use crate::{
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorCode},
     state::AppState,
 };
 
@@ -114,7 +114,7 @@ impl KindEntry {
             Ok(v) => v,
             Err(e) => return Some(stored_error(e)),
         };
-        self.params(Some(&value)).err().map(|e| stored_error(e))
+        self.params(Some(&value)).err().map(stored_error)
     }
 
     /// Runs the kind with its stored params; params that no longer parse fail the run.
@@ -165,7 +165,7 @@ fn parse_stored<K: Kind>(stored: &str) -> AppResult<K> {
 
 fn invalid_stored(message: String) -> AppError {
     AppError::Unprocessable {
-        code: "invalid_stored_params",
+        code: ErrorCode::InvalidStoredParams,
         message,
     }
 }

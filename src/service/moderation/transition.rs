@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::text::excerpt;
 use crate::{
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorCode},
     service::audit::{self, Actor, Entry},
     time,
 };
@@ -38,7 +38,7 @@ pub fn transition(from: ModerationStatus, action: ModerationAction) -> AppResult
         (Pending | Published | Hidden, Delete) => Deleted,
         _ => {
             return Err(AppError::Unprocessable {
-                code: "invalid_transition",
+                code: ErrorCode::InvalidTransition,
                 message: format!("cannot {action:?} content that is {from:?}").to_lowercase(),
             });
         }
@@ -180,7 +180,7 @@ pub async fn apply<E: Moderated>(
         .await?;
     if changed.rows_affected == 0 {
         return Err(AppError::conflict(
-            "changed_concurrently",
+            ErrorCode::ChangedConcurrently,
             format!("the {} changed meanwhile; retry", E::NOUN),
         ));
     }
