@@ -21,31 +21,31 @@ use crate::{
 #[oai(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3..32 letters (Chinese included), digits or '_'; unique ignoring case.
-    pub username: Text,
+    pub username: Text<{ crate::service::accounts::USERNAME_MAX }>,
     /// 8..128 characters, not the username.
-    pub password: Text,
+    pub password: Text<{ crate::service::accounts::PASSWORD_MAX }>,
     #[oai(nullable)]
-    pub nickname: Option<Text>,
+    pub nickname: Option<Text<{ crate::service::accounts::NICKNAME_MAX }>>,
 }
 
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct LoginRequest {
-    pub username: Text,
-    pub password: Text,
+    pub username: Text<{ crate::service::accounts::USERNAME_MAX }>,
+    pub password: Text<{ crate::service::accounts::PASSWORD_MAX }>,
 }
 
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct MiniProgramLogin {
     /// The code from `wx.login` (single use, valid for five minutes).
-    pub code: Text,
+    pub code: Text<{ crate::service::wechat_login::CODE_MAX }>,
 }
 
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct RefreshRequest {
-    pub refresh_token: Text,
+    pub refresh_token: Text<{ crate::service::tokens::REFRESH_TOKEN_MAX }>,
 }
 
 /// Tokens for the app and mini-program: send `Authorization: Bearer <access_token>`; when it

@@ -9,7 +9,7 @@ use super::{
     error::ApiResult,
     security::UserAuth,
     tags::ApiTags,
-    types::{Text, Timestamp},
+    types::{List, Text, Timestamp},
 };
 use crate::{
     service::{
@@ -24,12 +24,12 @@ use crate::{
 #[oai(deny_unknown_fields)]
 pub struct ProfileUpdate {
     #[oai(nullable)]
-    pub nickname: Option<Text>,
+    pub nickname: Option<Text<{ crate::service::accounts::NICKNAME_MAX }>>,
     /// `null` removes the avatar.
     #[oai(nullable)]
-    pub avatar_url: MaybeUndefined<Text>,
+    pub avatar_url: MaybeUndefined<Text<{ crate::service::validate::URL_MAX }>>,
     #[oai(nullable)]
-    pub bio: Option<Text>,
+    pub bio: Option<Text<{ crate::service::accounts::BIO_MAX }>>,
 }
 
 /// A one-time ticket for binding the caller to their Official Account follower, with the
@@ -68,8 +68,8 @@ pub struct ReactionResult {
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct QuietHoursWindow {
-    pub start: Text,
-    pub end: Text,
+    pub start: Text<{ crate::service::push_preferences::CLOCK_MAX }>,
+    pub end: Text<{ crate::service::push_preferences::CLOCK_MAX }>,
 }
 
 /// What the user wants pushed (new featured articles).
@@ -80,20 +80,26 @@ pub struct PushPreferencesBody {
     pub opted_out: bool,
     /// Category slugs of interest; empty means all.
     #[oai(default)]
-    pub categories: Vec<Text>,
+    pub categories: List<
+        Text<{ crate::service::validate::SLUG_MAX }>,
+        { crate::service::push_preferences::MAX_CATEGORIES },
+    >,
     /// Pushes falling inside are delivered when the window ends.
     #[oai(nullable)]
     pub quiet_hours: Option<QuietHoursWindow>,
     /// IANA timezone of the quiet hours (default Asia/Shanghai).
     #[oai(nullable)]
-    pub timezone: Option<Text>,
+    pub timezone: Option<Text<{ crate::service::validate::TIMEZONE_MAX }>>,
 }
 
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct SubscriptionGrant {
     /// The template ids the user accepted in `wx.requestSubscribeMessage`.
-    pub template_ids: Vec<Text>,
+    pub template_ids: List<
+        Text<{ crate::service::push_preferences::TEMPLATE_ID_MAX }>,
+        { crate::service::push_preferences::MAX_TEMPLATES_PER_GRANT },
+    >,
 }
 
 #[derive(Debug, Object)]
@@ -111,7 +117,7 @@ pub struct SubscriptionCredits {
 fn preferences_body(p: Preferences) -> PushPreferencesBody {
     PushPreferencesBody {
         opted_out: p.opted_out,
-        categories: p.categories.into_iter().map(Text).collect(),
+        categories: List(p.categories.into_iter().map(Text).collect()),
         quiet_hours: p.quiet_hours.map(|q| QuietHoursWindow {
             start: Text(push_preferences::format_clock(q.start_minute)),
             end: Text(push_preferences::format_clock(q.end_minute)),
@@ -271,7 +277,11 @@ impl MeApi {
 
     /// Mint a one-time bind QR ticket for my WeChat follower (409 `not_configured` without
     /// an Official Account)
-    #[oai(path = "/me/wechat/bind-ticket", method = "post")]
+    #[oai(
+        path = "/me/wechat/bind-ticket",
+        method = "post",
+        operation_id = "createWechatBindTicket"
+    )]
     async fn mint_bind_ticket(
         &self,
         auth: UserAuth,

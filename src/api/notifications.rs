@@ -2,7 +2,12 @@ use entity::notification::{self, NotificationKind};
 use poem::web::Data;
 use poem_openapi::{Enum, Object, OpenApi, param::Query, payload::Json};
 
-use super::{error::ApiResult, security::UserAuth, tags::ApiTags, types::Timestamp};
+use super::{
+    error::ApiResult,
+    security::UserAuth,
+    tags::ApiTags,
+    types::{List, Timestamp},
+};
 use crate::{service::notifications, state::AppState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -68,7 +73,7 @@ pub struct NotificationPage {
 pub struct MarkRead {
     /// The notifications to mark read; omit to mark them all.
     #[oai(nullable)]
-    pub ids: Option<Vec<i64>>,
+    pub ids: Option<List<i64, { crate::service::notifications::MAX_MARK_IDS }>>,
 }
 
 #[derive(Debug, Object)]
@@ -124,7 +129,8 @@ impl NotificationsApi {
         state: Data<&AppState>,
         body: Json<MarkRead>,
     ) -> ApiResult<Json<UnreadCount>> {
-        let unread_count = notifications::mark_read(&state.db, auth.id(), body.0.ids).await?;
+        let unread_count =
+            notifications::mark_read(&state.db, auth.id(), body.0.ids.map(|ids| ids.0)).await?;
         Ok(Json(UnreadCount { unread_count }))
     }
 }

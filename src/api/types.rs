@@ -95,28 +95,34 @@ mod tests {
     }
 }
 
-/// A request string that must be a JSON string. (poem-openapi's `String` also accepts
-/// numbers and booleans, turning `{"title": 42}` into "42"; request bodies are strict.)
+/// A request string of at most `MAX` characters that must be a JSON string. (poem-openapi's
+/// `String` also accepts numbers and booleans, turning `{"title": 42}` into "42"; request
+/// bodies are strict.) `MAX` is the owning service's limit, so the schema's `maxLength` is
+/// the number the server enforces, and an oversized field is refused before anything else
+/// reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Text(pub String);
+pub struct Text<const MAX: usize>(pub String);
 
-impl From<Text> for String {
-    fn from(value: Text) -> Self {
+impl<const MAX: usize> From<Text<MAX>> for String {
+    fn from(value: Text<MAX>) -> Self {
         value.0
     }
 }
 
-impl Type for Text {
+impl<const MAX: usize> Type for Text<MAX> {
     const IS_REQUIRED: bool = true;
     type RawValueType = Self;
     type RawElementValueType = Self;
 
     fn name() -> Cow<'static, str> {
-        "string".into()
+        format!("string_max_{MAX}").into()
     }
 
     fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema::new("string")))
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            max_length: Some(MAX),
+            ..MetaSchema::new("string")
+        }))
     }
 
     fn as_raw_value(&self) -> Option<&Self::RawValueType> {
@@ -130,18 +136,99 @@ impl Type for Text {
     }
 }
 
-impl ParseFromJSON for Text {
+impl<const MAX: usize> ParseFromJSON for Text<MAX> {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
         match value.unwrap_or_default() {
+            Value::String(s) if s.chars().count() > MAX => Err(ParseError::custom(format!(
+                "must be at most {MAX} characters"
+            ))),
             Value::String(s) => Ok(Self(s)),
             other => Err(ParseError::expected_type(other)),
         }
     }
 }
 
-impl ToJSON for Text {
+impl<const MAX: usize> ToJSON for Text<MAX> {
     fn to_json(&self) -> Option<Value> {
         Some(Value::String(self.0.clone()))
+    }
+}
+
+/// A request list of at most `MAX` items, counted before any item is parsed; the schema
+/// says `maxItems: MAX`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct List<T, const MAX: usize>(pub Vec<T>);
+
+impl<T, const MAX: usize> std::ops::Deref for List<T, MAX> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<T, const MAX: usize> IntoIterator for List<T, MAX> {
+    type Item = T;
+    type IntoIter = std::vec::IntoIter<T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<T: Type, const MAX: usize> Type for List<T, MAX> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = T::RawValueType;
+
+    fn name() -> Cow<'static, str> {
+        format!("list_{}_max_{MAX}", T::name()).into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            items: Some(Box::new(T::schema_ref())),
+            max_items: Some(MAX),
+            ..MetaSchema::new("array")
+        }))
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        T::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.0.iter().filter_map(|item| item.as_raw_value()))
+    }
+}
+
+impl<T: ParseFromJSON, const MAX: usize> ParseFromJSON for List<T, MAX> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value.unwrap_or_default() {
+            Value::Array(items) if items.len() > MAX => {
+                Err(ParseError::custom(format!("must have at most {MAX} items")))
+            }
+            Value::Array(items) => items
+                .into_iter()
+                .map(|item| T::parse_from_json(Some(item)).map_err(ParseError::propagate))
+                .collect::<Result<_, _>>()
+                .map(Self),
+            other => Err(ParseError::expected_type(other)),
+        }
+    }
+}
+
+impl<T: ToJSON, const MAX: usize> ToJSON for List<T, MAX> {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::Array(
+            self.0.iter().filter_map(ToJSON::to_json).collect(),
+        ))
     }
 }
 
@@ -152,11 +239,28 @@ mod text_tests {
     #[test]
     fn text_accepts_only_json_strings() {
         assert_eq!(
-            Text::parse_from_json(Some(Value::String("a".into()))).unwrap(),
+            Text::<4>::parse_from_json(Some(Value::String("a".into()))).unwrap(),
             Text("a".into())
         );
-        assert!(Text::parse_from_json(Some(serde_json::json!(42))).is_err());
-        assert!(Text::parse_from_json(Some(serde_json::json!(true))).is_err());
-        assert!(Text::parse_from_json(None).is_err());
+        assert!(Text::<4>::parse_from_json(Some(serde_json::json!(42))).is_err());
+        assert!(Text::<4>::parse_from_json(Some(serde_json::json!(true))).is_err());
+        assert!(Text::<4>::parse_from_json(None).is_err());
+    }
+
+    #[test]
+    fn text_counts_characters_not_bytes_against_its_maximum() {
+        assert!(Text::<4>::parse_from_json(Some(Value::String("优质分享".into()))).is_ok());
+        assert!(Text::<4>::parse_from_json(Some(Value::String("优质分享!".into()))).is_err());
+    }
+
+    #[test]
+    fn a_list_longer_than_its_maximum_is_refused() {
+        let three = Some(serde_json::json!([1, 2, 3]));
+        assert_eq!(
+            List::<i64, 3>::parse_from_json(three.clone()).unwrap().0,
+            [1, 2, 3]
+        );
+        assert!(List::<i64, 2>::parse_from_json(three).is_err());
+        assert!(List::<i64, 2>::parse_from_json(Some(serde_json::json!([1, "x"]))).is_err());
     }
 }

@@ -25,10 +25,19 @@ pub struct CronExpr {
     cron: Cron,
 }
 
+/// The longest cron expression accepted (real ones are a few dozen characters).
+pub const CRON_MAX: usize = 128;
+
 impl CronExpr {
     /// Parses a five-field (crontab; `0` seconds prepended) or six-field expression, or a
     /// 400 on `cron` that says why not.
     pub fn parse(expr: &str) -> AppResult<Self> {
+        if expr.len() > CRON_MAX {
+            return Err(AppError::bad_field(
+                "cron",
+                format!("cron must be at most {CRON_MAX} characters"),
+            ));
+        }
         let fields: Vec<&str> = expr.split_whitespace().collect();
         let six_fields = match fields.len() {
             5 => format!("0 {}", fields.join(" ")),

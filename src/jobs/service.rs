@@ -24,6 +24,11 @@ use crate::{
     time,
 };
 
+/// Job names.
+pub const NAME_MAX: usize = 64;
+/// Kind names (the longest kind is far shorter).
+pub const KIND_MAX: usize = 64;
+
 /// A job as given by an admin: kind, cron and zone already parsed (by the API's DTO
 /// conversion); the name and the params are checked here.
 #[derive(Debug, Clone, Default)]
@@ -78,7 +83,12 @@ fn default_zone(state: &AppState) -> AppResult<Tz> {
 }
 
 pub async fn create(state: &AppState, actor: &Actor, spec: JobSpec) -> AppResult<StoredJob> {
-    let name = validate::text("name", spec.name.as_deref().unwrap_or_default(), 1, 64)?;
+    let name = validate::text(
+        "name",
+        spec.name.as_deref().unwrap_or_default(),
+        1,
+        NAME_MAX,
+    )?;
     let kind = spec
         .kind
         .ok_or_else(|| AppError::bad_field("kind", "kind is required"))?;
@@ -121,7 +131,7 @@ pub async fn update(
     let before = audit_summary(&current);
     let mut model: scheduled_job::ActiveModel = current.clone().into();
     if let Some(name) = &spec.name {
-        model.name = Set(validate::text("name", name, 1, 64)?);
+        model.name = Set(validate::text("name", name, 1, NAME_MAX)?);
     }
     if let Some(kind) = spec.kind {
         model.kind = Set(kind.name.to_string());

@@ -24,7 +24,12 @@ use crate::{
     time,
 };
 
-/// A username that passed the registration rules: 3..32 letters (any script, so Chinese
+pub const USERNAME_MAX: usize = 32;
+pub const PASSWORD_MAX: usize = 128;
+pub const NICKNAME_MAX: usize = 32;
+pub const BIO_MAX: usize = 500;
+
+/// A username that passed the registration rules: 3..=`USERNAME_MAX` letters (any script, so Chinese
 /// names work), digits and `_`. Client input becomes one only through `parse`, so nothing
 /// unbounded reaches a cache key or a query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,10 +39,12 @@ impl Username {
     pub fn parse(raw: &str) -> AppResult<Self> {
         let name = raw.trim();
         let len = name.chars().count();
-        if !(3..=32).contains(&len) || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        if !(3..=USERNAME_MAX).contains(&len)
+            || !name.chars().all(|c| c.is_alphanumeric() || c == '_')
+        {
             return Err(AppError::bad_field(
                 "username",
-                "username must be 3 to 32 letters, digits or '_'",
+                format!("username must be 3 to {USERNAME_MAX} letters, digits or '_'"),
             ));
         }
         Ok(Self(name.to_string()))
@@ -53,13 +60,13 @@ impl Username {
     }
 }
 
-/// 8..128 characters, not the username.
+/// 8..=`PASSWORD_MAX` characters, not the username.
 pub fn check_password(password: &str, username: &str) -> AppResult<()> {
     let len = password.chars().count();
-    if !(8..=128).contains(&len) {
+    if !(8..=PASSWORD_MAX).contains(&len) {
         return Err(AppError::bad_field(
             "password",
-            "password must be 8 to 128 characters",
+            format!("password must be 8 to {PASSWORD_MAX} characters"),
         ));
     }
     if password.to_lowercase() == username.to_lowercase() {
@@ -103,7 +110,7 @@ async fn insert_user(
     let username = Username::parse(&reg.username)?;
     check_password(&reg.password, username.as_str())?;
     let nickname = match reg.nickname.as_deref() {
-        Some(n) => validate::text("nickname", n, 1, 32)?,
+        Some(n) => validate::text("nickname", n, 1, NICKNAME_MAX)?,
         None => username.as_str().to_string(),
     };
     let key = username.key();
@@ -321,7 +328,7 @@ pub async fn update_profile(
 ) -> AppResult<user::Model> {
     let mut active: user::ActiveModel = get(db, user_id).await?.into();
     if let Some(n) = &changes.nickname {
-        active.nickname = Set(validate::text("nickname", n, 1, 32)?);
+        active.nickname = Set(validate::text("nickname", n, 1, NICKNAME_MAX)?);
     }
     if let Some(a) = &changes.avatar_url {
         active.avatar_url = Set(a
@@ -330,7 +337,7 @@ pub async fn update_profile(
             .transpose()?);
     }
     if let Some(b) = &changes.bio {
-        active.bio = Set(validate::text("bio", b, 0, 500)?);
+        active.bio = Set(validate::text("bio", b, 0, BIO_MAX)?);
     }
     active.updated_at = Set(time::now());
     Ok(active.update(db).await?)

@@ -83,6 +83,9 @@ pub struct ReleaseInput {
     pub notes: Option<String>,
 }
 
+/// Release notes.
+pub const NOTES_MAX: usize = 5000;
+
 const PLATFORM_VERSION: UniqueIndex = UniqueIndex {
     name: "uq_app_releases_platform_version",
     table: "app_releases",
@@ -162,7 +165,7 @@ pub async fn create(
             "notes",
             input.notes.as_deref().unwrap_or_default(),
             0,
-            5000,
+            NOTES_MAX,
         )?),
         created_at: Set(time::now()),
         ..Default::default()
@@ -213,7 +216,7 @@ pub async fn update(
         model.download_url = Set(String::from(HttpUrl::parse("download_url", v)?));
     }
     if let Some(v) = &input.notes {
-        model.notes = Set(validate::text("notes", v, 0, 5000)?);
+        model.notes = Set(validate::text("notes", v, 0, NOTES_MAX)?);
     }
     let saved = model
         .update(&txn)

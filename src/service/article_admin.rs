@@ -65,7 +65,14 @@ pub fn default_copyright_notice(source_name: &str, source_url: &str) -> String {
     )
 }
 
-const MAX_TAGS: usize = 10;
+/// Tags per article.
+pub const MAX_TAGS: usize = 10;
+pub const TITLE_MAX: usize = 200;
+pub const SUMMARY_MAX: usize = 500;
+pub const CONTENT_MAX: usize = 200_000;
+pub const AUTHOR_MAX: usize = 100;
+pub const SOURCE_NAME_MAX: usize = 100;
+pub const COPYRIGHT_NOTICE_MAX: usize = 1000;
 
 /// What the audit log keeps of an article: its metadata, and only the length of its content.
 fn audit_summary(a: &article::Model) -> Value {
@@ -160,19 +167,19 @@ pub async fn create(
     actor: &Actor,
     new: NewArticle,
 ) -> AppResult<ArticleView> {
-    let title = validate::text("title", &new.title, 1, 200)?;
-    let summary = validate::text("summary", &new.summary, 0, 500)?;
-    let content = validate::text("content", &new.content, 1, 200_000)?;
+    let title = validate::text("title", &new.title, 1, TITLE_MAX)?;
+    let summary = validate::text("summary", &new.summary, 0, SUMMARY_MAX)?;
+    let content = validate::text("content", &new.content, 1, CONTENT_MAX)?;
     let cover_url = new
         .cover_url
         .as_deref()
         .map(|u| HttpUrl::parse("cover_url", u).map(String::from))
         .transpose()?;
-    let author = validate::text("author", &new.author, 1, 100)?;
+    let author = validate::text("author", &new.author, 1, AUTHOR_MAX)?;
     let source_url = String::from(HttpUrl::parse("source_url", &new.source_url)?);
-    let source_name = validate::text("source_name", &new.source_name, 1, 100)?;
+    let source_name = validate::text("source_name", &new.source_name, 1, SOURCE_NAME_MAX)?;
     let copyright_notice = match new.copyright_notice.as_deref() {
-        Some(notice) => validate::text("copyright_notice", notice, 1, 1000)?,
+        Some(notice) => validate::text("copyright_notice", notice, 1, COPYRIGHT_NOTICE_MAX)?,
         None => default_copyright_notice(&source_name, &source_url),
     };
     let txn = db::begin_write(db).await?;
@@ -266,13 +273,13 @@ pub async fn update(
     let mut before = audit_summary(&current);
     let mut model: article::ActiveModel = current.into();
     if let Some(v) = &changes.title {
-        model.title = Set(validate::text("title", v, 1, 200)?);
+        model.title = Set(validate::text("title", v, 1, TITLE_MAX)?);
     }
     if let Some(v) = &changes.summary {
-        model.summary = Set(validate::text("summary", v, 0, 500)?);
+        model.summary = Set(validate::text("summary", v, 0, SUMMARY_MAX)?);
     }
     if let Some(v) = &changes.content {
-        model.content = Set(validate::text("content", v, 1, 200_000)?);
+        model.content = Set(validate::text("content", v, 1, CONTENT_MAX)?);
     }
     if let Some(v) = &changes.cover_url {
         model.cover_url = Set(v
@@ -281,16 +288,21 @@ pub async fn update(
             .transpose()?);
     }
     if let Some(v) = &changes.author {
-        model.author = Set(validate::text("author", v, 1, 100)?);
+        model.author = Set(validate::text("author", v, 1, AUTHOR_MAX)?);
     }
     if let Some(v) = &changes.source_url {
         model.source_url = Set(String::from(HttpUrl::parse("source_url", v)?));
     }
     if let Some(v) = &changes.source_name {
-        model.source_name = Set(validate::text("source_name", v, 1, 100)?);
+        model.source_name = Set(validate::text("source_name", v, 1, SOURCE_NAME_MAX)?);
     }
     if let Some(v) = &changes.copyright_notice {
-        model.copyright_notice = Set(validate::text("copyright_notice", v, 1, 1000)?);
+        model.copyright_notice = Set(validate::text(
+            "copyright_notice",
+            v,
+            1,
+            COPYRIGHT_NOTICE_MAX,
+        )?);
     }
     if let Some(v) = changes.category_id {
         check_category(&txn, v).await?;

@@ -250,6 +250,9 @@ pub struct BulkOutcome {
     pub result: AppResult<CommentStatus>,
 }
 
+/// Comments one bulk moderation may list.
+pub const MAX_BULK: usize = 100;
+
 /// `apply` to each id; every comment that changed gets its own audit entry (so filtering
 /// the log by object finds bulk actions too), all carrying the same request id.
 pub async fn apply_many(

@@ -13,7 +13,7 @@ use sea_orm::{
 
 use super::moderation;
 use crate::{
-    error::AppResult,
+    error::{AppError, AppResult},
     pagination::{self, IdCursor, Page},
     time,
 };
@@ -152,6 +152,9 @@ pub async fn unread_count(db: &DatabaseConnection, user_id: i64) -> AppResult<u6
         .await?)
 }
 
+/// Ids one mark-read call may list.
+pub const MAX_MARK_IDS: usize = 100;
+
 /// Marks the given notifications (or all, when `ids` is None) read; returns the unread
 /// count after. Other people's ids are ignored.
 pub async fn mark_read(
@@ -164,6 +167,12 @@ pub async fn mark_read(
         .filter(notification::Column::UserId.eq(user_id))
         .filter(notification::Column::ReadAt.is_null());
     if let Some(ids) = ids {
+        if ids.len() > MAX_MARK_IDS {
+            return Err(AppError::bad_field(
+                "ids",
+                format!("at most {MAX_MARK_IDS} ids"),
+            ));
+        }
         update = update.filter(notification::Column::Id.is_in(ids));
     }
     update.exec(db).await?;

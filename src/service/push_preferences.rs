@@ -17,7 +17,14 @@ use crate::{
 };
 
 pub const DEFAULT_TIMEZONE: &str = "Asia/Shanghai";
-const MAX_TEMPLATES_PER_GRANT: usize = 10;
+/// Templates one subscription grant may list.
+pub const MAX_TEMPLATES_PER_GRANT: usize = 10;
+/// The longest template id accepted (WeChat's are 43 characters).
+pub const TEMPLATE_ID_MAX: usize = 128;
+/// Categories of interest per user (more would be every category anyway).
+pub const MAX_CATEGORIES: usize = 50;
+/// A clock time, `HH:MM`.
+pub const CLOCK_MAX: usize = 5;
 
 /// Quiet hours as minutes after local midnight; `start > end` wraps past midnight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,6 +185,12 @@ pub async fn set(
         return Err(AppError::bad_field(
             "quiet_hours",
             "quiet hours must not start and end at the same time",
+        ));
+    }
+    if prefs.categories.len() > MAX_CATEGORIES {
+        return Err(AppError::bad_field(
+            "categories",
+            format!("at most {MAX_CATEGORIES} categories"),
         ));
     }
     let mut categories = prefs.categories.clone();

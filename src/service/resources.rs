@@ -23,7 +23,16 @@ use crate::{
     time,
 };
 
-const MAX_LINKS: usize = 20;
+/// Download links per resource.
+pub const MAX_LINKS: usize = 20;
+pub const LINK_PLATFORM_MAX: usize = 32;
+pub const LINK_LABEL_MAX: usize = 64;
+pub const NAME_MAX: usize = 100;
+pub const SUMMARY_MAX: usize = 300;
+pub const DESCRIPTION_MAX: usize = 20_000;
+pub const VERSION_MAX: usize = 64;
+pub const LICENSE_MAX: usize = 64;
+pub const CATEGORY_MAX: usize = 64;
 
 #[derive(Debug, Clone, Default)]
 pub struct ResourceInput {
@@ -48,12 +57,17 @@ fn links(value: &[DownloadLink]) -> AppResult<DownloadLinks> {
         .iter()
         .map(|link| {
             Ok(DownloadLink {
-                platform: validate::text("download_links.platform", &link.platform, 1, 32)?,
+                platform: validate::text(
+                    "download_links.platform",
+                    &link.platform,
+                    1,
+                    LINK_PLATFORM_MAX,
+                )?,
                 url: String::from(HttpUrl::parse("download_links.url", &link.url)?),
                 label: link
                     .label
                     .as_deref()
-                    .map(|l| validate::text("download_links.label", l, 1, 64))
+                    .map(|l| validate::text("download_links.label", l, 1, LINK_LABEL_MAX))
                     .transpose()?,
             })
         })
@@ -134,17 +148,17 @@ pub async fn create(
     };
     let now = time::now();
     let model = resource::ActiveModel {
-        name: Set(text("name", &input.name, 1, 100)?),
-        summary: Set(text("summary", &input.summary, 0, 300)?),
-        description: Set(text("description", &input.description, 0, 20_000)?),
+        name: Set(text("name", &input.name, 1, NAME_MAX)?),
+        summary: Set(text("summary", &input.summary, 0, SUMMARY_MAX)?),
+        description: Set(text("description", &input.description, 0, DESCRIPTION_MAX)?),
         homepage: Set(String::from(HttpUrl::parse(
             "homepage",
             input.homepage.as_deref().unwrap_or_default(),
         )?)),
         download_links: Set(links(input.download_links.as_deref().unwrap_or_default())?),
-        version: Set(text("version", &input.version, 0, 64)?),
-        license: Set(text("license", &input.license, 0, 64)?),
-        category: Set(text("category", &input.category, 1, 64)?),
+        version: Set(text("version", &input.version, 0, VERSION_MAX)?),
+        license: Set(text("license", &input.license, 0, LICENSE_MAX)?),
+        category: Set(text("category", &input.category, 1, CATEGORY_MAX)?),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -168,13 +182,13 @@ pub async fn update(
     let before = audit_summary(&current);
     let mut model: resource::ActiveModel = current.into();
     if let Some(v) = &input.name {
-        model.name = Set(validate::text("name", v, 1, 100)?);
+        model.name = Set(validate::text("name", v, 1, NAME_MAX)?);
     }
     if let Some(v) = &input.summary {
-        model.summary = Set(validate::text("summary", v, 0, 300)?);
+        model.summary = Set(validate::text("summary", v, 0, SUMMARY_MAX)?);
     }
     if let Some(v) = &input.description {
-        model.description = Set(validate::text("description", v, 0, 20_000)?);
+        model.description = Set(validate::text("description", v, 0, DESCRIPTION_MAX)?);
     }
     if let Some(v) = &input.homepage {
         model.homepage = Set(String::from(HttpUrl::parse("homepage", v)?));
@@ -183,13 +197,13 @@ pub async fn update(
         model.download_links = Set(links(v)?);
     }
     if let Some(v) = &input.version {
-        model.version = Set(validate::text("version", v, 0, 64)?);
+        model.version = Set(validate::text("version", v, 0, VERSION_MAX)?);
     }
     if let Some(v) = &input.license {
-        model.license = Set(validate::text("license", v, 0, 64)?);
+        model.license = Set(validate::text("license", v, 0, LICENSE_MAX)?);
     }
     if let Some(v) = &input.category {
-        model.category = Set(validate::text("category", v, 1, 64)?);
+        model.category = Set(validate::text("category", v, 1, CATEGORY_MAX)?);
     }
     model.updated_at = Set(time::now());
     let saved = model.update(&txn).await?;

@@ -82,6 +82,11 @@ pub async fn tags(db: &DatabaseConnection) -> AppResult<Vec<Counted<tag::Model>>
         .collect())
 }
 
+/// Category and tag names.
+pub const NAME_MAX: usize = 64;
+/// Category descriptions.
+pub const DESCRIPTION_MAX: usize = 500;
+
 const CATEGORY_SLUG: UniqueIndex = UniqueIndex {
     name: "categories_slug_key",
     table: "categories",
@@ -142,12 +147,17 @@ pub async fn create_category(
         "slug",
         input.slug.as_deref().unwrap_or_default(),
     )?);
-    let name = validate::text("name", input.name.as_deref().unwrap_or_default(), 1, 64)?;
+    let name = validate::text(
+        "name",
+        input.name.as_deref().unwrap_or_default(),
+        1,
+        NAME_MAX,
+    )?;
     let description = validate::text(
         "description",
         input.description.as_deref().unwrap_or_default(),
         0,
-        500,
+        DESCRIPTION_MAX,
     )?;
     let now = time::now();
     let txn = db::begin_write(db).await?;
@@ -201,10 +211,10 @@ pub async fn update_category(
         model.slug = Set(String::from(Slug::parse("slug", v)?));
     }
     if let Some(v) = &input.name {
-        model.name = Set(validate::text("name", v, 1, 64)?);
+        model.name = Set(validate::text("name", v, 1, NAME_MAX)?);
     }
     if let Some(v) = &input.description {
-        model.description = Set(validate::text("description", v, 0, 500)?);
+        model.description = Set(validate::text("description", v, 0, DESCRIPTION_MAX)?);
     }
     if let Some(v) = input.sort_order {
         model.sort_order = Set(v);
@@ -258,7 +268,12 @@ pub async fn create_tag(
         "slug",
         input.slug.as_deref().unwrap_or_default(),
     )?);
-    let name = validate::text("name", input.name.as_deref().unwrap_or_default(), 1, 64)?;
+    let name = validate::text(
+        "name",
+        input.name.as_deref().unwrap_or_default(),
+        1,
+        NAME_MAX,
+    )?;
     let txn = db::begin_write(db).await?;
     let saved = tag::ActiveModel {
         slug: Set(slug),
@@ -290,7 +305,7 @@ pub async fn update_tag(
         model.slug = Set(String::from(Slug::parse("slug", v)?));
     }
     if let Some(v) = &input.name {
-        model.name = Set(validate::text("name", v, 1, 64)?);
+        model.name = Set(validate::text("name", v, 1, NAME_MAX)?);
     }
     let saved = model.update(&txn).await.on_unique(&TAG_SLUG, slug_taken)?;
     let entry = Entry::new("tag.update", "tag", id).changes(before, tag_summary(&saved));

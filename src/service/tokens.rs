@@ -46,6 +46,9 @@ pub struct IssuedTokens {
     pub user: user::Model,
 }
 
+/// The longest refresh token accepted (ours are 43 characters); anything longer is not one.
+pub const REFRESH_TOKEN_MAX: usize = 128;
+
 fn hash_refresh(raw: &str) -> String {
     Sha256::digest(raw.as_bytes())
         .iter()
@@ -156,6 +159,9 @@ pub async fn rotate(
     auth: &AuthSettings,
     raw: &str,
 ) -> AppResult<IssuedTokens> {
+    if raw.len() > REFRESH_TOKEN_MAX {
+        return Err(invalid_refresh());
+    }
     let now = time::now();
     let hash = hash_refresh(raw);
     let txn = db.begin().await?;

@@ -42,7 +42,16 @@ pub fn text(field: &str, value: &str, min: usize, max: usize) -> AppResult<Strin
     Ok(trimmed.to_string())
 }
 
-/// An absolute http(s) URL of at most 1024 characters (source links, homepages, download
+/// The longest URL accepted anywhere.
+pub const URL_MAX: usize = 1024;
+/// The longest slug.
+pub const SLUG_MAX: usize = 64;
+/// The longest version string (`1.2.3`, with pre-release and build parts).
+pub const VERSION_MAX: usize = 64;
+/// The longest IANA timezone name accepted (the longest real one has 32).
+pub const TIMEZONE_MAX: usize = 64;
+
+/// An absolute http(s) URL of at most `URL_MAX` characters (source links, homepages, download
 /// links), parsed once where the input enters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpUrl(String);
@@ -63,10 +72,10 @@ impl HttpUrl {
                 format!("{field} must be an absolute http:// or https:// URL"),
             ));
         }
-        if value.len() > 1024 {
+        if value.chars().count() > URL_MAX {
             return Err(AppError::bad_field(
                 field,
-                format!("{field} must be at most 1024 characters"),
+                format!("{field} must be at most {URL_MAX} characters"),
             ));
         }
         Ok(Self(value.to_string()))
@@ -80,14 +89,14 @@ pub fn url(field: &str, value: &str) -> AppResult<String> {
     HttpUrl::parse(field, value).map(Into::into)
 }
 
-/// A URL slug: 1..=64 of `a-z`, `0-9` and `-`, not starting or ending with `-`.
+/// A URL slug: 1..=`SLUG_MAX` of `a-z`, `0-9` and `-`, not starting or ending with `-`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slug(String);
 
 impl Slug {
     pub fn parse(field: &str, value: &str) -> AppResult<Self> {
         let value = value.trim();
-        let ok = (1..=64).contains(&value.len())
+        let ok = (1..=SLUG_MAX).contains(&value.len())
             && value
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
@@ -96,7 +105,7 @@ impl Slug {
         if !ok {
             return Err(AppError::bad_field(
                 field,
-                format!("{field} must be 1 to 64 characters of a-z, 0-9 and '-'"),
+                format!("{field} must be 1 to {SLUG_MAX} characters of a-z, 0-9 and '-'"),
             ));
         }
         Ok(Self(value.to_string()))
@@ -107,7 +116,14 @@ parsed_string!(Slug);
 
 /// A semantic version such as `2.3.1`.
 pub fn version(field: &str, value: &str) -> AppResult<semver::Version> {
-    semver::Version::parse(value.trim()).map_err(|_| {
+    let value = value.trim();
+    if value.len() > VERSION_MAX {
+        return Err(AppError::bad_field(
+            field,
+            format!("{field} must be at most {VERSION_MAX} characters"),
+        ));
+    }
+    semver::Version::parse(value).map_err(|_| {
         AppError::bad_field(
             field,
             format!("{field} must be a semantic version like 1.2.3"),

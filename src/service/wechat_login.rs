@@ -37,6 +37,9 @@ fn login_error(err: WechatError) -> AppError {
     }
 }
 
+/// The longest `wx.login` code accepted (WeChat's are 32 characters).
+pub const CODE_MAX: usize = 128;
+
 pub async fn login(
     db: &DatabaseConnection,
     wechat: &WechatServices,
@@ -44,7 +47,7 @@ pub async fn login(
     code: &str,
 ) -> AppResult<IssuedTokens> {
     let code = code.trim();
-    if code.is_empty() || code.len() > 128 {
+    if code.is_empty() || code.len() > CODE_MAX {
         return Err(AppError::bad_field(
             "code",
             "code must be the non-empty code from wx.login",

@@ -271,3 +271,156 @@ async fn every_limit_parameter_declares_the_range_the_server_enforces() {
     }
     assert!(checked >= 10, "only {checked} lists");
 }
+
+/// One step from a request body to one of its fields.
+#[derive(Clone, Debug)]
+enum Step {
+    Field(String),
+    FirstItem,
+}
+
+/// Every bounded string (`maxLength`) and list (`maxItems`) under `schema`, with its path.
+fn bounded_fields(spec: &Value, schema: &Value, at: Vec<Step>, out: &mut Vec<(Vec<Step>, Value)>) {
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.rsplit('/').next().unwrap();
+        return bounded_fields(spec, &spec["components"]["schemas"][name], at, out);
+    }
+    if let Some(first) = schema["allOf"].get(0) {
+        return bounded_fields(spec, first, at, out);
+    }
+    match schema["type"].as_str() {
+        Some("object") => {
+            for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+                let mut next = at.clone();
+                next.push(Step::Field(name.clone()));
+                bounded_fields(spec, property, next, out);
+            }
+        }
+        Some("array") => {
+            out.push((at.clone(), schema.clone()));
+            let mut next = at;
+            next.push(Step::FirstItem);
+            bounded_fields(spec, &schema["items"], next, out);
+        }
+        Some("string") => out.push((at, schema.clone())),
+        _ => {}
+    }
+}
+
+/// The schema a path leads to (to build what a missing intermediate holds).
+fn schema_at<'a>(spec: &'a Value, mut schema: &'a Value, path: &[Step]) -> &'a Value {
+    for step in path {
+        while let Some(r) = schema["$ref"]
+            .as_str()
+            .or(schema["allOf"][0]["$ref"].as_str())
+        {
+            schema = &spec["components"]["schemas"][r.rsplit('/').next().unwrap()];
+        }
+        schema = match step {
+            Step::Field(name) => &schema["properties"][name],
+            Step::FirstItem => &schema["items"],
+        };
+    }
+    schema
+}
+
+fn set_at(spec: &Value, root: &Value, body: &mut Value, path: &[Step], value: Value) {
+    let mut here = body;
+    for (i, step) in path.iter().enumerate() {
+        let last = i + 1 == path.len();
+        let fill = || {
+            if last {
+                value.clone()
+            } else {
+                example_of(spec, schema_at(spec, root, &path[..=i]))
+            }
+        };
+        here = match step {
+            Step::Field(name) => {
+                if last || here.get(name).is_none_or(Value::is_null) {
+                    here[name] = fill();
+                }
+                &mut here[name]
+            }
+            Step::FirstItem => {
+                let items = here.as_array_mut().unwrap();
+                if items.is_empty() {
+                    items.push(fill());
+                } else if last {
+                    items[0] = fill();
+                }
+                &mut items[0]
+            }
+        };
+    }
+}
+
+fn at_length(spec: &Value, schema: &Value, n: usize) -> Value {
+    if schema["type"] == "array" {
+        Value::Array(vec![example_of(spec, &schema["items"]); n])
+    } else {
+        Value::String("x".repeat(n))
+    }
+}
+
+#[tokio::test]
+async fn every_request_string_and_list_declares_its_maximum_and_the_server_refuses_one_more() {
+    let app = spawn_app().await;
+    let spec = app.get_json("/openapi.json", StatusCode::OK).await;
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(root) = operation["requestBody"]["content"]
+                .as_object()
+                .and_then(|c| c.values().next())
+                .map(|media| &media["schema"])
+            else {
+                continue;
+            };
+            let url = path
+                .split('/')
+                .map(|seg| if seg.starts_with('{') { "1" } else { seg })
+                .collect::<Vec<_>>()
+                .join("/");
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let mut fields = Vec::new();
+            bounded_fields(&spec, root, Vec::new(), &mut fields);
+            for (field, schema) in fields {
+                let bound = schema["maxLength"].as_u64().or(schema["maxItems"].as_u64());
+                let is_free_string = schema["type"] == "string"
+                    && schema.get("enum").is_none()
+                    && schema.get("format").is_none();
+                let Some(max) = bound else {
+                    if is_free_string || schema["type"] == "array" {
+                        problems.push(format!("{method} {path} {field:?}: no maximum declared"));
+                    }
+                    continue;
+                };
+                let max = max as usize;
+                let refusal = format!("at most {max}");
+                for (n, must_refuse) in [(max, false), (max + 1, true)] {
+                    let mut body = example_of(&spec, root);
+                    set_at(&spec, root, &mut body, &field, at_length(&spec, &schema, n));
+                    let resp = app
+                        .request(method.clone(), &url, Some(&app.admin_token), Some(body))
+                        .await;
+                    let status = resp.status();
+                    let answer: Value = resp.json().await.unwrap_or(Value::Null);
+                    let says_too_long = answer["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains(&refusal));
+                    let refused = status == StatusCode::BAD_REQUEST && says_too_long;
+                    if status.is_server_error() || refused != must_refuse {
+                        problems.push(format!(
+                            "{method} {path} {field:?} at {n}: {status} {answer}"
+                        ));
+                    }
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(checked > 50, "only {checked} bounded fields");
+}

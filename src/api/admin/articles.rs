@@ -10,7 +10,7 @@ use crate::{
         dto::{ArticleDetail, ArticlePage, ArticleStatus},
         error::ApiResult,
         tags::ApiTags,
-        types::{Text, Timestamp},
+        types::{List, Text, Timestamp},
     },
     service::article_admin::{self, ArticleChanges, NewArticle},
     state::AppState,
@@ -20,24 +20,24 @@ use crate::{
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct ArticleCreate {
-    pub title: Text,
+    pub title: Text<{ crate::service::article_admin::TITLE_MAX }>,
     #[oai(default)]
-    pub summary: Text,
+    pub summary: Text<{ crate::service::article_admin::SUMMARY_MAX }>,
     /// Markdown.
-    pub content: Text,
+    pub content: Text<{ crate::service::article_admin::CONTENT_MAX }>,
     #[oai(nullable)]
-    pub cover_url: Option<Text>,
-    pub author: Text,
+    pub cover_url: Option<Text<{ crate::service::validate::URL_MAX }>>,
+    pub author: Text<{ crate::service::article_admin::AUTHOR_MAX }>,
     /// Link to the original article.
-    pub source_url: Text,
-    pub source_name: Text,
+    pub source_url: Text<{ crate::service::validate::URL_MAX }>,
+    pub source_name: Text<{ crate::service::article_admin::SOURCE_NAME_MAX }>,
     /// Generated from the source when omitted.
     #[oai(nullable)]
-    pub copyright_notice: Option<Text>,
+    pub copyright_notice: Option<Text<{ crate::service::article_admin::COPYRIGHT_NOTICE_MAX }>>,
     #[oai(nullable)]
     pub category_id: Option<i64>,
     #[oai(default)]
-    pub tag_ids: Vec<i64>,
+    pub tag_ids: List<i64, { crate::service::article_admin::MAX_TAGS }>,
 }
 
 /// Changes to an article; omitted fields stay, `null` clears a nullable field.
@@ -45,25 +45,25 @@ pub struct ArticleCreate {
 #[oai(deny_unknown_fields)]
 pub struct ArticleUpdate {
     #[oai(nullable)]
-    pub title: Option<Text>,
+    pub title: Option<Text<{ crate::service::article_admin::TITLE_MAX }>>,
     #[oai(nullable)]
-    pub summary: Option<Text>,
+    pub summary: Option<Text<{ crate::service::article_admin::SUMMARY_MAX }>>,
     #[oai(nullable)]
-    pub content: Option<Text>,
+    pub content: Option<Text<{ crate::service::article_admin::CONTENT_MAX }>>,
     #[oai(nullable)]
-    pub cover_url: MaybeUndefined<Text>,
+    pub cover_url: MaybeUndefined<Text<{ crate::service::validate::URL_MAX }>>,
     #[oai(nullable)]
-    pub author: Option<Text>,
+    pub author: Option<Text<{ crate::service::article_admin::AUTHOR_MAX }>>,
     #[oai(nullable)]
-    pub source_url: Option<Text>,
+    pub source_url: Option<Text<{ crate::service::validate::URL_MAX }>>,
     #[oai(nullable)]
-    pub source_name: Option<Text>,
+    pub source_name: Option<Text<{ crate::service::article_admin::SOURCE_NAME_MAX }>>,
     #[oai(nullable)]
-    pub copyright_notice: Option<Text>,
+    pub copyright_notice: Option<Text<{ crate::service::article_admin::COPYRIGHT_NOTICE_MAX }>>,
     #[oai(nullable)]
     pub category_id: MaybeUndefined<i64>,
     #[oai(nullable)]
-    pub tag_ids: Option<Vec<i64>>,
+    pub tag_ids: Option<List<i64, { crate::service::article_admin::MAX_TAGS }>>,
 }
 
 #[derive(Debug, Object)]
@@ -131,7 +131,7 @@ impl AdminArticlesApi {
                 source_name: b.source_name.into(),
                 copyright_notice: b.copyright_notice.map(Into::into),
                 category_id: b.category_id,
-                tag_ids: b.tag_ids,
+                tag_ids: b.tag_ids.0,
             },
         )
         .await?;
@@ -177,7 +177,7 @@ impl AdminArticlesApi {
             source_name: b.source_name.map(Into::into),
             copyright_notice: b.copyright_notice.map(Into::into),
             category_id: maybe(b.category_id),
-            tag_ids: b.tag_ids,
+            tag_ids: b.tag_ids.map(|t| t.0),
         };
         Ok(Json(
             article_admin::update(&state.db, &state.read_cache, admin.actor(), id.0, changes)

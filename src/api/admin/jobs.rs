@@ -150,17 +150,17 @@ pub struct JobRunPage {
 pub struct JobWrite {
     /// Unique; required on create.
     #[oai(nullable)]
-    pub name: Option<Text>,
+    pub name: Option<Text<{ crate::jobs::service::NAME_MAX }>>,
     /// push_featured, refresh_hot_ranking, flush_counters, publish_scheduled,
     /// sync_wechat_followers or purge_expired; required on create.
     #[oai(nullable)]
-    pub kind: Option<Text>,
+    pub kind: Option<Text<{ crate::jobs::service::KIND_MAX }>>,
     /// 5 fields (crontab) or 6 (seconds first); required on create.
     #[oai(nullable)]
-    pub cron: Option<Text>,
+    pub cron: Option<Text<{ crate::jobs::schedule::CRON_MAX }>>,
     /// IANA timezone; default `jobs.timezone` (Asia/Shanghai).
     #[oai(nullable)]
-    pub timezone: Option<Text>,
+    pub timezone: Option<Text<{ crate::service::validate::TIMEZONE_MAX }>>,
     #[oai(nullable)]
     pub enabled: Option<bool>,
     /// A JSON object, validated per kind.
@@ -187,10 +187,10 @@ impl TryFrom<JobWrite> for JobSpec {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct CronPreview {
-    pub cron: Text,
+    pub cron: Text<{ crate::jobs::schedule::CRON_MAX }>,
     /// IANA timezone; default `jobs.timezone`.
     #[oai(nullable)]
-    pub timezone: Option<Text>,
+    pub timezone: Option<Text<{ crate::service::validate::TIMEZONE_MAX }>>,
 }
 
 impl CronPreview {

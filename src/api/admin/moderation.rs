@@ -4,8 +4,13 @@ use poem_openapi::{Enum, Object, OpenApi, param::Path, param::Query, payload::Js
 
 use crate::{
     api::{
-        comments::CommentPage, dto::ModerationState, error::ApiResult, guestbook::GuestbookPage,
-        security::AdminAuth, tags::ApiTags, types::Text,
+        comments::CommentPage,
+        dto::ModerationState,
+        error::ApiResult,
+        guestbook::GuestbookPage,
+        security::AdminAuth,
+        tags::ApiTags,
+        types::{List, Text},
     },
     error::ErrorCode,
     service::{
@@ -36,9 +41,9 @@ impl From<ModerationVerb> for ModerationAction {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct BulkModeration {
-    /// 1..100 ids.
-    #[oai(validator(min_items = 1, max_items = 100))]
-    pub ids: Vec<i64>,
+    /// At least one id.
+    #[oai(validator(min_items = 1))]
+    pub ids: List<i64, { comments::MAX_BULK }>,
     pub action: ModerationVerb,
 }
 
@@ -61,7 +66,7 @@ pub struct BulkResult {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct GuestbookReplyWrite {
-    pub content: Text,
+    pub content: Text<{ crate::service::moderation::MAX_CHARS }>,
 }
 
 pub struct AdminModerationApi;

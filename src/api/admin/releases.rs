@@ -22,16 +22,16 @@ pub struct AppReleaseWrite {
     pub platform: Option<Platform>,
     /// Semantic version.
     #[oai(nullable)]
-    pub version: Option<Text>,
+    pub version: Option<Text<{ crate::service::validate::VERSION_MAX }>>,
     /// Defaults to `version` on create.
     #[oai(nullable)]
-    pub min_supported_version: Option<Text>,
+    pub min_supported_version: Option<Text<{ crate::service::validate::VERSION_MAX }>>,
     #[oai(nullable)]
     pub size_bytes: Option<i64>,
     #[oai(nullable)]
-    pub download_url: Option<Text>,
+    pub download_url: Option<Text<{ crate::service::validate::URL_MAX }>>,
     #[oai(nullable)]
-    pub notes: Option<Text>,
+    pub notes: Option<Text<{ crate::service::app_releases::NOTES_MAX }>>,
 }
 
 impl From<AppReleaseWrite> for ReleaseInput {

@@ -6,7 +6,12 @@ use crate::api::security::AdminAuth;
 use entity::resource::DownloadLink;
 
 use crate::{
-    api::{dto::Resource, error::ApiResult, tags::ApiTags, types::Text},
+    api::{
+        dto::Resource,
+        error::ApiResult,
+        tags::ApiTags,
+        types::{List, Text},
+    },
     service::resources::{self, ResourceInput},
     state::AppState,
 };
@@ -16,10 +21,10 @@ use crate::{
 #[oai(deny_unknown_fields)]
 pub struct DownloadLinkWrite {
     /// e.g. `windows`, `macos`, `linux`, `android`, `source`.
-    pub platform: Text,
-    pub url: Text,
+    pub platform: Text<{ crate::service::resources::LINK_PLATFORM_MAX }>,
+    pub url: Text<{ crate::service::validate::URL_MAX }>,
     #[oai(nullable)]
-    pub label: Option<Text>,
+    pub label: Option<Text<{ crate::service::resources::LINK_LABEL_MAX }>>,
 }
 
 /// Fields of a resource; `name`, `homepage` and `category` are required on create.
@@ -27,21 +32,21 @@ pub struct DownloadLinkWrite {
 #[oai(deny_unknown_fields)]
 pub struct ResourceWrite {
     #[oai(nullable)]
-    pub name: Option<Text>,
+    pub name: Option<Text<{ crate::service::resources::NAME_MAX }>>,
     #[oai(nullable)]
-    pub summary: Option<Text>,
+    pub summary: Option<Text<{ crate::service::resources::SUMMARY_MAX }>>,
     #[oai(nullable)]
-    pub description: Option<Text>,
+    pub description: Option<Text<{ crate::service::resources::DESCRIPTION_MAX }>>,
     #[oai(nullable)]
-    pub homepage: Option<Text>,
+    pub homepage: Option<Text<{ crate::service::validate::URL_MAX }>>,
     #[oai(nullable)]
-    pub download_links: Option<Vec<DownloadLinkWrite>>,
+    pub download_links: Option<List<DownloadLinkWrite, { crate::service::resources::MAX_LINKS }>>,
     #[oai(nullable)]
-    pub version: Option<Text>,
+    pub version: Option<Text<{ crate::service::resources::VERSION_MAX }>>,
     #[oai(nullable)]
-    pub license: Option<Text>,
+    pub license: Option<Text<{ crate::service::resources::LICENSE_MAX }>>,
     #[oai(nullable)]
-    pub category: Option<Text>,
+    pub category: Option<Text<{ crate::service::resources::CATEGORY_MAX }>>,
 }
 
 impl From<ResourceWrite> for ResourceInput {

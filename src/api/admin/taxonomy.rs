@@ -19,12 +19,12 @@ use crate::{
 pub struct CategoryWrite {
     /// a-z, 0-9 and '-'; required on create.
     #[oai(nullable)]
-    pub slug: Option<Text>,
+    pub slug: Option<Text<{ crate::service::validate::SLUG_MAX }>>,
     /// Required on create.
     #[oai(nullable)]
-    pub name: Option<Text>,
+    pub name: Option<Text<{ crate::service::taxonomy::NAME_MAX }>>,
     #[oai(nullable)]
-    pub description: Option<Text>,
+    pub description: Option<Text<{ crate::service::taxonomy::DESCRIPTION_MAX }>>,
     #[oai(nullable)]
     pub sort_order: Option<i32>,
 }
@@ -45,10 +45,10 @@ impl From<CategoryWrite> for CategoryInput {
 pub struct TagWrite {
     /// a-z, 0-9 and '-'; required on create.
     #[oai(nullable)]
-    pub slug: Option<Text>,
+    pub slug: Option<Text<{ crate::service::validate::SLUG_MAX }>>,
     /// Required on create.
     #[oai(nullable)]
-    pub name: Option<Text>,
+    pub name: Option<Text<{ crate::service::taxonomy::NAME_MAX }>>,
 }
 
 impl From<TagWrite> for TagInput {
