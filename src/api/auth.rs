@@ -21,17 +21,22 @@ use crate::{
 #[oai(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3..32 letters (Chinese included), digits or '_'; unique ignoring case.
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub username: Text<{ crate::service::accounts::USERNAME_MAX }>,
     /// 8..128 characters, not the username.
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub password: Text<{ crate::service::accounts::PASSWORD_MAX }>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub nickname: Option<Text<{ crate::service::accounts::NICKNAME_MAX }>>,
 }
 
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub username: Text<{ crate::service::accounts::USERNAME_MAX }>,
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub password: Text<{ crate::service::accounts::PASSWORD_MAX }>,
 }
 
@@ -39,12 +44,14 @@ pub struct LoginRequest {
 #[oai(deny_unknown_fields)]
 pub struct MiniProgramLogin {
     /// The code from `wx.login` (single use, valid for five minutes).
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub code: Text<{ crate::service::wechat_login::CODE_MAX }>,
 }
 
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct RefreshRequest {
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub refresh_token: Text<{ crate::service::tokens::REFRESH_TOKEN_MAX }>,
 }
 

@@ -119,6 +119,7 @@ impl CommentPage {
 #[oai(deny_unknown_fields)]
 pub struct CommentCreate {
     /// 1..2000 characters of plain text.
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub content: Text<{ crate::service::moderation::MAX_CHARS }>,
     /// The thread (a top-level comment) this reply belongs to.
     #[oai(nullable)]

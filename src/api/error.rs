@@ -159,6 +159,17 @@ fn code_for_status(status: StatusCode) -> ErrorCode {
     }
 }
 
+/// What `WithinMax` says of a value over its maximum.
+const WITHIN_MAX_REFUSAL: &str = "longer than the maxLength or maxItems its schema declares";
+
+/// The field a `WithinMax` refusal names: poem-openapi reports a failed field validator as
+/// "field `name` verification failed. <validator>".
+fn over_maximum(reason: &str) -> Option<&str> {
+    let (_, rest) = reason.split_once("field `")?;
+    let (field, rest) = rest.split_once("` verification failed. ")?;
+    rest.starts_with(WITHIN_MAX_REFUSAL).then_some(field)
+}
+
 /// Turns any error that reached the top of the stack into the JSON error shape. Errors that
 /// already carry our JSON body (an `ApiError`) pass through unchanged.
 pub async fn framework_error_response(err: poem::Error) -> Response {
@@ -173,10 +184,17 @@ pub async fn framework_error_response(err: poem::Error) -> Response {
         )
         .with_field(Some("path"))
     } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
-        ErrorBody::new(
-            ErrorCode::InvalidBody,
-            format!("invalid request body: {}", e.reason),
-        )
+        match over_maximum(&e.reason) {
+            Some(field) => ErrorBody::new(
+                ErrorCode::InvalidInput,
+                format!("{field} is {WITHIN_MAX_REFUSAL}"),
+            )
+            .with_field(Some(field)),
+            None => ErrorBody::new(
+                ErrorCode::InvalidBody,
+                format!("invalid request body: {}", e.reason),
+            ),
+        }
     } else if let Some(e) = err.downcast_ref::<ParseJsonError>() {
         ErrorBody::new(ErrorCode::InvalidBody, format!("invalid JSON: {e}"))
     } else if let Some(e) = err.downcast_ref::<ContentTypeError>() {

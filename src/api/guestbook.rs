@@ -74,6 +74,7 @@ impl From<Page<MessageView>> for GuestbookPage {
 #[oai(deny_unknown_fields)]
 pub struct GuestbookCreate {
     /// 1..2000 characters of plain text.
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub content: Text<{ crate::service::moderation::MAX_CHARS }>,
 }
 

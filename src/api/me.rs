@@ -24,11 +24,14 @@ use crate::{
 #[oai(deny_unknown_fields)]
 pub struct ProfileUpdate {
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub nickname: Option<Text<{ crate::service::accounts::NICKNAME_MAX }>>,
     /// `null` removes the avatar.
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub avatar_url: MaybeUndefined<Text<{ crate::service::validate::URL_MAX }>>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub bio: Option<Text<{ crate::service::accounts::BIO_MAX }>>,
 }
 
@@ -68,7 +71,9 @@ pub struct ReactionResult {
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct QuietHoursWindow {
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub start: Text<{ crate::service::push_preferences::CLOCK_MAX }>,
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub end: Text<{ crate::service::push_preferences::CLOCK_MAX }>,
 }
 
@@ -80,6 +85,7 @@ pub struct PushPreferencesBody {
     pub opted_out: bool,
     /// Category slugs of interest; empty means all.
     #[oai(default)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub categories: List<
         Text<{ crate::service::validate::SLUG_MAX }>,
         { crate::service::push_preferences::MAX_CATEGORIES },
@@ -89,6 +95,7 @@ pub struct PushPreferencesBody {
     pub quiet_hours: Option<QuietHoursWindow>,
     /// IANA timezone of the quiet hours (default Asia/Shanghai).
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub timezone: Option<Text<{ crate::service::validate::TIMEZONE_MAX }>>,
 }
 
@@ -96,6 +103,7 @@ pub struct PushPreferencesBody {
 #[oai(deny_unknown_fields)]
 pub struct SubscriptionGrant {
     /// The template ids the user accepted in `wx.requestSubscribeMessage`.
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub template_ids: List<
         Text<{ crate::service::push_preferences::TEMPLATE_ID_MAX }>,
         { crate::service::push_preferences::MAX_TEMPLATES_PER_GRANT },

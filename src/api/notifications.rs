@@ -73,6 +73,7 @@ pub struct NotificationPage {
 pub struct MarkRead {
     /// The notifications to mark read; omit to mark them all.
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub ids: Option<List<i64, { crate::service::notifications::MAX_MARK_IDS }>>,
 }
 

@@ -138,21 +138,19 @@ pub struct CategoryInput {
     pub sort_order: Option<i32>,
 }
 
+/// A new category's or tag's slug and name, checked.
+fn slug_and_name(slug: Option<&str>, name: Option<&str>) -> AppResult<(String, String)> {
+    let slug = Slug::parse("slug", slug.unwrap_or_default())?;
+    let name = validate::text("name", name.unwrap_or_default(), 1, NAME_MAX)?;
+    Ok((slug.into(), name))
+}
+
 pub async fn create_category(
     db: &DatabaseConnection,
     actor: &Actor,
     input: CategoryInput,
 ) -> AppResult<category::Model> {
-    let slug = String::from(Slug::parse(
-        "slug",
-        input.slug.as_deref().unwrap_or_default(),
-    )?);
-    let name = validate::text(
-        "name",
-        input.name.as_deref().unwrap_or_default(),
-        1,
-        NAME_MAX,
-    )?;
+    let (slug, name) = slug_and_name(input.slug.as_deref(), input.name.as_deref())?;
     let description = validate::text(
         "description",
         input.description.as_deref().unwrap_or_default(),
@@ -264,16 +262,7 @@ pub async fn create_tag(
     actor: &Actor,
     input: TagInput,
 ) -> AppResult<tag::Model> {
-    let slug = String::from(Slug::parse(
-        "slug",
-        input.slug.as_deref().unwrap_or_default(),
-    )?);
-    let name = validate::text(
-        "name",
-        input.name.as_deref().unwrap_or_default(),
-        1,
-        NAME_MAX,
-    )?;
+    let (slug, name) = slug_and_name(input.slug.as_deref(), input.name.as_deref())?;
     let txn = db::begin_write(db).await?;
     let saved = tag::ActiveModel {
         slug: Set(slug),

@@ -20,23 +20,32 @@ use crate::{
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct ArticleCreate {
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub title: Text<{ crate::service::article_admin::TITLE_MAX }>,
     #[oai(default)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub summary: Text<{ crate::service::article_admin::SUMMARY_MAX }>,
     /// Markdown.
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub content: Text<{ crate::service::article_admin::CONTENT_MAX }>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub cover_url: Option<Text<{ crate::service::validate::URL_MAX }>>,
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub author: Text<{ crate::service::article_admin::AUTHOR_MAX }>,
     /// Link to the original article.
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub source_url: Text<{ crate::service::validate::URL_MAX }>,
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub source_name: Text<{ crate::service::article_admin::SOURCE_NAME_MAX }>,
     /// Generated from the source when omitted.
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub copyright_notice: Option<Text<{ crate::service::article_admin::COPYRIGHT_NOTICE_MAX }>>,
     #[oai(nullable)]
     pub category_id: Option<i64>,
     #[oai(default)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub tag_ids: List<i64, { crate::service::article_admin::MAX_TAGS }>,
 }
 
@@ -45,24 +54,33 @@ pub struct ArticleCreate {
 #[oai(deny_unknown_fields)]
 pub struct ArticleUpdate {
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub title: Option<Text<{ crate::service::article_admin::TITLE_MAX }>>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub summary: Option<Text<{ crate::service::article_admin::SUMMARY_MAX }>>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub content: Option<Text<{ crate::service::article_admin::CONTENT_MAX }>>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub cover_url: MaybeUndefined<Text<{ crate::service::validate::URL_MAX }>>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub author: Option<Text<{ crate::service::article_admin::AUTHOR_MAX }>>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub source_url: Option<Text<{ crate::service::validate::URL_MAX }>>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub source_name: Option<Text<{ crate::service::article_admin::SOURCE_NAME_MAX }>>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub copyright_notice: Option<Text<{ crate::service::article_admin::COPYRIGHT_NOTICE_MAX }>>,
     #[oai(nullable)]
     pub category_id: MaybeUndefined<i64>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub tag_ids: Option<List<i64, { crate::service::article_admin::MAX_TAGS }>>,
 }
 

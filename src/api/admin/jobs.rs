@@ -150,16 +150,20 @@ pub struct JobRunPage {
 pub struct JobWrite {
     /// Unique; required on create.
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub name: Option<Text<{ crate::jobs::service::NAME_MAX }>>,
     /// push_featured, refresh_hot_ranking, flush_counters, publish_scheduled,
     /// sync_wechat_followers or purge_expired; required on create.
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub kind: Option<Text<{ crate::jobs::service::KIND_MAX }>>,
     /// 5 fields (crontab) or 6 (seconds first); required on create.
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub cron: Option<Text<{ crate::jobs::schedule::CRON_MAX }>>,
     /// IANA timezone; default `jobs.timezone` (Asia/Shanghai).
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub timezone: Option<Text<{ crate::service::validate::TIMEZONE_MAX }>>,
     #[oai(nullable)]
     pub enabled: Option<bool>,
@@ -187,9 +191,11 @@ impl TryFrom<JobWrite> for JobSpec {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct CronPreview {
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub cron: Text<{ crate::jobs::schedule::CRON_MAX }>,
     /// IANA timezone; default `jobs.timezone`.
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub timezone: Option<Text<{ crate::service::validate::TIMEZONE_MAX }>>,
 }
 

@@ -42,7 +42,7 @@ impl From<ModerationVerb> for ModerationAction {
 #[oai(deny_unknown_fields)]
 pub struct BulkModeration {
     /// At least one id.
-    #[oai(validator(min_items = 1))]
+    #[oai(validator(min_items = 1, custom = "crate::api::types::WithinMax"))]
     pub ids: List<i64, { comments::MAX_BULK }>,
     pub action: ModerationVerb,
 }
@@ -66,6 +66,7 @@ pub struct BulkResult {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct GuestbookReplyWrite {
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub content: Text<{ crate::service::moderation::MAX_CHARS }>,
 }
 

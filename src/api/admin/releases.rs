@@ -22,15 +22,19 @@ pub struct AppReleaseWrite {
     pub platform: Option<Platform>,
     /// Semantic version.
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub version: Option<Text<{ crate::service::validate::VERSION_MAX }>>,
     /// Defaults to `version` on create.
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub min_supported_version: Option<Text<{ crate::service::validate::VERSION_MAX }>>,
     #[oai(nullable)]
     pub size_bytes: Option<i64>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub download_url: Option<Text<{ crate::service::validate::URL_MAX }>>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub notes: Option<Text<{ crate::service::app_releases::NOTES_MAX }>>,
 }
 

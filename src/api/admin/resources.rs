@@ -21,9 +21,12 @@ use crate::{
 #[oai(deny_unknown_fields)]
 pub struct DownloadLinkWrite {
     /// e.g. `windows`, `macos`, `linux`, `android`, `source`.
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub platform: Text<{ crate::service::resources::LINK_PLATFORM_MAX }>,
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub url: Text<{ crate::service::validate::URL_MAX }>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub label: Option<Text<{ crate::service::resources::LINK_LABEL_MAX }>>,
 }
 
@@ -32,20 +35,28 @@ pub struct DownloadLinkWrite {
 #[oai(deny_unknown_fields)]
 pub struct ResourceWrite {
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub name: Option<Text<{ crate::service::resources::NAME_MAX }>>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub summary: Option<Text<{ crate::service::resources::SUMMARY_MAX }>>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub description: Option<Text<{ crate::service::resources::DESCRIPTION_MAX }>>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub homepage: Option<Text<{ crate::service::validate::URL_MAX }>>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub download_links: Option<List<DownloadLinkWrite, { crate::service::resources::MAX_LINKS }>>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub version: Option<Text<{ crate::service::resources::VERSION_MAX }>>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub license: Option<Text<{ crate::service::resources::LICENSE_MAX }>>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub category: Option<Text<{ crate::service::resources::CATEGORY_MAX }>>,
 }
 

@@ -19,11 +19,14 @@ use crate::{
 pub struct CategoryWrite {
     /// a-z, 0-9 and '-'; required on create.
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub slug: Option<Text<{ crate::service::validate::SLUG_MAX }>>,
     /// Required on create.
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub name: Option<Text<{ crate::service::taxonomy::NAME_MAX }>>,
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub description: Option<Text<{ crate::service::taxonomy::DESCRIPTION_MAX }>>,
     #[oai(nullable)]
     pub sort_order: Option<i32>,
@@ -45,9 +48,11 @@ impl From<CategoryWrite> for CategoryInput {
 pub struct TagWrite {
     /// a-z, 0-9 and '-'; required on create.
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub slug: Option<Text<{ crate::service::validate::SLUG_MAX }>>,
     /// Required on create.
     #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub name: Option<Text<{ crate::service::taxonomy::NAME_MAX }>>,
 }
 
