@@ -20,10 +20,10 @@ OA_APP_ID=wxfakeofficialacct
 OA_SECRET=fake-official-account-secret
 
 cargo build --release --locked -q --bin qshare --bin fake_wechat --bin bench_push_bare
-bin=$PWD/target/release
+bin=${BENCH_BIN:-$PWD/target/release}
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ -n "${KEEP_WORK:-}" ] && echo "kept $work" || rm -rf "$work"; }
 trap cleanup EXIT
 
 wait_port() { # url
@@ -59,10 +59,10 @@ if [[ "$DATABASE_URL" == postgres* ]]; then
   psql "$DATABASE_URL" -qc "CREATE DATABASE $db_name" >/dev/null
   base_url=$DATABASE_URL
   DATABASE_URL="${DATABASE_URL%/*}/$db_name"
-  cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work";
+  cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ -n "${KEEP_WORK:-}" ] && echo "kept $work" || rm -rf "$work";
     psql "$base_url" -qc "DROP DATABASE IF EXISTS $db_name WITH (FORCE)" >/dev/null 2>&1 || true; }
 fi
-export APP_SERVER__PORT=$QSHARE_PORT APP_LOG__LEVEL=warn APP_JOBS__ENABLED=false
+export APP_SERVER__PORT=$QSHARE_PORT APP_LOG__LEVEL=${BENCH_LOG:-warn} APP_JOBS__ENABLED=false
 export APP_WECHAT__API_BASE_URL="http://127.0.0.1:$FAKE_PORT"
 export APP_WECHAT__OFFICIAL_ACCOUNT__APP_ID=$OA_APP_ID APP_WECHAT__OFFICIAL_ACCOUNT__APP_SECRET=$OA_SECRET
 export APP_PUSH__CHANNELS__INBOX__ENABLED=false
@@ -79,7 +79,18 @@ wait_port "$api/readyz"
 token=$(curl -fsS "$api/api/auth/login" -H 'content-type: application/json' \
   -d '{"username":"bench_admin","password":"bench-admin-password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 auth=(-H "authorization: Bearer $token")
-sync=$(curl -fsS -X POST "${auth[@]}" "$api/api/admin/followers/sync")
+# The sync runs in the background (202 with its run): wait until the run is final.
+run=$(curl -fsS -X POST "${auth[@]}" "$api/api/admin/followers/sync")
+job_id=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["job_id"])' "$run")
+run_id=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["id"])' "$run")
+sync=""
+for _ in $(seq 1 600); do   # at most 5 minutes
+  sync=$(curl -fsS "${auth[@]}" "$api/api/admin/jobs/$job_id/runs?limit=100" |
+    python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin)["items"] if x["id"]==int(sys.argv[1])][0]; print(json.dumps(r) if r["status"]!="running" else "")' "$run_id")
+  [[ -n "$sync" ]] && break
+  sleep 0.5
+done
+[[ "$sync" == *'"status": "ok"'* ]] || { echo "follower sync did not succeed: $sync" >&2; exit 1; }
 echo "followers synced: $sync"
 article=$(curl -fsS "$api/api/articles?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')
 

@@ -89,7 +89,12 @@ pub async fn claim(
     let claimed = push_chunk::Entity::update_many()
         .col_expr(K::ClaimedBy, Expr::value(Some(token.to_string())))
         .col_expr(K::LeaseUntil, Expr::value(Some(lease_until)))
-        .filter(K::Id.in_subquery(next))
+        // `= (subquery)`, evaluated once: with `IN (subquery)` PostgreSQL may run the
+        // `LIMIT 1 ... SKIP LOCKED` subquery again per candidate row and claim a second
+        // chunk that this worker never sees (it then waits out its lease).
+        .filter(
+            Expr::col((push_chunk::Entity, K::Id)).eq(Expr::SubQuery(None, Box::new(next.into()))),
+        )
         .filter(K::ClaimedBy.is_null())
         .exec_with_returning(db)
         .await?;

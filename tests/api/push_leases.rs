@@ -52,3 +52,30 @@ async fn a_claim_slowed_by_a_shared_rate_limit_is_never_recovered_while_its_work
     assert_eq!(stats.templates_sent, FOLLOWERS as u64);
     assert_no_duplicates(&fake);
 }
+
+#[tokio::test]
+async fn loops_racing_for_many_chunks_each_send_the_chunk_they_claim_and_none_waits_out_a_lease() {
+    const FOLLOWERS: usize = 60;
+    let fake = fake_with(FOLLOWERS).await;
+    let (mut settings, dir) = push_settings(&fake).await;
+    settings.push.channels.inbox.enabled = false;
+    // Twelve chunks of five raced for by four loops. A claim that took a chunk its loop never
+    // saw would hold it for the whole (long) lease.
+    settings.push.loops_per_channel = 4;
+    settings.push.claim_batch = 5;
+    settings.push.lease_secs = 600;
+    let app = spawn_app_with(settings, dir).await;
+    sync_followers(&app).await;
+    let article = featured(&app, "Many small chunks", json!({})).await;
+    let started = std::time::Instant::now();
+    let id = push_now(&app, article).await;
+    let done = wait_settled(&app, id).await;
+    assert_eq!(done["status"], "done", "{done:#}");
+    assert_eq!(channel(&done, "wechat_template")["sent"], FOLLOWERS as i64);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "a chunk waited for its lease: {:?}",
+        started.elapsed()
+    );
+    assert_no_duplicates(&fake);
+}
