@@ -153,6 +153,28 @@ async fn parallel_guestbook_posts_by_one_user_publish_at_most_the_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_comments_by_one_user_publish_at_most_the_limit() {
+    let (mut settings, dir) = test_settings().await;
+    settings.rate_limit.comments_per_user = 4;
+    let app = spawn_app_with(settings, dir).await;
+    let article = app.published_article("Much discussed", json!({})).await;
+    let token = app.user_token("quick_commenter").await;
+    let path = format!("/api/articles/{article}/comments");
+
+    let sends = (0..50).map(|i| {
+        app.request(
+            Method::POST,
+            &path,
+            Some(&token),
+            Some(json!({ "content": format!("comment number {i}") })),
+        )
+    });
+    let statuses: Vec<StatusCode> = join_all(sends).await.iter().map(|r| r.status()).collect();
+    assert_eq!(count(&statuses, StatusCode::CREATED), 4, "{statuses:?}");
+    assert_eq!(count(&statuses, StatusCode::TOO_MANY_REQUESTS), 46);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_searches_from_one_ip_get_at_most_the_read_budget() {
     let (mut settings, dir) = test_settings().await;
     settings.rate_limit.searches_per_ip = 6;
