@@ -3,7 +3,7 @@
 
 use chrono_tz::Tz;
 use entity::{job_run, scheduled_job};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, DbErr, EntityTrait, SqlErr};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 use serde_json::{Value, json};
 
 use super::{
@@ -22,6 +22,7 @@ use crate::{
     },
     state::AppState,
     time,
+    unique::{OnUnique, UniqueIndex},
 };
 
 /// Job names.
@@ -69,13 +70,14 @@ fn audit_summary(job: &scheduled_job::Model) -> Value {
     })
 }
 
-fn name_taken(err: DbErr) -> AppError {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => {
-            AppError::conflict(ErrorCode::NameTaken, "another job has this name")
-        }
-        _ => err.into(),
-    }
+const JOB_NAME: UniqueIndex = UniqueIndex {
+    name: "scheduled_jobs_name_key",
+    table: "scheduled_jobs",
+    columns: &["name"],
+};
+
+fn name_taken() -> AppError {
+    AppError::conflict(ErrorCode::NameTaken, "another job has this name")
 }
 
 fn default_zone(state: &AppState) -> AppResult<Tz> {
@@ -111,7 +113,7 @@ pub async fn create(state: &AppState, actor: &Actor, spec: JobSpec) -> AppResult
         .into_active_model()
         .insert(&txn)
         .await
-        .map_err(name_taken)?;
+        .on_unique(&JOB_NAME, name_taken)?;
     let entry = Entry::new("job.create", "job", saved.id).after(audit_summary(&saved));
     audit::record(&txn, actor, entry).await?;
     txn.commit().await?;
@@ -169,7 +171,7 @@ pub async fn update(
     }
     model.version = Set(current.version + 1);
     model.updated_at = Set(time::now());
-    let saved = model.update(&txn).await.map_err(name_taken)?;
+    let saved = model.update(&txn).await.on_unique(&JOB_NAME, name_taken)?;
     let entry = Entry::new(spec.action(), "job", id).changes(before, audit_summary(&saved));
     audit::record(&txn, actor, entry).await?;
     txn.commit().await?;

@@ -8,7 +8,7 @@ use entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, SqlErr, prelude::Expr, sea_query::Query,
+    QueryFilter, prelude::Expr, sea_query::Query,
 };
 
 use super::{
@@ -22,6 +22,7 @@ use crate::{
     config::Settings,
     error::{AppError, AppResult, ErrorCode},
     time,
+    unique::{OnUnique, UniqueIndex},
 };
 
 pub const USERNAME_MAX: usize = 32;
@@ -86,13 +87,15 @@ fn window(settings: &Settings) -> Duration {
     Duration::from_secs(settings.rate_limit.window_secs)
 }
 
-fn username_taken(err: DbErr) -> AppError {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => {
-            AppError::conflict(ErrorCode::UsernameTaken, "this username is taken")
-        }
-        _ => err.into(),
-    }
+/// Usernames are unique ignoring case (the lower-cased `username_key`).
+const USERNAME_KEY: UniqueIndex = UniqueIndex {
+    name: "users_username_key_key",
+    table: "users",
+    columns: &["username_key"],
+};
+
+fn username_taken() -> AppError {
+    AppError::conflict(ErrorCode::UsernameTaken, "this username is taken")
 }
 
 #[derive(Debug, Clone)]
@@ -131,7 +134,7 @@ async fn insert_user(
     new_account(username.0, nickname, Some(password_hash), role)
         .insert(db)
         .await
-        .map_err(username_taken)
+        .on_unique(&USERNAME_KEY, username_taken)
 }
 
 /// A new active account row; callers add what else they know (WeChat identities).

@@ -6,7 +6,7 @@
 use entity::user::{self, Role, UserStatus};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, SqlErr,
+    QueryFilter,
 };
 
 use super::{
@@ -17,6 +17,7 @@ use crate::{
     config::AuthSettings,
     error::{AppError, AppResult, ErrorCode},
     time,
+    unique::UniqueIndex,
     wechat::{WechatError, api::errcode, services::WechatServices},
 };
 
@@ -36,6 +37,13 @@ fn login_error(err: WechatError) -> AppError {
         _ => err.into(),
     }
 }
+
+/// A mini-program openid belongs to one user.
+const MINI_OPENID: UniqueIndex = UniqueIndex {
+    name: "users_wechat_mini_openid_key",
+    table: "users",
+    columns: &["wechat_mini_openid"],
+};
 
 /// The longest `wx.login` code accepted (WeChat's are 32 characters).
 pub const CODE_MAX: usize = 128;
@@ -123,7 +131,8 @@ pub async fn find_or_create(
     let created = row.insert(db).await;
     match created {
         Ok(user) => Ok(user),
-        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+        // Another login of the same openid created it first: use that row.
+        Err(err) if MINI_OPENID.violated_by(&err) => {
             by_column(db, user::Column::WechatMiniOpenid, openid)
                 .await?
                 .ok_or_else(|| {
