@@ -71,7 +71,12 @@ fn bound_page_limits(spec: &mut Value) {
         } else {
             (pagination::MAX_LIMIT, pagination::DEFAULT_LIMIT)
         };
-        let params = operation["parameters"].as_array_mut().into_iter().flatten();
+        // `get_mut`: indexing a JSON object mutably would insert `"parameters": null`.
+        let params = operation
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten();
         for param in params.filter(|p| p["in"] == "query" && p["name"] == "limit") {
             let schema = &mut param["schema"];
             schema["minimum"] = 1.into();

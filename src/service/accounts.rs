@@ -7,8 +7,8 @@ use entity::{
     user::{self, Role, UserStatus},
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, prelude::Expr, sea_query::Query,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    prelude::Expr, sea_query::Query,
 };
 
 use super::{

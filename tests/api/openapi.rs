@@ -439,3 +439,20 @@ async fn every_request_string_and_list_declares_its_maximum_and_the_server_refus
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(checked > 50, "only {checked} bounded fields");
 }
+
+#[tokio::test]
+async fn every_operations_parameters_are_absent_or_a_list_as_openapi_requires() {
+    let app = spawn_app().await;
+    let spec = app.get_json("/openapi.json", StatusCode::OK).await;
+    let mut problems = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if let Some(params) = operation.get("parameters")
+                && !params.is_array()
+            {
+                problems.push(format!("{method} {path}: parameters = {params}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
