@@ -14,7 +14,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::{
     helpers::{TestApp, spawn_app_with, test_settings},
-    jobs::{finished_run, run_now, sync_followers},
+    jobs::{create_job, finished_run, run_now, sync_followers},
 };
 
 async fn app_with(edit: impl FnOnce(&mut qshare::Settings)) -> TestApp {
@@ -51,26 +51,8 @@ async fn slow_wechat_app(
     (app, fake)
 }
 
-async fn create_job(app: &TestApp, body: Value) -> Value {
-    app.admin_json(
-        Method::POST,
-        "/api/admin/jobs",
-        Some(body),
-        StatusCode::CREATED,
-    )
-    .await
-}
-
 async fn runs(app: &TestApp, job: &Value) -> Vec<Value> {
-    let page = app
-        .admin_json(
-            Method::GET,
-            &format!("/api/admin/jobs/{}/runs?limit=100", job["id"]),
-            None,
-            StatusCode::OK,
-        )
-        .await;
-    page["items"].as_array().unwrap().clone()
+    crate::jobs::runs(app, job["id"].as_i64().unwrap()).await
 }
 
 fn at(v: &Value) -> DateTime<Utc> {

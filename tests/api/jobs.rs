@@ -16,7 +16,7 @@ async fn scheduler_app() -> (TestApp, qshare::Settings) {
     (spawn_app_with(settings.clone(), dir).await, settings)
 }
 
-async fn create_job(app: &TestApp, body: Value) -> Value {
+pub async fn create_job(app: &TestApp, body: Value) -> Value {
     app.admin_json(
         Method::POST,
         "/api/admin/jobs",
@@ -71,7 +71,7 @@ pub async fn sync_followers(app: &TestApp) -> Value {
     finished_run(app, &accepted).await
 }
 
-async fn runs(app: &TestApp, job: i64) -> Vec<Value> {
+pub async fn runs(app: &TestApp, job: i64) -> Vec<Value> {
     let page = app
         .admin_json(
             Method::GET,
