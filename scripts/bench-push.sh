@@ -8,6 +8,8 @@
 #   scripts/bench-push.sh                       # SQLite file, in-process cache
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test scripts/bench-push.sh
 #   FOLLOWERS=20000 scripts/bench-push.sh       # smaller run
+#   KEEP_WORK=1 BENCH_LOG=info,qshare=debug scripts/bench-push.sh   # keep logs and data
+#   BENCH_BIN=$PWD/target/debug scripts/bench-push.sh   # another build's binaries
 # Release build; all traffic goes to 127.0.0.1; every wait is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
