@@ -3,7 +3,9 @@
 //! written. A worker claims a chunk under a lease, renews the lease while it sends, and
 //! releases it when its outcomes are recorded, with the time its next pending delivery is
 //! due. Finding work through this small table keeps every index of `push_deliveries` off
-//! the columns a send changes (see migration `m20261201_000001_push_chunks`).
+//! the columns a send changes (see migration `m20261201_000001_push_chunks`), and makes
+//! the chunk's lease the claim of its rows: where the channel de-duplicates, a row is
+//! written only when it settles (`deliveries::claimed_status`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -8,7 +8,7 @@ use entity::{
 };
 use sea_orm::{
     ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, prelude::Expr,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, prelude::Expr,
 };
 
 use super::chunks;
@@ -33,19 +33,22 @@ pub const ALL_CHANNELS: [Channel; 4] = [
     Channel::MiniprogramSubscribe,
 ];
 
-fn claim_update(
-    instance: &str,
-    lease_until: DateTime<Utc>,
-) -> sea_orm::UpdateMany<push_delivery::Entity> {
-    push_delivery::Entity::update_many()
-        .col_expr(C::Status, Expr::value(DeliveryStatus::Sending.to_value()))
-        .col_expr(C::Attempts, Expr::col(C::Attempts).add(1))
-        .col_expr(C::ClaimedBy, Expr::value(instance.to_string()))
-        .col_expr(C::LeaseUntil, Expr::value(lease_until))
+/// The status of a delivery while a worker holds its chunk. Where the channel
+/// de-duplicates, a claimed row stays `pending` and is written once, when it settles: the
+/// chunk's lease already keeps other workers off it, and if the worker dies the row is
+/// simply resent with its key. Where it does not, the row is marked `sending` before it goes
+/// out, so that a dead worker's rows become `unknown` instead of being sent twice.
+pub fn claimed_status(channel: Channel) -> DeliveryStatus {
+    if deduplicates(channel) {
+        DeliveryStatus::Pending
+    } else {
+        DeliveryStatus::Sending
+    }
 }
 
 /// Claims up to `limit` due deliveries of `chunk` (which this worker holds) for
-/// `instance`; a mass batch is one chunk and is claimed whole.
+/// `instance`; a mass batch is one chunk and is claimed whole. The models returned count
+/// the attempt under way in `attempts`, as the settled rows will.
 pub async fn claim(
     db: &DatabaseConnection,
     chunk: &push_chunk::Model,
@@ -54,15 +57,25 @@ pub async fn claim(
     lease_until: DateTime<Utc>,
     limit: u64,
 ) -> AppResult<Vec<push_delivery::Model>> {
-    let ids = push_delivery::Entity::find()
-        .select_only()
-        .column(C::Id)
+    let due = push_delivery::Entity::find()
         .filter(chunks::rows_of(chunk, DeliveryStatus::Pending))
         .filter(C::NextAttemptAt.lte(now))
         .order_by_asc(C::Id)
-        .limit(limit)
-        .into_query();
-    let claimed = claim_update(instance, lease_until)
+        .limit(limit);
+    if deduplicates(chunk.channel) {
+        let mut claimed = due.all(db).await?;
+        for d in &mut claimed {
+            d.attempts += 1;
+            d.claimed_by = Some(instance.to_string());
+        }
+        return Ok(claimed);
+    }
+    let ids = due.select_only().column(C::Id).into_query();
+    let claimed = push_delivery::Entity::update_many()
+        .col_expr(C::Status, Expr::value(DeliveryStatus::Sending.to_value()))
+        .col_expr(C::Attempts, Expr::col(C::Attempts).add(1))
+        .col_expr(C::ClaimedBy, Expr::value(instance.to_string()))
+        .col_expr(C::LeaseUntil, Expr::value(lease_until))
         .filter(C::Id.in_subquery(ids))
         .filter(C::Status.eq(DeliveryStatus::Pending))
         .exec_with_returning(db)
@@ -132,32 +145,37 @@ pub async fn settle(
     outcomes: Vec<(i64, Settle)>,
 ) -> AppResult<bool> {
     let channel = chunk.channel;
+    let held = claimed_status(channel);
+    // A claim that wrote nothing has not counted its attempt yet.
+    let counted_at_claim = held == DeliveryStatus::Sending;
     let (sent, others): (Vec<_>, Vec<_>) =
         outcomes.into_iter().partition(|(_, s)| *s == Settle::Sent);
     let sent: Vec<i64> = sent.into_iter().map(|(id, _)| id).collect();
     let txn = db::begin_write(db).await?;
+    // Holding the chunk is what makes its rows ours: the release checks the claim token.
     if !chunks::release(&txn, chunk, token).await? {
         txn.commit().await?;
         return Ok(false);
     }
     if db::is_postgres(db) && deduplicates(channel) {
         // Not waiting for the WAL flush: if PostgreSQL itself crashes, these rows fall back
-        // to `sending` and are recovered like a dead worker's: resent with the same
-        // de-duplication key, so nothing arrives twice. (Channels without a key commit
-        // synchronously.)
+        // to pending under an expired claim and are resent with the same de-duplication
+        // key, so nothing arrives twice. (Channels without a key commit synchronously.)
         txn.execute_unprepared("SET LOCAL synchronous_commit = off")
             .await?;
     }
+    let attempts = |delta: i32| Expr::col(C::Attempts).add(delta);
     for ids in sent.chunks(CHUNK) {
         push_delivery::Entity::update_many()
             .col_expr(C::Status, Expr::value(DeliveryStatus::Sent.to_value()))
             .col_expr(C::SentAt, Expr::value(now))
+            .col_expr(C::Attempts, attempts(i32::from(!counted_at_claim)))
+            .col_expr(C::ClaimedBy, Expr::value(instance.to_string()))
             .col_expr(C::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
             .col_expr(C::LastErrcode, Expr::value(Option::<i64>::None))
             .col_expr(C::LastError, Expr::value(Option::<String>::None))
             .filter(C::Id.is_in(ids.iter().copied()))
-            .filter(C::Status.eq(DeliveryStatus::Sending))
-            .filter(C::ClaimedBy.eq(instance))
+            .filter(C::Status.eq(held))
             .exec(&txn)
             .await?;
     }
@@ -165,7 +183,9 @@ pub async fn settle(
         let status = outcome.status();
         let mut update = push_delivery::Entity::update_many()
             .col_expr(C::Status, Expr::value(status.to_value()))
+            .col_expr(C::ClaimedBy, Expr::value(instance.to_string()))
             .col_expr(C::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None));
+        let mut uncounted = false;
         let (errcode, error) = match outcome {
             Settle::Sent => unreachable!("partitioned above"),
             Settle::Skipped { errcode, error } | Settle::Failed { errcode, error } => {
@@ -179,18 +199,19 @@ pub async fn settle(
                 uncount,
             } => {
                 update = update.col_expr(C::NextAttemptAt, Expr::value(at));
-                if uncount {
-                    update = update.col_expr(C::Attempts, Expr::col(C::Attempts).sub(1));
-                }
+                uncounted = uncount;
                 (errcode, error)
             }
         };
+        let delta = i32::from(!counted_at_claim) - i32::from(uncounted);
+        if delta != 0 {
+            update = update.col_expr(C::Attempts, attempts(delta));
+        }
         update
             .col_expr(C::LastErrcode, Expr::value(errcode))
             .col_expr(C::LastError, Expr::value(Some(error)))
             .filter(C::Id.eq(id))
-            .filter(C::Status.eq(DeliveryStatus::Sending))
-            .filter(C::ClaimedBy.eq(instance))
+            .filter(C::Status.eq(held))
             .exec(&txn)
             .await?;
     }
@@ -209,8 +230,9 @@ pub struct Recovered {
 }
 
 /// Claims whose lease ran out belonged to a worker that died (or stalled) mid-send. Their
-/// messages may have gone out. Where the channel de-duplicates, they are resent with the
-/// same key; otherwise they become `unknown` and are never sent twice.
+/// messages may have gone out. Where the channel de-duplicates, the chunk's pending rows are
+/// due again and resent with the same key; otherwise the rows that were `sending` become
+/// `unknown` and are never sent twice.
 pub async fn recover(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Recovered> {
     let mut total = Recovered::default();
     for chunk in chunks::expired(db, now, 100).await? {
@@ -219,25 +241,24 @@ pub async fn recover(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<R
             txn.commit().await?;
             continue;
         }
+        // Rows marked `sending` (every claim on a channel without a key, and claims taken
+        // before de-duplicating claims stopped writing) go on according to their channel.
         let in_flight = push_delivery::Entity::update_many()
             .col_expr(C::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
             .filter(chunks::rows_of(&chunk, DeliveryStatus::Sending));
-        let n = if deduplicates(chunk.channel) {
+        if deduplicates(chunk.channel) {
             in_flight
                 .col_expr(C::Status, Expr::value(DeliveryStatus::Pending.to_value()))
                 .col_expr(C::NextAttemptAt, Expr::value(now))
-                .col_expr(
-                    C::LastError,
-                    Expr::value(Some(
-                        "the claiming worker stopped mid-send; resent with its de-duplication key"
-                            .to_string(),
-                    )),
-                )
                 .exec(&txn)
-                .await?
-                .rows_affected
+                .await?;
+            total.resend += push_delivery::Entity::find()
+                .filter(chunks::rows_of(&chunk, DeliveryStatus::Pending))
+                .filter(C::NextAttemptAt.lte(now))
+                .count(&txn)
+                .await?;
         } else {
-            in_flight
+            total.unknown += in_flight
                 .col_expr(C::Status, Expr::value(DeliveryStatus::Unknown.to_value()))
                 .col_expr(
                     C::LastError,
@@ -248,14 +269,9 @@ pub async fn recover(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<R
                 )
                 .exec(&txn)
                 .await?
-                .rows_affected
-        };
-        txn.commit().await?;
-        if deduplicates(chunk.channel) {
-            total.resend += n;
-        } else {
-            total.unknown += n;
+                .rows_affected;
         }
+        txn.commit().await?;
     }
     if total.resend + total.unknown > 0 {
         tracing::warn!(

@@ -155,6 +155,18 @@ pub async fn deliveries(app: &TestApp, campaign_id: i64) -> Vec<push_delivery::M
         .unwrap()
 }
 
+/// The campaign's chunks a worker holds right now (its deliveries are on the wire; on a
+/// channel that de-duplicates they stay `pending` until they settle).
+pub async fn claims_in_flight(app: &TestApp, campaign_id: i64) -> usize {
+    push_chunk::Entity::find()
+        .filter(push_chunk::Column::CampaignId.eq(campaign_id))
+        .filter(push_chunk::Column::ClaimedBy.is_not_null())
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .len()
+}
+
 /// `POST /api/admin/push/articles/{id}`: the new campaign's id.
 pub async fn push_now(app: &TestApp, article: i64) -> i64 {
     app.admin_json(
@@ -444,11 +456,20 @@ async fn a_used_up_daily_quota_pauses_the_channel_and_leaves_deliveries_pending(
     fake.set_quota(Endpoint::TemplateSend, Some(2));
     let a = featured(&app, "Quota", json!({})).await;
     let c = crate::push::push_now(&app, a).await;
-    let paused = wait_for(&app, c, "paused", |c| {
+    wait_for(&app, c, "paused", |c| {
         !c["paused_channels"].as_array().unwrap().is_empty()
-            && count(c, "wechat_template", "sending") == 0
     })
     .await;
+    // ... and the batch that ran into the quota has settled.
+    let start = Instant::now();
+    while claims_in_flight(&app, c).await > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the claim never settled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let paused = campaign(&app, c).await;
     let template = channel(&paused, "wechat_template");
     assert_eq!(template["sent"], 2, "{paused:#}");
     assert_eq!(template["pending"], 4, "{paused:#}");
@@ -762,16 +783,12 @@ async fn a_worker_killed_mid_campaign_is_finished_by_a_restart_without_duplicate
     // Kill it while a batch is claimed and some of it is on the wire.
     let start = Instant::now();
     loop {
-        let rows = deliveries(&doomed, id).await;
-        let sent = rows
+        let sent = deliveries(&doomed, id)
+            .await
             .iter()
             .filter(|d| d.status == DeliveryStatus::Sent)
             .count();
-        let claimed = rows
-            .iter()
-            .filter(|d| d.status == DeliveryStatus::Sending)
-            .count();
-        if sent >= 40 && claimed > 0 {
+        if sent >= 40 && claims_in_flight(&doomed, id).await > 0 {
             doomed.kill().await;
             break;
         }
@@ -781,12 +798,16 @@ async fn a_worker_killed_mid_campaign_is_finished_by_a_restart_without_duplicate
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let stranded = deliveries(&doomed, id)
+    assert!(
+        claims_in_flight(&doomed, id).await > 0,
+        "the crash left claims behind"
+    );
+    let unsent = deliveries(&doomed, id)
         .await
         .iter()
-        .filter(|d| d.status == DeliveryStatus::Sending)
+        .filter(|d| d.status != DeliveryStatus::Sent)
         .count();
-    assert!(stranded > 0, "the crash left claims behind");
+    assert!(unsent > 0, "the crash left deliveries unsettled");
 
     let restarted = spawn_app_sharing(settings, None, Some(doomed.state.cache.clone())).await;
     let done = wait_settled(&restarted, id).await;
@@ -921,11 +942,7 @@ async fn a_graceful_shutdown_lets_the_deliveries_in_flight_settle() {
     }));
     let c = push_now(&admin, article).await;
     let start = Instant::now();
-    while !deliveries(&admin, c)
-        .await
-        .iter()
-        .any(|d| d.status == DeliveryStatus::Sending)
-    {
+    while claims_in_flight(&admin, c).await == 0 {
         assert!(start.elapsed() < Duration::from_secs(30), "never claimed");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

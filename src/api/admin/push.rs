@@ -80,9 +80,10 @@ pub struct ChannelSummary {
     /// `inbox`, `wechat_template`, `wechat_mass` or `miniprogram_subscribe`.
     pub channel: String,
     pub total: i64,
-    /// Waiting (includes deliveries deferred by quiet hours or a paused channel).
+    /// Waiting (includes deliveries deferred by quiet hours or a paused channel, and, on a
+    /// channel that de-duplicates, those a worker is sending right now).
     pub pending: i64,
-    /// Claimed by a worker right now.
+    /// Claimed by a worker right now, on a channel that cannot de-duplicate.
     pub sending: i64,
     pub sent: i64,
     /// Failed for good; `retry` sends these again.
