@@ -680,11 +680,9 @@ async fn a_claim_whose_worker_died_is_resent_only_where_the_channel_deduplicates
     mp_user(&app, &fake, "mp_crash").await;
     let a = featured(&app, "Crash", json!({})).await;
     let c = crate::push::push_now(&app, a).await;
-    // No workers here: prepare, then leave every delivery claimed by a dead instance.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    push::prepare::prepare(&app.state.db, &app.state.settings.push, "test", c)
-        .await
-        .unwrap();
+    // No workers here: once the recipients are frozen (the API started that), leave every
+    // delivery claimed by a dead instance.
+    wait_for(&app, c, "prepared", |c| !c["prepared_at"].is_null()).await;
     let rows = deliveries(&app, c).await;
     assert_eq!(
         rows.len(),
