@@ -457,6 +457,14 @@ pub async fn queue_filtered(
     newest_first(db, filter.condition()?, cursor, limit).await
 }
 
+/// How many comments match `filter`.
+pub async fn count_matching(db: &DatabaseConnection, filter: &QueueFilter) -> AppResult<u64> {
+    Ok(comment::Entity::find()
+        .filter(filter.condition()?)
+        .count(db)
+        .await?)
+}
+
 /// How many comments match `filter`, and the ids of the first `MAX_ALL_MATCHING` of them
 /// (newest first): "select all matching", across pages.
 pub async fn matching(db: &DatabaseConnection, filter: &QueueFilter) -> AppResult<(u64, Vec<i64>)> {

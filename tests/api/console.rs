@@ -337,6 +337,38 @@ async fn assets_have_hashed_names_long_cache_lifetimes_and_come_gzipped() {
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
+/// A job made through the console's create form (tests run without the default jobs).
+async fn job_made_in_the_console(app: &TestApp, browser: &Browser) -> i64 {
+    let name = crate::helpers::unique_name("console_job_");
+    let resp = browser
+        .post(
+            "/admin/jobs",
+            &[
+                ("name", &name),
+                ("kind", "publish_scheduled"),
+                ("cron", "0 0 3 * * *"),
+                ("timezone", "Asia/Shanghai"),
+                ("enabled", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let location = resp.headers()["hx-location"].to_str().unwrap().to_string();
+    let jobs = app
+        .admin_json(Method::GET, "/api/admin/jobs", None, StatusCode::OK)
+        .await;
+    let job = jobs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == name.as_str())
+        .expect("the job the console created")
+        .clone();
+    let id = job["id"].as_i64().unwrap();
+    assert_eq!(location, format!("/admin/jobs/{id}"));
+    id
+}
+
 fn data_ops(page: &str) -> BTreeSet<String> {
     page.split("data-op=\"")
         .skip(1)
@@ -410,11 +442,7 @@ async fn every_admin_operation_in_the_openapi_document_has_a_console_control() {
         .await["items"][0]["id"]
         .as_i64()
         .expect("the console's push made a campaign");
-    let job = app
-        .admin_json(Method::GET, "/api/admin/jobs", None, StatusCode::OK)
-        .await["items"][0]["id"]
-        .as_i64()
-        .unwrap();
+    let job = job_made_in_the_console(&app, &browser).await;
 
     let mut controls = BTreeSet::new();
     for path in [
@@ -768,10 +796,11 @@ async fn the_cron_preview_shows_five_fire_times_in_both_zones_or_the_error_inlin
 async fn run_now_from_the_console_leaves_the_next_fire_time_unchanged() {
     let app = spawn_app().await;
     let browser = sign_in(&app).await;
-    let jobs = app
-        .admin_json(Method::GET, "/api/admin/jobs", None, StatusCode::OK)
+    let id = job_made_in_the_console(&app, &browser).await;
+    let disabled = browser
+        .post(&format!("/admin/jobs/{id}/disable"), &[])
         .await;
-    let id = jobs["items"][0]["id"].as_i64().unwrap();
+    assert_eq!(disabled.status(), StatusCode::OK);
     let enabled = browser.post(&format!("/admin/jobs/{id}/enable"), &[]).await;
     assert_eq!(enabled.status(), StatusCode::OK);
     let job = app

@@ -185,7 +185,9 @@ async fn table(
         let page = comments::queue_filtered(db, &queue, f.cursor.as_deref(), Some(50))
             .await
             .or_fail(console)?;
-        let (total, _) = comments::matching(db, &queue).await.or_fail(console)?;
+        let total = comments::count_matching(db, &queue)
+            .await
+            .or_fail(console)?;
         CommentTable {
             c: console.ctx("moderation"),
             f,
