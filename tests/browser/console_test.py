@@ -227,7 +227,11 @@ def article_flow(s):
     s.page.fill("#content", "# 预览 Preview\n\n**bold**")
     s.page.wait_for_selector("#preview h1")
     s.page.click("[data-testid=save]")
-    s.wait_until(lambda: title in s.page.locator("h1").inner_text(), "the saved title")
+    s.page.wait_for_load_state("networkidle")
+    if os.environ.get("DEBUG_SHOTS"):
+        s.page.screenshot(path="/tmp/console-after-save.png", full_page=True)
+        print(s.page.locator("#flash").inner_text())
+    s.wait_until(lambda: title in s.page.locator("main > h1").inner_text(), "the saved title")
     s.page.fill("#publish-at", "2031-05-06T07:08")
     s.page.click("[data-op=adminScheduleArticle] button")
     s.wait_until(lambda: "2031-05-06 07:08:00 CST" in s.page.locator("[data-testid=published-at]").inner_text(), "the schedule")
@@ -278,6 +282,7 @@ def job_flow(s):
     assert s.page.locator("#cron-preview [data-testid=fire-job]").count() == 5
     s.page.fill("#cron", "0 99 4 * * *")
     s.page.wait_for_selector("#cron-preview [data-testid=cron-error]")
+    s.errors.clear()  # the refused expression's 400 above is the inline error, on purpose
     s.page.fill("#cron", cron)
     s.page.wait_for_selector("#cron-preview [data-testid=cron-description]")
     s.page.check("input[name=enabled]")

@@ -33,7 +33,7 @@ fn lang_of(req: &Request) -> &'static Lang {
     if accept.trim_start().starts_with("en") {
         Lang::of("en")
     } else {
-        Lang::default()
+        Lang::first()
     }
 }
 

@@ -31,7 +31,7 @@ impl Lang {
         LANGS.iter().find(|l| l.code == code).unwrap_or(&LANGS[0])
     }
 
-    pub fn default() -> &'static Lang {
+    pub fn first() -> &'static Lang {
         &LANGS[0]
     }
 

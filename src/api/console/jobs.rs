@@ -88,7 +88,7 @@ impl JobRow {
     fn new(job: StoredJob, last: Option<job_run::Model>, c: &Ctx) -> Self {
         let now = time::now();
         let description = cron_text::describe(&job.row.cron, c.t.is_zh());
-        let next = job.next_fire_at(now).map(|at| c.time(&at));
+        let next = job.next_fire_at(now).map(|at| c.time(at));
         let fires = job
             .schedule
             .as_ref()

@@ -100,7 +100,7 @@ impl Console {
             .await
             .map_err(|e| match e {
                 AppError::Unauthorized(_) => to_sign_in(htmx),
-                other => error_response(other, Lang::default(), htmx),
+                other => error_response(other, Lang::first(), htmx),
             })?;
         if req.method() != Method::GET && req.method() != Method::HEAD {
             let sent = req
@@ -282,7 +282,7 @@ pub fn page(req: &Request, template: &impl Template) -> Response {
         Ok(body) => html(accepts_gzip(req), StatusCode::OK, body),
         Err(err) => error_response(
             AppError::Internal(anyhow::anyhow!("template: {err}")),
-            Lang::default(),
+            Lang::first(),
             is_htmx(req),
         ),
     }
