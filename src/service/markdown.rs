@@ -54,7 +54,7 @@ mod tests {
 
     #[test]
     fn raw_html_is_escaped_and_markdown_is_rendered() {
-        let out = to_safe_html("# Title\n\n<script>alert(1)</script> **bold**");
+        let out = to_safe_html("# Title\n\n<script>alert(1)</script>\n\nsome **bold**");
         assert!(out.contains("<h1>Title</h1>"));
         assert!(out.contains("&lt;script&gt;"));
         assert!(!out.contains("<script>"));
