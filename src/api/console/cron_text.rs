@@ -85,6 +85,9 @@ pub fn describe(six_fields: &str, zh: bool) -> String {
     };
     let time = match (number(sec), number(min), number(hour)) {
         (Some(s), Some(m), Some(h)) => format!("{h:02}:{m:02}:{s:02}"),
+        _ if sec == "0" && min == "*" && hour == "*" => {
+            (if zh { "每分钟" } else { "every minute" }).to_string()
+        }
         _ if sec == "0" && hour == "*" && step(min).is_some() => field(min, "minute", "分钟", zh),
         _ if sec == "0" && hour == "*" && number(min).is_some() => {
             if zh {
@@ -184,6 +187,8 @@ mod tests {
         );
         assert_eq!(describe("0 0 8 * * 1-5", true), "每周一至周五 08:00:00");
         assert_eq!(describe("0 0 3 1 * *", true), "每月 1 日 03:00:00");
+        assert_eq!(describe("0 * * * * *", true), "每天 每分钟");
+        assert_eq!(describe("0 * * * * *", false), "every minute, every day");
     }
 
     #[test]
