@@ -89,6 +89,25 @@ pub enum ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+impl ApiError {
+    /// The status and body, for answers that are not JSON (the console's pages).
+    pub fn parts(&self) -> (StatusCode, &ErrorBody) {
+        match self {
+            Self::BadRequest(b) => (StatusCode::BAD_REQUEST, &b.0),
+            Self::Unauthorized(b) => (StatusCode::UNAUTHORIZED, &b.0),
+            Self::Forbidden(b) => (StatusCode::FORBIDDEN, &b.0),
+            Self::NotFound(b) => (StatusCode::NOT_FOUND, &b.0),
+            Self::Conflict(b) => (StatusCode::CONFLICT, &b.0),
+            Self::PayloadTooLarge(b) => (StatusCode::PAYLOAD_TOO_LARGE, &b.0),
+            Self::UnsupportedMediaType(b) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, &b.0),
+            Self::Unprocessable(b) => (StatusCode::UNPROCESSABLE_ENTITY, &b.0),
+            Self::TooManyRequests(b, _) => (StatusCode::TOO_MANY_REQUESTS, &b.0),
+            Self::Internal(b) => (StatusCode::INTERNAL_SERVER_ERROR, &b.0),
+            Self::Unavailable(b) => (StatusCode::SERVICE_UNAVAILABLE, &b.0),
+        }
+    }
+}
+
 impl From<AppError> for ApiError {
     fn from(err: AppError) -> Self {
         let code = err.code();

@@ -8,6 +8,7 @@ mod auth;
 mod cached_reads;
 mod client_ip;
 pub mod comments;
+pub mod console;
 mod cors;
 pub mod dto;
 pub mod error;
@@ -106,6 +107,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .nest("/", api)
         .at("/openapi.json", get(spec))
         .nest("/docs", docs)
+        .nest("/admin", console::routes())
         .at("/healthz", get(ops::healthz))
         .at("/readyz", get(ops::readyz))
         .at("/metrics", get(ops::metrics))

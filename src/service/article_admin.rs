@@ -239,10 +239,33 @@ pub async fn list(
     cursor: Option<&str>,
     limit: Option<u32>,
 ) -> AppResult<Page<CardView>> {
+    list_matching(db, status, None, cursor, limit).await
+}
+
+/// The longest title search the console sends.
+pub const SEARCH_MAX: usize = 100;
+
+/// `list`, narrowed to titles containing `q` (the console's search box).
+pub async fn list_matching(
+    db: &DatabaseConnection,
+    status: Option<ArticleStatus>,
+    q: Option<&str>,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> AppResult<Page<CardView>> {
     let limit = pagination::limit(limit)?;
     let mut query = article::Entity::find();
     if let Some(status) = status {
         query = query.filter(article::Column::Status.eq(status));
+    }
+    if let Some(q) = q.map(str::trim).filter(|q| !q.is_empty()) {
+        if q.chars().count() > SEARCH_MAX {
+            return Err(AppError::bad_field(
+                "q",
+                format!("q must be at most {SEARCH_MAX} characters"),
+            ));
+        }
+        query = query.filter(article::Column::Title.contains(q));
     }
     if let Some(cursor) = cursor.map(IdCursor::decode).transpose()? {
         query = query.filter(article::Column::Id.lt(cursor.0));

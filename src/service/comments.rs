@@ -15,8 +15,8 @@ use entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, EntityTrait, ExprTrait, Order, QueryFilter, QueryOrder, QuerySelect,
-    Select, prelude::Expr,
+    DatabaseConnection, EntityTrait, ExprTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select, prelude::Expr,
 };
 
 use super::{
@@ -406,6 +406,83 @@ pub async fn queue(
         limit,
     )
     .await
+}
+
+/// What the console's moderation queue narrows by; `queue` is the status alone.
+#[derive(Debug, Clone)]
+pub struct QueueFilter {
+    pub status: CommentStatus,
+    /// Only comments on this article.
+    pub article_id: Option<i64>,
+    /// Only comments containing these words.
+    pub keyword: Option<String>,
+}
+
+/// The longest keyword the queue filter takes.
+pub const KEYWORD_MAX: usize = 100;
+/// At most this many comments are moderated by one "all matching" action.
+pub const MAX_ALL_MATCHING: u64 = 10_000;
+
+impl QueueFilter {
+    fn condition(&self) -> AppResult<Condition> {
+        let mut condition = Condition::all().add(comment::Column::Status.eq(self.status));
+        if let Some(article_id) = self.article_id {
+            condition = condition.add(comment::Column::ArticleId.eq(article_id));
+        }
+        if let Some(k) = self
+            .keyword
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+        {
+            if k.chars().count() > KEYWORD_MAX {
+                return Err(AppError::bad_field(
+                    "keyword",
+                    format!("keyword must be at most {KEYWORD_MAX} characters"),
+                ));
+            }
+            condition = condition.add(comment::Column::Content.contains(k));
+        }
+        Ok(condition)
+    }
+}
+
+/// The queue narrowed by `filter`, newest first.
+pub async fn queue_filtered(
+    db: &DatabaseConnection,
+    filter: &QueueFilter,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> AppResult<Page<CommentView>> {
+    newest_first(db, filter.condition()?, cursor, limit).await
+}
+
+/// How many comments match `filter`.
+pub async fn count_matching(db: &DatabaseConnection, filter: &QueueFilter) -> AppResult<u64> {
+    Ok(comment::Entity::find()
+        .filter(filter.condition()?)
+        .count(db)
+        .await?)
+}
+
+/// How many comments match `filter`, and the ids of the first `MAX_ALL_MATCHING` of them
+/// (newest first): "select all matching", across pages.
+pub async fn matching(db: &DatabaseConnection, filter: &QueueFilter) -> AppResult<(u64, Vec<i64>)> {
+    let condition = filter.condition()?;
+    let total = comment::Entity::find()
+        .filter(condition.clone())
+        .count(db)
+        .await?;
+    let ids = comment::Entity::find()
+        .filter(condition)
+        .select_only()
+        .column(comment::Column::Id)
+        .order_by_desc(comment::Column::Id)
+        .limit(MAX_ALL_MATCHING)
+        .into_tuple::<i64>()
+        .all(db)
+        .await?;
+    Ok((total, ids))
 }
 
 /// Comments matching `condition`, newest id first, keyset paged.

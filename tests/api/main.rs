@@ -14,6 +14,7 @@ mod cli;
 mod client_ip;
 mod comments;
 mod config;
+mod console;
 mod errors;
 mod fault_proxy;
 mod guestbook;

@@ -1,0 +1,37 @@
+//! The dashboard: what is waiting for an administrator.
+
+use askama::Template;
+use chrono::{DateTime, Utc};
+use poem::{Request, Response, handler};
+
+use super::web::{self, Ctx, Guard, OrFail, signed_in};
+use crate::{
+    service::dashboard::{self, Summary},
+    time,
+};
+
+#[derive(Template)]
+#[template(path = "console/dashboard.html")]
+struct Page {
+    c: Ctx,
+    s: Summary,
+    now: DateTime<Utc>,
+}
+
+#[handler]
+pub async fn page(req: &Request, guard: Guard) -> Response {
+    let console = signed_in!(guard);
+    let state = web::state(req);
+    let s = match dashboard::summary(&state.db).await.or_fail(&console) {
+        Ok(s) => s,
+        Err(refusal) => return refusal,
+    };
+    web::page(
+        req,
+        &Page {
+            c: console.ctx("dashboard"),
+            s,
+            now: time::now(),
+        },
+    )
+}
