@@ -34,6 +34,7 @@ mod read_path;
 mod resilience;
 mod shutdown;
 mod slow_clients;
+mod sources;
 mod sql_fault;
 mod stored_json;
 mod token_rotation;

@@ -31,8 +31,8 @@ use crate::{
     error::{AppError, AppResult},
     service::{
         article_admin::{
-            AUTHOR_MAX, CONTENT_MAX, COPYRIGHT_NOTICE_MAX, SUMMARY_MAX, TITLE_MAX,
-            default_copyright_notice,
+            AUTHOR_MAX, CONTENT_MAX, COPYRIGHT_NOTICE_MAX, SOURCE_URL_INDEX, SUMMARY_MAX,
+            TITLE_MAX, default_copyright_notice,
         },
         audit::{self, Actor, Entry},
     },
@@ -49,11 +49,6 @@ const LEASE: Duration = Duration::minutes(10);
 /// A host busy with another source's request: try again soon, not a failure.
 const BUSY_DELAY: Duration = Duration::seconds(30);
 
-pub const ARTICLES_SOURCE_URL: UniqueIndex = UniqueIndex {
-    name: "ux_articles_source_url",
-    table: "articles",
-    columns: &["source_url"],
-};
 const ITEMS_SOURCE_URL: UniqueIndex = UniqueIndex {
     name: "ux_source_items_url",
     table: "source_items",
@@ -590,7 +585,7 @@ async fn insert_new(
     .await;
     let saved = match inserted {
         Ok(saved) => saved,
-        Err(e) if ARTICLES_SOURCE_URL.violated_by(&e) => {
+        Err(e) if SOURCE_URL_INDEX.violated_by(&e) => {
             txn.rollback().await?;
             return Ok(Imported::Skipped);
         }
