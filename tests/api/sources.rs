@@ -389,6 +389,7 @@ async fn items_without_guid_with_shared_guids_or_edited_titles_create_no_second_
     let src = create_source(&app, &fixture.url("/feed"), json!({})).await;
     let fetched = fetch_now(&app, &src["id"]).await;
     assert_eq!(fetched["imported"], 4, "{fetched}");
+    assert_eq!(fetched["skipped"], 1, "the second item with GUID dup: {fetched}");
     assert_eq!(imported(&app).await.len(), 4);
 
     // An editor changes one draft; then the feed edits every item.
@@ -741,16 +742,12 @@ async fn the_ingest_sources_job_records_its_counts_and_errors_per_source() {
     fixture.set("/broken", Resource::feed("<html>not a feed</html>"));
     create_source(&app, &fixture.url("/feed"), json!({})).await;
     let broken = create_source(&app, &fixture.url("/broken"), json!({})).await;
-    let jobs = app
-        .admin_json(Method::GET, "/api/admin/jobs", None, StatusCode::OK)
-        .await;
-    let job = jobs["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["kind"] == "ingest_sources")
-        .expect("the ingest_sources job is seeded")
-        .clone();
+    let job = crate::jobs::create_job(
+        &app,
+        json!({ "name": "ingest", "kind": "ingest_sources", "cron": "0 0 3 * * *",
+                "params": { "max_sources": 10 } }),
+    )
+    .await;
     let run = crate::jobs::run_now(&app, &job).await;
     assert_eq!(run["status"], "ok", "{run}");
     let summary = &run["summary"];
@@ -845,4 +842,60 @@ async fn an_article_with_a_source_url_already_carried_is_refused_with_409() {
         )
         .await;
     assert_eq!(err["code"], "source_url_taken");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_migration_keeps_articles_that_already_share_a_source_url_apart() {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, Database, EntityTrait, QueryOrder};
+
+    let (settings, _dir) = test_settings().await;
+    let db = Database::connect(settings.database.url.as_str())
+        .await
+        .unwrap();
+    // Every migration before this one (others may come after it).
+    let before = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261204_000001_sources")
+        .expect("the sources migration is listed") as u32;
+    Migrator::up(&db, Some(before)).await.unwrap();
+    let now = qshare::time::now();
+    for title in ["Oldest", "Copy", "Another copy"] {
+        entity::article::ActiveModel {
+            title: Set(title.into()),
+            summary: Set(String::new()),
+            content: Set("c".into()),
+            cover_url: Set(None),
+            author: Set("a".into()),
+            source_url: Set("https://e.org/same".into()),
+            source_name: Set("e".into()),
+            copyright_notice: Set("n".into()),
+            category_id: Set(None),
+            status: Set(entity::article::ArticleStatus::Draft),
+            published_at: Set(None),
+            featured: Set(false),
+            featured_at: Set(None),
+            view_count: Set(0),
+            like_count: Set(0),
+            comment_count: Set(0),
+            favorite_count: Set(0),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+    }
+    Migrator::up(&db, None).await.unwrap();
+    let rows = entity::article::Entity::find()
+        .order_by_asc(entity::article::Column::Id)
+        .all(&db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 3, "no article is lost");
+    assert_eq!(rows[0].source_url, "https://e.org/same", "the oldest keeps it");
+    assert_eq!(rows[1].source_url, format!("https://e.org/same#duplicate-{}", rows[1].id));
+    assert_eq!(rows[2].source_url, format!("https://e.org/same#duplicate-{}", rows[2].id));
+    db.close().await.ok();
 }

@@ -274,7 +274,19 @@ async fn fetch_source(
                 match parse::parse(&text, &final_url) {
                     Ok(items) => {
                         outcome.result = "parsed";
+                        // Within one feed the first of several items sharing a URL or a
+                        // GUID wins; the others would flap its draft between them.
+                        let mut seen = std::collections::HashSet::new();
                         for item in items {
+                            let url = item.link.as_deref().and_then(|l| canonical(l, Some(&final_url)));
+                            let repeated = [url, item.guid.clone().map(|g| format!("guid:{g}"))]
+                                .into_iter()
+                                .flatten()
+                                .fold(false, |rep, key| !seen.insert(key) || rep);
+                            if repeated {
+                                outcome.skipped += 1;
+                                continue;
+                            }
                             match import_item(state, fetcher, &source, &final_url, item).await? {
                                 Imported::New => outcome.imported += 1,
                                 Imported::Updated => outcome.updated += 1,
@@ -402,7 +414,7 @@ fn draft_of(source: &source::Model, item: &Item, base: &Url, page: Option<&str>)
     let author = item
         .author
         .as_deref()
-        .map(|a| content::cut(a.trim(), AUTHOR_MAX))
+        .map(|a| content::cut(&person_name(a), AUTHOR_MAX))
         .filter(|a| !a.is_empty())
         .unwrap_or_else(|| content::cut(&source.name, AUTHOR_MAX));
     Some(Draft {
@@ -412,6 +424,15 @@ fn draft_of(source: &source::Model, item: &Item, base: &Url, page: Option<&str>)
         content: markdown,
         author,
     })
+}
+
+/// RSS writes authors as `email (Name)`: the name.
+fn person_name(raw: &str) -> String {
+    let raw = raw.trim();
+    match raw.rsplit_once('(') {
+        Some((_, rest)) if rest.ends_with(')') => rest.trim_end_matches(')').trim().to_string(),
+        _ => raw.to_string(),
+    }
 }
 
 /// The source's notice template with `{source_name}`, `{source_url}`, `{title}` and
