@@ -210,7 +210,12 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .drop_table(Table::drop().table(SourceItems::Table).if_exists().to_owned())
+            .drop_table(
+                Table::drop()
+                    .table(SourceItems::Table)
+                    .if_exists()
+                    .to_owned(),
+            )
             .await?;
         manager
             .drop_table(Table::drop().table(Sources::Table).if_exists().to_owned())

@@ -238,7 +238,12 @@ async fn serve(req: &Request, shared: Data<&Arc<Shared>>) -> Response {
             if !r.delay.is_zero() {
                 tokio::time::sleep(r.delay).await;
             }
-            answer(r, if_none_match.as_deref(), if_modified_since.as_deref(), req)
+            answer(
+                r,
+                if_none_match.as_deref(),
+                if_modified_since.as_deref(),
+                req,
+            )
         }
     };
     lock(&shared).seen.push(Seen {

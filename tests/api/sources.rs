@@ -143,7 +143,10 @@ async fn a_source_is_created_listed_edited_disabled_and_deleted_with_its_input_c
     )
     .await;
     assert_eq!(created["enabled"], true);
-    assert_eq!(created["auto_publish"], false, "auto-publish is off by default");
+    assert_eq!(
+        created["auto_publish"], false,
+        "auto-publish is off by default"
+    );
     assert_eq!(created["full_page"], false);
     assert_eq!(created["tag_ids"], json!([tag]));
     assert_eq!(created["consecutive_failures"], 0);
@@ -293,12 +296,21 @@ async fn fetched_items_become_clean_drafts_with_the_sources_defaults() {
         "转载自「阿里云开发者社区」，原文：https://blog.example.cn/posts/1?id=7，作者 李雷"
     );
     let content = a["content"].as_str().unwrap();
-    assert!(content.contains("[作者主页](https://blog.example.cn/u/42)"), "{content}");
-    assert!(content.contains("https://blog.example.cn/posts/img/arch.png"), "{content}");
+    assert!(
+        content.contains("[作者主页](https://blog.example.cn/u/42)"),
+        "{content}"
+    );
+    assert!(
+        content.contains("https://blog.example.cn/posts/img/arch.png"),
+        "{content}"
+    );
     for bad in ["script", "alert", "onclick", "javascript:"] {
         assert!(!content.contains(bad), "{bad} in {content}");
     }
-    assert!(a["summary"].as_str().unwrap().starts_with("正文 作者主页"), "{a}");
+    assert!(
+        a["summary"].as_str().unwrap().starts_with("正文 作者主页"),
+        "{a}"
+    );
     assert_eq!(fixture.seen("/feed.xml").len(), 1);
 }
 
@@ -382,14 +394,27 @@ async fn items_without_guid_with_shared_guids_or_edited_titles_create_no_second_
         entry(None, "https://e.cn/no-guid", "No guid", "<p>a</p>"),
         entry(Some("dup"), "https://e.cn/dup", "Dup one", "<p>b</p>"),
         entry(Some("dup"), "https://e.cn/dup#again", "Dup two", "<p>b</p>"),
-        entry(Some("edit-1"), "https://e.cn/edit", "Before the edit", "<p>old</p>"),
-        entry(Some("touched"), "https://e.cn/touched", "Touched", "<p>old</p>"),
+        entry(
+            Some("edit-1"),
+            "https://e.cn/edit",
+            "Before the edit",
+            "<p>old</p>",
+        ),
+        entry(
+            Some("touched"),
+            "https://e.cn/touched",
+            "Touched",
+            "<p>old</p>",
+        ),
     ]);
     fixture.set("/feed", Resource::feed(first));
     let src = create_source(&app, &fixture.url("/feed"), json!({})).await;
     let fetched = fetch_now(&app, &src["id"]).await;
     assert_eq!(fetched["imported"], 4, "{fetched}");
-    assert_eq!(fetched["skipped"], 1, "the second item with GUID dup: {fetched}");
+    assert_eq!(
+        fetched["skipped"], 1,
+        "the second item with GUID dup: {fetched}"
+    );
     assert_eq!(imported(&app).await.len(), 4);
 
     // An editor changes one draft; then the feed edits every item.
@@ -406,10 +431,25 @@ async fn items_without_guid_with_shared_guids_or_edited_titles_create_no_second_
     )
     .await;
     let second = rss(&[
-        entry(None, "https://e.cn/no-guid?utm_medium=feed", "No guid (edited)", "<p>a2</p>"),
+        entry(
+            None,
+            "https://e.cn/no-guid?utm_medium=feed",
+            "No guid (edited)",
+            "<p>a2</p>",
+        ),
         entry(Some("dup"), "https://e.cn/dup", "Dup one", "<p>b</p>"),
-        entry(Some("edit-1"), "https://e.cn/edit-renamed", "After the edit", "<p>new</p>"),
-        entry(Some("touched"), "https://e.cn/touched", "Touched v2", "<p>new</p>"),
+        entry(
+            Some("edit-1"),
+            "https://e.cn/edit-renamed",
+            "After the edit",
+            "<p>new</p>",
+        ),
+        entry(
+            Some("touched"),
+            "https://e.cn/touched",
+            "Touched v2",
+            "<p>new</p>",
+        ),
     ]);
     fixture.set("/feed", Resource::feed(second));
     let fetched = fetch_now(&app, &src["id"]).await;
@@ -440,7 +480,14 @@ fn gbk(text: &str) -> Vec<u8> {
 async fn gbk_feeds_come_out_without_mojibake_wherever_the_charset_is_declared() {
     let (app, _) = ingest_app().await;
     let fixture = FeedFixture::start().await;
-    let feed = |n: u32| rss(&[entry(None, &format!("https://gbk.cn/{n}"), CHINESE, "<p>正文：数据库</p>")]);
+    let feed = |n: u32| {
+        rss(&[entry(
+            None,
+            &format!("https://gbk.cn/{n}"),
+            CHINESE,
+            "<p>正文：数据库</p>",
+        )])
+    };
     fixture.set(
         "/header",
         Resource::feed(gbk(&feed(1))).with_content_type("application/rss+xml; charset=GBK"),
@@ -467,7 +514,10 @@ async fn gbk_feeds_come_out_without_mojibake_wherever_the_charset_is_declared() 
     for a in all {
         assert_eq!(a["title"], CHINESE, "{a}");
         let full = article(&app, &a["id"]).await;
-        assert!(full["content"].as_str().unwrap().contains("正文：数据库"), "{full}");
+        assert!(
+            full["content"].as_str().unwrap().contains("正文：数据库"),
+            "{full}"
+        );
     }
 }
 
@@ -483,22 +533,38 @@ async fn a_429_with_retry_after_holds_back_that_source_only() {
         "/fine",
         Resource::feed(rss(&[entry(None, "https://e.cn/f", "F", "<p>f</p>")])),
     );
-    let busy = create_source(&app, &fixture.url("/busy"), json!({ "min_interval_secs": 60 })).await;
-    let fine = create_source(&app, &fixture.url("/fine"), json!({ "min_interval_secs": 60 })).await;
+    let busy = create_source(
+        &app,
+        &fixture.url("/busy"),
+        json!({ "min_interval_secs": 60 }),
+    )
+    .await;
+    let fine = create_source(
+        &app,
+        &fixture.url("/fine"),
+        json!({ "min_interval_secs": 60 }),
+    )
+    .await;
     let now = qshare::time::now();
     let summary = cycle(&app, now).await;
     assert_eq!(summary.failed, 1);
     assert_eq!(summary.parsed, 1);
     let held = source(&app, &busy["id"]).await;
     assert_eq!(held["last_http_status"], 429);
-    assert!(held["last_error"].as_str().unwrap().contains("Retry-After"), "{held}");
+    assert!(
+        held["last_error"].as_str().unwrap().contains("Retry-After"),
+        "{held}"
+    );
     let wait = at(&held["next_check_at"]) - now;
     assert!(wait >= chrono::Duration::seconds(7200), "{wait}");
     // The other source on the same host keeps its own schedule.
     let other = source(&app, &fine["id"]).await;
     assert!(at(&other["next_check_at"]) - now <= chrono::Duration::seconds(61));
     let later = cycle(&app, now + chrono::Duration::seconds(120)).await;
-    assert_eq!(later.sources, 1, "only the source that is not held back: {later:?}");
+    assert_eq!(
+        later.sources, 1,
+        "only the source that is not held back: {later:?}"
+    );
     assert_eq!(fixture.seen("/busy").len(), 1);
     assert_eq!(fixture.seen("/fine").len(), 2);
 }
@@ -524,7 +590,10 @@ async fn loopback_is_refused_with_the_reason_stored_when_private_networks_are_of
         );
         assert_eq!(fetched["source"]["consecutive_failures"], 1);
     }
-    assert!(fixture.seen("/feed").is_empty(), "nothing reached the server");
+    assert!(
+        fixture.seen("/feed").is_empty(),
+        "nothing reached the server"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -549,11 +618,17 @@ async fn a_redirect_to_a_private_address_is_refused() {
         let src = create_source(&app, &fixture.url(path), json!({})).await;
         let fetched = fetch_now(&app, &src["id"]).await;
         let error = fetched["source"]["last_error"].as_str().unwrap_or_default();
-        assert!(error.contains("refused") && error.contains(kind), "{path}: {fetched}");
+        assert!(
+            error.contains("refused") && error.contains(kind),
+            "{path}: {fetched}"
+        );
     }
     let src = create_source(&app, &fixture.url("/ok"), json!({})).await;
     let fetched = fetch_now(&app, &src["id"]).await;
-    assert_eq!(fetched["imported"], 1, "a redirect within allowed hosts is followed: {fetched}");
+    assert_eq!(
+        fetched["imported"], 1,
+        "a redirect within allowed hosts is followed: {fetched}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -597,7 +672,12 @@ async fn a_source_down_for_several_cycles_backs_off_and_recovers_by_itself() {
     let (app, _) = ingest_app().await;
     let fixture = FeedFixture::start().await;
     fixture.set("/feed", Resource::status(503));
-    let src = create_source(&app, &fixture.url("/feed"), json!({ "min_interval_secs": 600 })).await;
+    let src = create_source(
+        &app,
+        &fixture.url("/feed"),
+        json!({ "min_interval_secs": 600 }),
+    )
+    .await;
     let mut now = qshare::time::now();
     let mut waits = Vec::new();
     for failures in 1..=12 {
@@ -609,10 +689,18 @@ async fn a_source_down_for_several_cycles_backs_off_and_recovers_by_itself() {
         assert_eq!(s["enabled"], true, "never parked");
         let next = at(&s["next_check_at"]);
         let wait = next - now;
-        assert!(wait <= chrono::Duration::hours(24), "capped at a day: {wait}");
+        assert!(
+            wait <= chrono::Duration::hours(24),
+            "capped at a day: {wait}"
+        );
         waits.push(wait.num_seconds());
         // Not due before its time.
-        assert_eq!(cycle(&app, next - chrono::Duration::seconds(1)).await.sources, 0);
+        assert_eq!(
+            cycle(&app, next - chrono::Duration::seconds(1))
+                .await
+                .sources,
+            0
+        );
         now = next;
     }
     assert!(waits[3] > waits[0] * 4, "exponential: {waits:?}");
@@ -626,7 +714,10 @@ async fn a_source_down_for_several_cycles_backs_off_and_recovers_by_itself() {
     let s = source(&app, &src["id"]).await;
     assert_eq!(s["consecutive_failures"], 0);
     assert!(s["last_error"].is_null());
-    assert_eq!(at(&s["next_check_at"]) - now, chrono::Duration::seconds(600));
+    assert_eq!(
+        at(&s["next_check_at"]) - now,
+        chrono::Duration::seconds(600)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -662,13 +753,22 @@ async fn two_instances_ingesting_at_once_import_every_item_exactly_once() {
         ingest::run_due(&second.state, now, 100)
     );
     let (one, two) = (one.unwrap(), two.unwrap());
-    assert_eq!(one.sources + two.sources, 3, "each source fetched once: {one:?} {two:?}");
+    assert_eq!(
+        one.sources + two.sources,
+        3,
+        "each source fetched once: {one:?} {two:?}"
+    );
     assert_eq!(one.imported + two.imported, 30, "{one:?} {two:?}");
     let all = imported(&app).await;
     assert_eq!(all.len(), 30);
     let mut urls: Vec<String> = Vec::new();
     for a in &all {
-        urls.push(article(&app, &a["id"]).await["source_url"].as_str().unwrap().into());
+        urls.push(
+            article(&app, &a["id"]).await["source_url"]
+                .as_str()
+                .unwrap()
+                .into(),
+        );
     }
     urls.sort();
     urls.dedup();
@@ -798,7 +898,10 @@ async fn full_page_sources_take_the_article_from_the_page_and_auto_publish_publi
     let content = a["content"].as_str().unwrap();
     assert!(content.contains("数据库连接池的大小"), "{content}");
     assert!(content.contains(&fixture.url("/i/pool.png")), "{content}");
-    assert!(!content.contains("版权所有"), "boilerplate left out: {content}");
+    assert!(
+        !content.contains("版权所有"),
+        "boilerplate left out: {content}"
+    );
     let public = app
         .get_json(&format!("/api/articles/{}", a["id"]), StatusCode::OK)
         .await;
@@ -894,8 +997,17 @@ async fn the_migration_keeps_articles_that_already_share_a_source_url_apart() {
         .await
         .unwrap();
     assert_eq!(rows.len(), 3, "no article is lost");
-    assert_eq!(rows[0].source_url, "https://e.org/same", "the oldest keeps it");
-    assert_eq!(rows[1].source_url, format!("https://e.org/same#duplicate-{}", rows[1].id));
-    assert_eq!(rows[2].source_url, format!("https://e.org/same#duplicate-{}", rows[2].id));
+    assert_eq!(
+        rows[0].source_url, "https://e.org/same",
+        "the oldest keeps it"
+    );
+    assert_eq!(
+        rows[1].source_url,
+        format!("https://e.org/same#duplicate-{}", rows[1].id)
+    );
+    assert_eq!(
+        rows[2].source_url,
+        format!("https://e.org/same#duplicate-{}", rows[2].id)
+    );
     db.close().await.ok();
 }

@@ -238,7 +238,11 @@ impl AdminSourcesApi {
     }
 
     /// Edit a source
-    #[oai(path = "/sources/:id", method = "patch", operation_id = "adminUpdateSource")]
+    #[oai(
+        path = "/sources/:id",
+        method = "patch",
+        operation_id = "adminUpdateSource"
+    )]
     async fn admin_update_source(
         &self,
         admin: AdminAuth,
@@ -265,7 +269,11 @@ impl AdminSourcesApi {
     }
 
     /// Delete a source (its articles stay)
-    #[oai(path = "/sources/:id", method = "delete", operation_id = "adminDeleteSource")]
+    #[oai(
+        path = "/sources/:id",
+        method = "delete",
+        operation_id = "adminDeleteSource"
+    )]
     async fn admin_delete_source(
         &self,
         admin: AdminAuth,

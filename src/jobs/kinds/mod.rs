@@ -21,8 +21,7 @@ use serde_json::Value;
 
 pub use self::{
     flush_counters::FlushCounters, ingest_sources::IngestSources,
-    publish_scheduled::PublishScheduled,
-    purge_expired::PurgeExpired, push_featured::PushFeatured,
+    publish_scheduled::PublishScheduled, purge_expired::PurgeExpired, push_featured::PushFeatured,
     refresh_hot_ranking::RefreshHotRanking, sync_wechat_followers::SyncWechatFollowers,
 };
 use crate::{

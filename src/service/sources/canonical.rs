@@ -81,7 +81,10 @@ mod tests {
             "https://e.org/a"
         );
         // The path's case and other parameters are the page's own.
-        assert_ne!(canonical("https://e.org/A", None), canonical("https://e.org/a", None));
+        assert_ne!(
+            canonical("https://e.org/A", None),
+            canonical("https://e.org/a", None)
+        );
         assert_ne!(
             canonical("https://e.org/a?id=1", None),
             canonical("https://e.org/a?id=2", None)

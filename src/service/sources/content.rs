@@ -79,15 +79,24 @@ mod tests {
             <script>alert(1)</script><img src="img/a.png" onerror="x()">"#;
         let clean = sanitize(html, &base);
         assert!(!clean.contains("script"), "{clean}");
-        assert!(!clean.contains("onclick") && !clean.contains("onerror"), "{clean}");
+        assert!(
+            !clean.contains("onclick") && !clean.contains("onerror"),
+            "{clean}"
+        );
         assert!(!clean.contains("javascript:"), "{clean}");
-        assert!(clean.contains("https://developer.aliyun.com/u/1"), "{clean}");
+        assert!(
+            clean.contains("https://developer.aliyun.com/u/1"),
+            "{clean}"
+        );
         assert!(
             clean.contains("https://developer.aliyun.com/article/img/a.png"),
             "{clean}"
         );
         let md = to_markdown(&clean);
-        assert!(md.contains("[me](https://developer.aliyun.com/u/1)"), "{md}");
+        assert!(
+            md.contains("[me](https://developer.aliyun.com/u/1)"),
+            "{md}"
+        );
         assert!(
             md.contains("![](https://developer.aliyun.com/article/img/a.png)"),
             "{md}"
@@ -96,7 +105,10 @@ mod tests {
 
     #[test]
     fn plain_text_and_cut_keep_characters_whole() {
-        assert_eq!(plain_text("<b>云</b>  原生\n<i>x</i> &amp; y"), "云 原生 x & y");
+        assert_eq!(
+            plain_text("<b>云</b>  原生\n<i>x</i> &amp; y"),
+            "云 原生 x & y"
+        );
         assert_eq!(cut("阿里云开发者", 3), "阿里云");
         assert_eq!(cut("ab", 5), "ab");
     }

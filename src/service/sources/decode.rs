@@ -31,7 +31,10 @@ fn label(raw: &str) -> Option<&'static Encoding> {
 fn http_charset(content_type: &str) -> Option<&'static Encoding> {
     content_type.split(';').skip(1).find_map(|param| {
         let (k, v) = param.split_once('=')?;
-        k.trim().eq_ignore_ascii_case("charset").then(|| label(v)).flatten()
+        k.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| label(v))
+            .flatten()
     })
 }
 
@@ -42,7 +45,13 @@ fn declared_charset(body: &[u8]) -> Option<&'static Encoding> {
     // Only ASCII matters here; other bytes are kept as they are.
     let head: String = head
         .iter()
-        .map(|&b| if b.is_ascii() { b.to_ascii_lowercase() as char } else { ' ' })
+        .map(|&b| {
+            if b.is_ascii() {
+                b.to_ascii_lowercase() as char
+            } else {
+                ' '
+            }
+        })
         .collect();
     if head.trim_start().starts_with("<?xml") {
         let decl = &head[..head.find("?>").unwrap_or(head.len())];
@@ -99,11 +108,7 @@ fn relabel_xml_declaration(text: &str) -> String {
     };
     let value_start = at + "encoding".len() + after.find(value).unwrap_or(0);
     let value_end = value_start + value.len();
-    format!(
-        "{}UTF-8{}",
-        &trimmed[..value_start],
-        &trimmed[value_end..]
-    )
+    format!("{}UTF-8{}", &trimmed[..value_start], &trimmed[value_end..])
 }
 
 #[cfg(test)]
@@ -123,11 +128,15 @@ mod tests {
         assert!(text.contains(CHINESE), "{text}");
         assert_eq!(enc, encoding_rs::GBK);
 
-        let declared =
-            format!("<?xml version=\"1.0\" encoding=\"gb2312\"?><rss><title>{CHINESE}</title></rss>");
+        let declared = format!(
+            "<?xml version=\"1.0\" encoding=\"gb2312\"?><rss><title>{CHINESE}</title></rss>"
+        );
         let (text, _) = decode(&gbk(&declared), Some("application/xml"));
         assert!(text.contains(CHINESE), "{text}");
-        assert!(text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"), "{text}");
+        assert!(
+            text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),
+            "{text}"
+        );
 
         let (text, _) = decode(&gbk(&xml), None);
         assert!(text.contains(CHINESE), "{text}");

@@ -169,7 +169,8 @@ impl Fetcher {
         let lock_key = format!("ingest:host:{host}");
         let gap_key = format!("ingest:gap:{host}");
         let lease = Duration::from_secs(self.settings.timeout_secs + 5);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(self.settings.timeout_secs);
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_secs(self.settings.timeout_secs);
         let token = loop {
             match self.cache.try_lock(&lock_key, lease).await {
                 Ok(Some(token)) => break Some(token),
@@ -242,7 +243,10 @@ impl Fetcher {
     /// The body, decompressed, refused past `max_body_bytes` without reading the rest.
     async fn read_limited(&self, mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
         let limit = self.settings.max_body_bytes;
-        if response.content_length().is_some_and(|n| n as usize > limit) {
+        if response
+            .content_length()
+            .is_some_and(|n| n as usize > limit)
+        {
             return Err(FetchError::TooLarge { limit });
         }
         let mut body = Vec::new();
@@ -391,7 +395,12 @@ mod tests {
     #[test]
     fn only_http_urls_are_fetched() {
         assert!(parse_http_url("https://example.com/feed").is_ok());
-        for bad in ["ftp://example.com/f", "file:///etc/passwd", "javascript:alert(1)", "x"] {
+        for bad in [
+            "ftp://example.com/f",
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "x",
+        ] {
             assert!(parse_http_url(bad).is_err(), "{bad}");
         }
     }

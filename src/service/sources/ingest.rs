@@ -197,7 +197,11 @@ fn delay_secs(secs: u64) -> Duration {
 
 /// When to look again after a success: the source's own minimum, or longer if the server
 /// said its answer stays fresh longer (but never over a day).
-fn next_after_success(source: &source::Model, freshness: Freshness, now: DateTime<Utc>) -> DateTime<Utc> {
+fn next_after_success(
+    source: &source::Model,
+    freshness: Freshness,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
     let min = source.min_interval_secs.max(1) as u64;
     let fresh = if freshness.expires_now {
         0
@@ -278,7 +282,10 @@ async fn fetch_source(
                         // GUID wins; the others would flap its draft between them.
                         let mut seen = std::collections::HashSet::new();
                         for item in items {
-                            let url = item.link.as_deref().and_then(|l| canonical(l, Some(&final_url)));
+                            let url = item
+                                .link
+                                .as_deref()
+                                .and_then(|l| canonical(l, Some(&final_url)));
                             let repeated = [url, item.guid.clone().map(|g| format!("guid:{g}"))]
                                 .into_iter()
                                 .flatten()
@@ -327,7 +334,14 @@ async fn fetch_source(
                 Some(secs) => format!("{error} (Retry-After: {secs} s)"),
                 None => error,
             };
-            failed(&mut model, &source, err.http_status(), &error, retry_after, now);
+            failed(
+                &mut model,
+                &source,
+                err.http_status(),
+                &error,
+                retry_after,
+                now,
+            );
             outcome.error = Some(error);
         }
     }
@@ -371,7 +385,11 @@ pub fn sha256_hex(parts: &[&[u8]]) -> String {
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part);
     }
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 enum Imported {
@@ -480,11 +498,7 @@ async fn import_item(
     base: &Url,
     item: Item,
 ) -> AppResult<Imported> {
-    let Some(feed_url) = item
-        .link
-        .as_deref()
-        .and_then(|l| canonical(l, Some(base)))
-    else {
+    let Some(feed_url) = item.link.as_deref().and_then(|l| canonical(l, Some(base))) else {
         return Ok(Imported::Skipped);
     };
     let content_hash = sha256_hex(&[
@@ -505,7 +519,11 @@ async fn import_item(
     if source.full_page
         && let Some(page) = full_page(fetcher, &feed_url).await
     {
-        if let Some(url) = page.canonical.as_deref().and_then(|c| canonical(c, Some(&page.url))) {
+        if let Some(url) = page
+            .canonical
+            .as_deref()
+            .and_then(|c| canonical(c, Some(&page.url)))
+        {
             if known_item(db, source.id, Some(&url), None).await?.is_some() {
                 return Ok(Imported::Skipped);
             }
@@ -583,7 +601,10 @@ async fn insert_new(
         cover_url: Set(None),
         author: Set(draft.author),
         source_url: Set(draft.source_url.clone()),
-        source_name: Set(content::cut(&source.name, crate::service::article_admin::SOURCE_NAME_MAX)),
+        source_name: Set(content::cut(
+            &source.name,
+            crate::service::article_admin::SOURCE_NAME_MAX,
+        )),
         copyright_notice: Set(notice),
         category_id: Set(source.category_id),
         status: Set(if published {
@@ -724,7 +745,10 @@ mod tests {
             let d = backoff(600, failures, None);
             let full = (600f64 * 2f64.powi(failures - 1)).min(86_400.0);
             assert!(d.num_seconds() as f64 <= full, "{failures}: {d}");
-            assert!(d.num_seconds() as f64 >= full * 0.75 - 1.0, "{failures}: {d}");
+            assert!(
+                d.num_seconds() as f64 >= full * 0.75 - 1.0,
+                "{failures}: {d}"
+            );
             assert!(d <= MAX_DELAY);
         }
         assert!(backoff(60, 1, Some(3600)).num_seconds() >= 3600);

@@ -199,11 +199,7 @@ async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<source::Model> {
         .ok_or(AppError::not_found("source"))
 }
 
-pub async fn create(
-    state: &AppState,
-    actor: &Actor,
-    new: NewSource,
-) -> AppResult<SourceView> {
+pub async fn create(state: &AppState, actor: &Actor, new: NewSource) -> AppResult<SourceView> {
     let name = validate::text("name", &new.name, 1, NAME_MAX)?;
     let url = feed_url(&new.feed_url)?;
     let notice = notice_template(new.notice_template.as_deref())?;
@@ -320,8 +316,7 @@ pub async fn update(
     }
     model.updated_at = Set(time::now());
     let saved = model.update(&txn).await?;
-    let entry =
-        Entry::new("source.update", "source", id).changes(before, audit_summary(&saved));
+    let entry = Entry::new("source.update", "source", id).changes(before, audit_summary(&saved));
     audit::record(&txn, actor, entry).await?;
     txn.commit().await?;
     Ok(saved.into())

@@ -25,11 +25,7 @@ pub fn parse(text: &str, base: &Url) -> Result<Vec<Item>, String> {
         .build()
         .parse(text.as_bytes())
         .map_err(|e| format!("the feed does not parse: {e}"))?;
-    Ok(feed
-        .entries
-        .into_iter()
-        .map(|e| item(e, base))
-        .collect())
+    Ok(feed.entries.into_iter().map(|e| item(e, base)).collect())
 }
 
 fn item(entry: model::Entry, base: &Url) -> Item {
@@ -48,7 +44,10 @@ fn item(entry: model::Entry, base: &Url) -> Item {
         guid,
         link,
         title: entry.title.map(|t| t.content).unwrap_or_default(),
-        summary_html: entry.summary.map(|t| t.content).filter(|s| !s.trim().is_empty()),
+        summary_html: entry
+            .summary
+            .map(|t| t.content)
+            .filter(|s| !s.trim().is_empty()),
         content_html: entry
             .content
             .and_then(|c| c.body)
