@@ -289,7 +289,10 @@ async fn fetch_source(
                             let repeated = [url, item.guid.clone().map(|g| format!("guid:{g}"))]
                                 .into_iter()
                                 .flatten()
-                                .fold(false, |rep, key| !seen.insert(key) || rep);
+                                // Every key is recorded, so no short-circuit here.
+                                .map(|key| !seen.insert(key))
+                                .collect::<Vec<bool>>()
+                                .contains(&true);
                             if repeated {
                                 outcome.skipped += 1;
                                 continue;
