@@ -57,6 +57,8 @@ pub struct Settings {
     pub wechat: WechatSettings,
     #[serde(default)]
     pub push: PushSettings,
+    #[serde(default)]
+    pub ingest: IngestSettings,
 }
 
 fn default_env() -> AppEnv {
@@ -148,6 +150,15 @@ pub struct DatabaseSettings {
 /// `server.trusted_proxies`: `10.0.0.0/8` or a bare address (one host); blanks are skipped
 /// (an empty environment value means none). The error names the bad entry.
 fn trusted_proxies<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<IpNet>, D::Error> {
+    networks(de, "server.trusted_proxies")
+}
+
+/// `ingest.allowed_networks`, read as `server.trusted_proxies` is.
+fn allowed_networks<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<IpNet>, D::Error> {
+    networks(de, "ingest.allowed_networks")
+}
+
+fn networks<'de, D: Deserializer<'de>>(de: D, key: &str) -> Result<Vec<IpNet>, D::Error> {
     Vec::<String>::deserialize(de)?
         .iter()
         .map(|s| s.trim())
@@ -157,7 +168,7 @@ fn trusted_proxies<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<IpNet>, D::Er
                 .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
                 .map_err(|_| {
                     serde::de::Error::custom(format!(
-                        "server.trusted_proxies: {s:?} is not a CIDR like 10.0.0.0/8 or an IP address"
+                        "{key}: {s:?} is not a CIDR like 10.0.0.0/8 or an IP address"
                     ))
                 })
         })
@@ -301,6 +312,67 @@ impl Default for WechatSettings {
             miniprogram: MiniProgramSettings::default(),
             bind_ticket_ttl_secs: 600,
         }
+    }
+}
+
+/// `ingest`: fetching feed sources (`service::sources`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct IngestSettings {
+    /// Let sources reach loopback, private, link-local and multicast addresses (off: such
+    /// a feed, or a redirect or DNS answer leading there, is refused and the source says why).
+    pub allow_private_networks: bool,
+    /// Networks reachable even with `allow_private_networks` off (an intranet feed host).
+    #[serde(deserialize_with = "allowed_networks")]
+    pub allowed_networks: Vec<IpNet>,
+    /// Largest feed or page body, in bytes after decompression.
+    pub max_body_bytes: usize,
+    /// Whole request, and connecting, per fetch.
+    pub timeout_secs: u64,
+    pub connect_timeout_secs: u64,
+    pub max_redirects: u32,
+    /// Least time between two requests to the same host, from any instance.
+    pub min_host_gap_ms: u64,
+    /// A source's minimum interval when none is given; each source may set its own.
+    pub default_min_interval_secs: u64,
+    pub user_agent: String,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            allow_private_networks: false,
+            allowed_networks: Vec::new(),
+            max_body_bytes: 5 * 1024 * 1024,
+            timeout_secs: 20,
+            connect_timeout_secs: 10,
+            max_redirects: 5,
+            min_host_gap_ms: 1000,
+            default_min_interval_secs: 1800,
+            user_agent: "qshare-ingest/0.1".into(),
+        }
+    }
+}
+
+impl IngestSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "ingest.max_body_bytes must be at least 1024".into(),
+            ));
+        }
+        if self.timeout_secs == 0 || self.connect_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "ingest.timeout_secs and connect_timeout_secs must be at least 1".into(),
+            ));
+        }
+        if self.default_min_interval_secs == 0 || self.user_agent.trim().is_empty() {
+            return Err(ConfigError::Invalid(
+                "ingest.default_min_interval_secs must be at least 1 and ingest.user_agent set"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -618,7 +690,8 @@ impl Settings {
                     // APP_SERVER__CORS__ALLOWED_ORIGINS=https://a.example,https://b.example
                     .list_separator(",")
                     .with_list_parse_key("server.cors.allowed_origins")
-                    .with_list_parse_key("server.trusted_proxies"),
+                    .with_list_parse_key("server.trusted_proxies")
+                    .with_list_parse_key("ingest.allowed_networks"),
             )
             .set_override_option("database.url", std::env::var("DATABASE_URL").ok())?
             .set_override_option("cache.redis_url", std::env::var("REDIS_URL").ok())?;
@@ -713,6 +786,7 @@ impl Settings {
         }
         self.wechat.validate()?;
         self.push.validate(&self.wechat)?;
+        self.ingest.validate()?;
         if self.env == AppEnv::Production {
             if self.auth.jwt_secret == DEV_JWT_SECRET {
                 return invalid(

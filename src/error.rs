@@ -44,6 +44,8 @@ pub enum ErrorCode {
     SyncRunning,
     /// 422: a job's stored params no longer parse for its kind.
     InvalidStoredParams,
+    /// 409: another article already carries this `source_url` (one article per original).
+    SourceUrlTaken,
     /// 409: the feature needs configuration this server does not have (e.g. a WeChat app);
     /// retrying will not help.
     NotConfigured,

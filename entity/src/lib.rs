@@ -20,6 +20,8 @@ pub mod push_preference;
 pub mod refresh_token;
 pub mod resource;
 pub mod scheduled_job;
+pub mod source;
+pub mod source_item;
 pub mod tag;
 pub mod user;
 pub mod wechat_follower;

@@ -62,6 +62,7 @@ type AdminApis = (
     admin::AdminFollowersApi,
     admin::AdminPushApi,
     admin::AdminAuditApi,
+    admin::AdminSourcesApi,
 );
 
 type Apis = (PublicApis, AdminApis);
@@ -88,6 +89,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
         admin::AdminFollowersApi,
         admin::AdminPushApi,
         admin::AdminAuditApi,
+        admin::AdminSourcesApi,
     );
     OpenApiService::new((public, admin), "qshare", env!("CARGO_PKG_VERSION"))
     .description("Backend of the qshare quality-sharing (优质分享) tech-article site, app and WeChat mini-program.")

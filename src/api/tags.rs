@@ -37,4 +37,6 @@ pub enum ApiTags {
     AdminPush,
     /// Admin: the audit log of administrative changes.
     AdminAudit,
+    /// Admin: feed sources imported as drafts.
+    AdminSources,
 }

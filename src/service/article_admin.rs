@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use entity::{
     article::{self, ArticleStatus},
-    article_tag, category, tag,
+    article_tag, category, source_item, tag,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
@@ -25,6 +25,7 @@ use crate::{
     error::{AppError, AppResult, ErrorCode},
     pagination::{self, IdCursor, Page},
     time,
+    unique::{OnUnique, UniqueIndex},
 };
 
 /// A new article, before validation.
@@ -63,6 +64,20 @@ pub fn default_copyright_notice(source_name: &str, source_url: &str) -> String {
     format!(
         "本文转载自「{source_name}」，原文链接：{source_url}。版权归原作者所有，仅供学习交流；如有侵权请联系删除。"
     )
+}
+
+/// One article per original: the source URL is unique (imports key on it too).
+pub const SOURCE_URL_INDEX: UniqueIndex = UniqueIndex {
+    name: "ux_articles_source_url",
+    table: "articles",
+    columns: &["source_url"],
+};
+
+fn source_url_taken() -> AppError {
+    AppError::Conflict {
+        code: ErrorCode::SourceUrlTaken,
+        message: "another article already has this source_url".into(),
+    }
 }
 
 /// Tags per article.
@@ -209,7 +224,8 @@ pub async fn create(
         ..Default::default()
     }
     .insert(&txn)
-    .await?;
+    .await
+    .on_unique(&SOURCE_URL_INDEX, source_url_taken)?;
     replace_tags(&txn, saved.id, &tag_ids).await?;
     let entry = Entry::new("article.create", "article", saved.id)
         .after(with_tags(audit_summary(&saved), &tag_ids));
@@ -232,14 +248,22 @@ async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<article::Model> {
         .ok_or(AppError::not_found("article"))
 }
 
-/// All articles, newest id first, optionally of one status.
+/// Where an article came from: imported from a feed source, or written in by an editor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Source,
+    Manual,
+}
+
+/// All articles, newest id first, optionally of one status and origin.
 pub async fn list(
     db: &DatabaseConnection,
     status: Option<ArticleStatus>,
+    origin: Option<Origin>,
     cursor: Option<&str>,
     limit: Option<u32>,
 ) -> AppResult<Page<CardView>> {
-    list_matching(db, status, None, cursor, limit).await
+    list_matching(db, status, origin, None, cursor, limit).await
 }
 
 /// The longest title search the console sends.
@@ -249,6 +273,7 @@ pub const SEARCH_MAX: usize = 100;
 pub async fn list_matching(
     db: &DatabaseConnection,
     status: Option<ArticleStatus>,
+    origin: Option<Origin>,
     q: Option<&str>,
     cursor: Option<&str>,
     limit: Option<u32>,
@@ -257,6 +282,17 @@ pub async fn list_matching(
     let mut query = article::Entity::find();
     if let Some(status) = status {
         query = query.filter(article::Column::Status.eq(status));
+    }
+    if let Some(origin) = origin {
+        let imported = sea_orm::sea_query::Query::select()
+            .column(source_item::Column::ArticleId)
+            .from(source_item::Entity)
+            .and_where(source_item::Column::ArticleId.is_not_null())
+            .to_owned();
+        query = query.filter(match origin {
+            Origin::Source => article::Column::Id.in_subquery(imported),
+            Origin::Manual => article::Column::Id.not_in_subquery(imported),
+        });
     }
     if let Some(q) = q.map(str::trim).filter(|q| !q.is_empty()) {
         if q.chars().count() > SEARCH_MAX {
@@ -339,7 +375,10 @@ pub async fn update(
         new_tags = Some(ids);
     }
     model.updated_at = Set(time::now());
-    let saved = model.update(&txn).await?;
+    let saved = model
+        .update(&txn)
+        .await
+        .on_unique(&SOURCE_URL_INDEX, source_url_taken)?;
     let mut after = audit_summary(&saved);
     if let Some(ids) = &new_tags {
         after = with_tags(after, ids);

@@ -21,6 +21,7 @@ pub mod rate_limit;
 pub mod reactions;
 pub mod read_limits;
 pub mod resources;
+pub mod sources;
 pub mod taxonomy;
 pub mod tokens;
 pub mod validate;

@@ -259,14 +259,15 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Creates a draft article with the given title and extra fields; returns its id.
+    /// Creates a draft article with the given title and extra fields; returns its id. Its
+    /// source URL is unique unless `extra` gives one (`articles.source_url` is unique).
     pub async fn create_article(&self, title: &str, extra: Value) -> i64 {
         let mut body = json!({
             "title": title,
             "summary": format!("Summary of {title}"),
             "content": format!("# {title}\n\nBody."),
             "author": "Tester",
-            "source_url": "https://example.com/original",
+            "source_url": format!("https://example.com/original/{}", unique_name("a")),
             "source_name": "Example",
         });
         if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {

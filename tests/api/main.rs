@@ -35,6 +35,7 @@ mod read_path;
 mod resilience;
 mod shutdown;
 mod slow_clients;
+mod sources;
 mod sql_fault;
 mod stored_json;
 mod token_rotation;

@@ -1,6 +1,6 @@
 use poem::web::Data;
 use poem_openapi::{
-    Object, OpenApi, param::Path, param::Query, payload::Json, types::MaybeUndefined,
+    Enum, Object, OpenApi, param::Path, param::Query, payload::Json, types::MaybeUndefined,
 };
 
 use super::{Created, Deleted};
@@ -12,7 +12,7 @@ use crate::{
         tags::ApiTags,
         types::{List, Text, Timestamp},
     },
-    service::article_admin::{self, ArticleChanges, NewArticle},
+    service::article_admin::{self, ArticleChanges, NewArticle, Origin},
     state::AppState,
 };
 
@@ -91,6 +91,13 @@ pub struct ArticleSchedule {
     pub publish_at: Timestamp,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ArticleOrigin {
+    Source,
+    Manual,
+}
+
 fn maybe<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
     match value {
         MaybeUndefined::Undefined => None,
@@ -110,12 +117,18 @@ impl AdminArticlesApi {
         _admin: AdminAuth,
         state: Data<&AppState>,
         status: Query<Option<ArticleStatus>>,
+        /// `source`: imported from a feed source; `manual`: written in by an editor.
+        origin: Query<Option<ArticleOrigin>>,
         cursor: Query<Option<String>>,
         limit: Query<Option<u32>>,
     ) -> ApiResult<Json<ArticlePage>> {
         let page = article_admin::list(
             &state.db,
             status.0.map(Into::into),
+            origin.0.map(|o| match o {
+                ArticleOrigin::Source => Origin::Source,
+                ArticleOrigin::Manual => Origin::Manual,
+            }),
             cursor.0.as_deref(),
             limit.0,
         )

@@ -8,6 +8,7 @@ mod moderation;
 mod push;
 mod releases;
 mod resources;
+mod sources;
 mod taxonomy;
 
 pub use articles::AdminArticlesApi;
@@ -18,6 +19,7 @@ pub use moderation::AdminModerationApi;
 pub use push::AdminPushApi;
 pub use releases::AdminReleasesApi;
 pub use resources::AdminResourcesApi;
+pub use sources::AdminSourcesApi;
 pub use taxonomy::AdminTaxonomyApi;
 
 use poem_openapi::{ApiResponse, payload::Json, types::ToJSON};

@@ -91,6 +91,7 @@ async fn list_page(req: &Request, console: &Console, q: ListQuery) -> web::Conso
     let page = article_admin::list_matching(
         &state.db,
         status,
+        None,
         q.q.as_deref(),
         q.cursor.as_deref(),
         Some(50),

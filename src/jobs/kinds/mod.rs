@@ -3,6 +3,7 @@
 //! `run`. [`ALL`] is the one registration; adding a kind is one file and one line there.
 
 mod flush_counters;
+mod ingest_sources;
 mod publish_scheduled;
 mod purge_expired;
 mod push_featured;
@@ -19,8 +20,8 @@ use serde::{
 use serde_json::Value;
 
 pub use self::{
-    flush_counters::FlushCounters, publish_scheduled::PublishScheduled,
-    purge_expired::PurgeExpired, push_featured::PushFeatured,
+    flush_counters::FlushCounters, ingest_sources::IngestSources,
+    publish_scheduled::PublishScheduled, purge_expired::PurgeExpired, push_featured::PushFeatured,
     refresh_hot_ranking::RefreshHotRanking, sync_wechat_followers::SyncWechatFollowers,
 };
 use crate::{
@@ -53,6 +54,7 @@ pub static ALL: &[KindEntry] = &[
     KindEntry::of::<PublishScheduled>(),
     KindEntry::of::<SyncWechatFollowers>(),
     KindEntry::of::<PurgeExpired>(),
+    KindEntry::of::<IngestSources>(),
 ];
 
 /// A kind with its type erased, so that kinds can live in one list.
