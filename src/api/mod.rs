@@ -9,6 +9,7 @@ mod cached_reads;
 mod client_ip;
 pub mod comments;
 mod cors;
+mod devices;
 pub mod dto;
 pub mod error;
 pub mod guestbook;
@@ -45,6 +46,7 @@ type PublicApis = (
     app_release::AppReleaseApi,
     auth::AuthApi,
     me::MeApi,
+    devices::DevicesApi,
     notifications::NotificationsApi,
     comments::CommentsApi,
     guestbook::GuestbookApi,
@@ -61,6 +63,7 @@ type AdminApis = (
     admin::AdminFollowersApi,
     admin::AdminPushApi,
     admin::AdminAuditApi,
+    admin::AdminDevicesApi,
 );
 
 type Apis = (PublicApis, AdminApis);
@@ -73,6 +76,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
         app_release::AppReleaseApi,
         auth::AuthApi,
         me::MeApi,
+        devices::DevicesApi,
         notifications::NotificationsApi,
         comments::CommentsApi,
         guestbook::GuestbookApi,
@@ -87,6 +91,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
         admin::AdminFollowersApi,
         admin::AdminPushApi,
         admin::AdminAuditApi,
+        admin::AdminDevicesApi,
     );
     OpenApiService::new((public, admin), "qshare", env!("CARGO_PKG_VERSION"))
     .description("Backend of the qshare quality-sharing (优质分享) tech-article site, app and WeChat mini-program.")

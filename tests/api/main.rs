@@ -14,6 +14,8 @@ mod cli;
 mod client_ip;
 mod comments;
 mod config;
+mod device_push;
+mod devices;
 mod errors;
 mod fault_proxy;
 mod guestbook;
