@@ -58,7 +58,7 @@ async fn rows_with_token(app: &TestApp, token: &str) -> Vec<device::Model> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_logged_in_user_registers_lists_and_removes_a_device() {
     let app = spawn_app().await;
-    let user = app.user_token(&unique_name("dev")).await;
+    let user = app.user_token("dev_user").await;
     let token = apns_token(1);
     let d = register_mine(
         &app,
@@ -89,8 +89,8 @@ async fn a_logged_in_user_registers_lists_and_removes_a_device() {
 #[tokio::test(flavor = "multi_thread")]
 async fn registering_the_same_token_again_updates_the_row_and_moves_it_to_the_newest_owner() {
     let app = spawn_app().await;
-    let alice = app.user_token(&unique_name("alice")).await;
-    let bob = app.user_token(&unique_name("bob")).await;
+    let alice = app.user_token("alice_user").await;
+    let bob = app.user_token("bob_user").await;
     let token = fcm_token();
     let first = register_mine(&app, &alice, json!({"provider": "fcm", "token": token})).await;
     let again = register_mine(
@@ -148,7 +148,7 @@ async fn concurrent_registrations_of_one_token_leave_one_row() {
 #[tokio::test(flavor = "multi_thread")]
 async fn logout_keeps_the_device_but_detaches_it_from_the_user() {
     let app = spawn_app().await;
-    let name = unique_name("leaver");
+    let name = "leaver_user".to_string();
     let session = app.register(&name, "a-good-password").await;
     let access = session["access_token"].as_str().unwrap();
     let token = fcm_token();
@@ -223,7 +223,7 @@ async fn an_anonymous_device_gets_a_secret_that_guards_its_preferences() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_registrations_are_refused_naming_the_field_and_change_nothing() {
     let app = spawn_app().await;
-    let user = app.user_token(&unique_name("bad")).await;
+    let user = app.user_token("bad_user").await;
     let cases = [
         (
             json!({"provider": "apns", "token": "not-hex-at-all"}),
@@ -300,7 +300,7 @@ async fn anonymous_registrations_are_limited_per_client_ip() {
 #[tokio::test(flavor = "multi_thread")]
 async fn admins_see_device_counts_by_provider_validity_and_app_version() {
     let app = spawn_app().await;
-    let user = app.user_token(&unique_name("stats")).await;
+    let user = app.user_token("stats_user").await;
     register_mine(
         &app,
         &user,
