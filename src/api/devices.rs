@@ -48,16 +48,21 @@ pub struct DeviceRegistration {
     #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub token: Text<{ crate::service::devices::TOKEN_MAX }>,
     /// Bundle id / package name (informational).
+    #[oai(nullable)]
     #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub app_id: Option<Text<{ crate::service::devices::APP_ID_MAX }>>,
     /// APNs service of the build: `production` (default) or `sandbox`.
+    #[oai(nullable)]
     pub environment: Option<EnvironmentName>,
     /// `zh-CN` (default) or `en`: the language of the notifications.
+    #[oai(nullable)]
     #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub locale: Option<Text<{ crate::service::devices::LOCALE_MAX }>>,
     /// IANA timezone (default Asia/Shanghai), for quiet hours.
+    #[oai(nullable)]
     #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub timezone: Option<Text<{ crate::service::validate::TIMEZONE_MAX }>>,
+    #[oai(nullable)]
     #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub app_version: Option<Text<{ crate::service::devices::APP_VERSION_MAX }>>,
 }
@@ -68,16 +73,16 @@ pub struct Device {
     pub id: i64,
     pub provider: ProviderName,
     pub token: String,
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable)]
     pub app_id: Option<String>,
     pub environment: EnvironmentName,
     pub locale: String,
     pub timezone: String,
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable)]
     pub app_version: Option<String>,
     /// False once the provider said the token is dead (register it again to revive it).
     pub valid: bool,
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable)]
     pub invalid_reason: Option<String>,
     pub registered_at: Timestamp,
 }

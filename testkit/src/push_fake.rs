@@ -138,6 +138,9 @@ struct State {
     max_jwts_per_connection: u64,
     /// 403 InvalidProviderToken for every APNs request (a revoked key).
     apns_refuse_all: bool,
+    /// Provider JWTs whose signature checked out, with their `iat` (each is verified once:
+    /// a signature check per request would make the fake, not the sender, the bottleneck).
+    verified: HashMap<String, i64>,
 }
 
 struct Shared {
@@ -572,14 +575,27 @@ fn apns_check(
     {
         return Some(Answer::apns(403, "InvalidProviderToken"));
     }
-    let mut validation = Validation::new(Algorithm::ES256);
-    validation.required_spec_claims = HashSet::from(["iss".to_string()]);
-    validation.validate_exp = false;
-    validation.set_issuer(&[APNS_TEAM_ID]);
-    let Ok(data) = jsonwebtoken::decode::<Value>(jwt, &shared.apns_key, &validation) else {
-        return Some(Answer::apns(403, "InvalidProviderToken"));
+    let known = shared.state.lock().unwrap().verified.get(jwt).copied();
+    let iat = match known {
+        Some(iat) => iat,
+        None => {
+            let mut validation = Validation::new(Algorithm::ES256);
+            validation.required_spec_claims = HashSet::from(["iss".to_string()]);
+            validation.validate_exp = false;
+            validation.set_issuer(&[APNS_TEAM_ID]);
+            let Ok(data) = jsonwebtoken::decode::<Value>(jwt, &shared.apns_key, &validation) else {
+                return Some(Answer::apns(403, "InvalidProviderToken"));
+            };
+            let iat = data.claims["iat"].as_i64().unwrap_or(0);
+            shared
+                .state
+                .lock()
+                .unwrap()
+                .verified
+                .insert(jwt.to_string(), iat);
+            iat
+        }
     };
-    let iat = data.claims["iat"].as_i64().unwrap_or(0);
     if chrono::Utc::now().timestamp() - iat > 3600 {
         return Some(Answer::apns(403, "ExpiredProviderToken"));
     }
@@ -748,8 +764,18 @@ fn harmony_send(
     let mut validation = Validation::new(Algorithm::PS256);
     validation.set_issuer(&[HARMONY_SUB_ACCOUNT]);
     validation.set_audience(&["https://oauth-login.cloud.huawei.com/oauth2/v3/token"]);
-    if jsonwebtoken::decode::<Value>(jwt, &shared.rsa_key, &validation).is_err() {
-        return Answer::harmony(401, "80200001");
+    let known = shared.state.lock().unwrap().verified.contains_key(jwt);
+    if !known {
+        let Ok(data) = jsonwebtoken::decode::<Value>(jwt, &shared.rsa_key, &validation) else {
+            return Answer::harmony(401, "80200001");
+        };
+        let iat = data.claims["iat"].as_i64().unwrap_or(0);
+        shared
+            .state
+            .lock()
+            .unwrap()
+            .verified
+            .insert(jwt.to_string(), iat);
     }
     if headers.get("push-type").map(String::as_str) != Some("0") {
         return Answer::harmony(400, "80100003");
