@@ -122,7 +122,7 @@ fn check_token(provider: Provider, token: &str) -> AppResult<String> {
     match provider {
         Provider::Apns => {
             if token.len() < 32
-                || token.len() % 2 != 0
+                || !token.len().is_multiple_of(2)
                 || !token.bytes().all(|b| b.is_ascii_hexdigit())
             {
                 return bad("an APNs token is an even number (at least 32) of hex digits");
@@ -461,9 +461,12 @@ pub struct DeviceStats {
     pub anonymous: i64,
 }
 
+/// (provider, invalid reason, app version, owned, devices) as grouped by SQL.
+type StatsRow = (Provider, Option<String>, Option<String>, bool, i64);
+
 pub async fn stats(db: &DatabaseConnection) -> AppResult<DeviceStats> {
     use device::Column as D;
-    let rows: Vec<(Provider, Option<String>, Option<String>, bool, i64)> = device::Entity::find()
+    let rows: Vec<StatsRow> = device::Entity::find()
         .select_only()
         .column(D::Provider)
         .column(D::InvalidReason)

@@ -456,10 +456,10 @@ async fn handle(
     } else {
         Bytes::from(serde_json::to_vec(&answer.body).unwrap_or_default())
     };
-    if let Ok(mut stream) = respond.send_response(response, payload.is_empty()) {
-        if !payload.is_empty() {
-            let _ = stream.send_data(payload, true);
-        }
+    if let Ok(mut stream) = respond.send_response(response, payload.is_empty())
+        && !payload.is_empty()
+    {
+        let _ = stream.send_data(payload, true);
     }
 }
 
@@ -495,7 +495,7 @@ fn route(
     Answer::new(404, json!({ "error": format!("no such path {path}") }))
 }
 
-fn bearer<'a>(headers: &'a HashMap<String, String>) -> Option<&'a str> {
+fn bearer(headers: &HashMap<String, String>) -> Option<&str> {
     let auth = headers.get("authorization")?;
     auth.strip_prefix("bearer ")
         .or_else(|| auth.strip_prefix("Bearer "))
@@ -637,7 +637,7 @@ fn apns_check(
     }
 }
 
-fn form_field<'a>(body: &'a str, name: &str) -> Option<String> {
+fn form_field(body: &str, name: &str) -> Option<String> {
     body.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
         (k == name).then(|| v.replace("%3A", ":").replace("%3a", ":").replace('+', " "))
