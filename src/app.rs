@@ -89,6 +89,8 @@ impl Application {
             .context("listener has no address")?;
         let wechat = WechatServices::new(&settings.wechat, cache.clone())
             .context("cannot set up the WeChat client")?;
+        let push_providers = crate::mobile_push::Providers::from_settings(&settings.push, &cache)
+            .context("cannot set up the device push channels")?;
         let state = AppState {
             db: database,
             cache,
@@ -98,6 +100,7 @@ impl Application {
             jobs_changed: Arc::default(),
             wechat,
             push_wake: Arc::default(),
+            push_providers,
         };
         let scheduler = if state.settings.jobs.enabled {
             Some(

@@ -219,6 +219,8 @@ pub struct RateLimitSettings {
     pub login_failures_per_ip: u32,
     pub login_failures_per_username: u32,
     pub registrations_per_ip: u32,
+    /// Anonymous device registrations (`POST /api/devices`) allowed per window per client IP.
+    pub device_registrations_per_ip: u32,
     pub window_secs: u64,
     pub comments_per_user: u32,
     pub comments_per_ip: u32,
@@ -399,6 +401,8 @@ pub struct PushSettings {
     pub retry_max_ms: u64,
     /// Where message links point (`{site_url}/articles/{id}`).
     pub site_url: String,
+    /// Device pushes (APNs, FCM, HarmonyOS): what every device channel shares.
+    pub devices: DevicePushSettings,
     pub channels: PushChannels,
 }
 
@@ -415,6 +419,7 @@ impl Default for PushSettings {
             retry_base_ms: 2000,
             retry_max_ms: 600_000,
             site_url: "http://127.0.0.1:8080".into(),
+            devices: DevicePushSettings::default(),
             channels: PushChannels::default(),
         }
     }
@@ -427,6 +432,9 @@ pub struct PushChannels {
     pub wechat_template: TemplateChannel,
     pub wechat_mass: MassChannel,
     pub miniprogram_subscribe: SubscribeChannel,
+    pub apns: ApnsChannel,
+    pub fcm: FcmChannel,
+    pub harmony: HarmonyChannel,
 }
 
 impl Default for PushChannels {
@@ -447,7 +455,213 @@ impl Default for PushChannels {
                 template_id: String::new(),
                 page: "pages/article/index".into(),
             },
+            apns: ApnsChannel::default(),
+            fcm: FcmChannel::default(),
+            harmony: HarmonyChannel::default(),
         }
+    }
+}
+
+/// `push.devices`: shared by the APNs, FCM and HarmonyOS channels.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DevicePushSettings {
+    /// How long a provider keeps an undelivered notification (a digest older than a day is
+    /// not worth delivering).
+    pub ttl_secs: u64,
+    /// Marketing-type notifications per device per day (HarmonyOS allows 2); 0 = no cap.
+    pub marketing_daily_cap: u32,
+    /// Timeout of one provider request.
+    pub request_timeout_ms: u64,
+    /// How long a channel stays paused on every instance after a credential or
+    /// configuration error (the operator fixes it meanwhile).
+    pub config_error_pause_secs: u64,
+    /// The app's deep link to an article (`{id}` is replaced).
+    pub deep_link: String,
+}
+
+impl Default for DevicePushSettings {
+    fn default() -> Self {
+        Self {
+            ttl_secs: 86_400,
+            marketing_daily_cap: 2,
+            request_timeout_ms: 10_000,
+            config_error_pause_secs: 600,
+            deep_link: "qshare://articles/{id}".into(),
+        }
+    }
+}
+
+/// `push.channels.apns`: Apple, token (`.p8` key) authentication over HTTP/2.
+#[derive(Clone, Deserialize)]
+#[serde(default)]
+pub struct ApnsChannel {
+    pub enabled: bool,
+    /// The production service; devices registered as `sandbox` use `sandbox_base_url`.
+    pub base_url: String,
+    pub sandbox_base_url: String,
+    /// An extra root certificate (PEM) to trust: a local fake, a TLS-inspecting proxy.
+    pub ca_cert_path: Option<String>,
+    /// The `.p8` signing key, by path or inline (`APP_PUSH__CHANNELS__APNS__KEY_PEM`).
+    pub key_path: Option<String>,
+    pub key_pem: Option<String>,
+    /// The key's 10-character Key ID and the team's Team ID.
+    pub key_id: String,
+    pub team_id: String,
+    /// The app's bundle id (`apns-topic`).
+    pub topic: String,
+    /// `production` or `sandbox`: the service for devices that did not say.
+    pub environment: String,
+    /// Sends in flight per instance (HTTP/2 streams over few connections).
+    pub concurrency: u32,
+    /// Sends per second across all instances; 0 = unlimited.
+    pub rate_per_sec: u32,
+    /// The provider JWT is reused this long (Apple refuses one older than an hour).
+    pub token_ttl_secs: u64,
+    /// Never mint a new JWT sooner than this after the last one (Apple answers
+    /// TooManyProviderTokenUpdates to more than one per 20 minutes).
+    pub min_remint_secs: u64,
+}
+
+impl Default for ApnsChannel {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            base_url: "https://api.push.apple.com".into(),
+            sandbox_base_url: "https://api.sandbox.push.apple.com".into(),
+            ca_cert_path: None,
+            key_path: None,
+            key_pem: None,
+            key_id: String::new(),
+            team_id: String::new(),
+            topic: String::new(),
+            environment: "production".into(),
+            concurrency: 64,
+            rate_per_sec: 0,
+            token_ttl_secs: 3000,
+            min_remint_secs: 1200,
+        }
+    }
+}
+
+impl fmt::Debug for ApnsChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApnsChannel")
+            .field("enabled", &self.enabled)
+            .field("base_url", &self.base_url)
+            .field("sandbox_base_url", &self.sandbox_base_url)
+            .field("ca_cert_path", &self.ca_cert_path)
+            .field("key_path", &self.key_path)
+            .field("key_pem", &self.key_pem.as_ref().map(|_| "***"))
+            .field("key_id", &self.key_id)
+            .field("team_id", &self.team_id)
+            .field("topic", &self.topic)
+            .field("environment", &self.environment)
+            .field("concurrency", &self.concurrency)
+            .field("rate_per_sec", &self.rate_per_sec)
+            .finish()
+    }
+}
+
+/// `push.channels.fcm`: Firebase Cloud Messaging HTTP v1 with a service account.
+#[derive(Clone, Deserialize)]
+#[serde(default)]
+pub struct FcmChannel {
+    pub enabled: bool,
+    pub base_url: String,
+    pub ca_cert_path: Option<String>,
+    /// The service-account JSON, by path or inline
+    /// (`APP_PUSH__CHANNELS__FCM__SERVICE_ACCOUNT_JSON`).
+    pub service_account_path: Option<String>,
+    pub service_account_json: Option<String>,
+    /// Defaults to the service account's `project_id`.
+    pub project_id: Option<String>,
+    /// Defaults to the service account's `token_uri`.
+    pub token_uri: Option<String>,
+    pub concurrency: u32,
+    pub rate_per_sec: u32,
+}
+
+impl Default for FcmChannel {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            base_url: "https://fcm.googleapis.com".into(),
+            ca_cert_path: None,
+            service_account_path: None,
+            service_account_json: None,
+            project_id: None,
+            token_uri: None,
+            concurrency: 64,
+            rate_per_sec: 0,
+        }
+    }
+}
+
+impl fmt::Debug for FcmChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FcmChannel")
+            .field("enabled", &self.enabled)
+            .field("base_url", &self.base_url)
+            .field("ca_cert_path", &self.ca_cert_path)
+            .field("service_account_path", &self.service_account_path)
+            .field(
+                "service_account_json",
+                &self.service_account_json.as_ref().map(|_| "***"),
+            )
+            .field("project_id", &self.project_id)
+            .field("token_uri", &self.token_uri)
+            .field("concurrency", &self.concurrency)
+            .field("rate_per_sec", &self.rate_per_sec)
+            .finish()
+    }
+}
+
+/// `push.channels.harmony`: HarmonyOS NEXT Push Kit v3 with a service account (PS256 JWT).
+#[derive(Clone, Deserialize)]
+#[serde(default)]
+pub struct HarmonyChannel {
+    pub enabled: bool,
+    pub base_url: String,
+    pub ca_cert_path: Option<String>,
+    pub service_account_path: Option<String>,
+    pub service_account_json: Option<String>,
+    /// Defaults to the service account's `project_id`.
+    pub project_id: Option<String>,
+    pub concurrency: u32,
+    pub rate_per_sec: u32,
+}
+
+impl Default for HarmonyChannel {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            base_url: "https://push-api.cloud.huawei.com".into(),
+            ca_cert_path: None,
+            service_account_path: None,
+            service_account_json: None,
+            project_id: None,
+            concurrency: 64,
+            rate_per_sec: 0,
+        }
+    }
+}
+
+impl fmt::Debug for HarmonyChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HarmonyChannel")
+            .field("enabled", &self.enabled)
+            .field("base_url", &self.base_url)
+            .field("ca_cert_path", &self.ca_cert_path)
+            .field("service_account_path", &self.service_account_path)
+            .field(
+                "service_account_json",
+                &self.service_account_json.as_ref().map(|_| "***"),
+            )
+            .field("project_id", &self.project_id)
+            .field("concurrency", &self.concurrency)
+            .field("rate_per_sec", &self.rate_per_sec)
+            .finish()
     }
 }
 
@@ -510,6 +724,45 @@ impl PushSettings {
             return invalid(
                 "push.channels.miniprogram_subscribe needs wechat.miniprogram and a template_id",
             );
+        }
+        if c.apns.enabled {
+            let a = &c.apns;
+            if a.key_path.is_none() && a.key_pem.is_none() {
+                return invalid("push.channels.apns needs key_path or key_pem");
+            }
+            if a.key_id.len() != 10 || a.team_id.is_empty() || a.topic.is_empty() {
+                return invalid(
+                    "push.channels.apns needs a 10-character key_id, a team_id and a topic",
+                );
+            }
+            if !matches!(a.environment.as_str(), "production" | "sandbox") {
+                return invalid("push.channels.apns.environment must be production or sandbox");
+            }
+            if a.concurrency == 0 || a.token_ttl_secs == 0 || a.token_ttl_secs > 3500 {
+                return invalid(
+                    "push.channels.apns: concurrency at least 1, token_ttl_secs 1..=3500",
+                );
+            }
+        }
+        if c.fcm.enabled
+            && ((c.fcm.service_account_path.is_none() && c.fcm.service_account_json.is_none())
+                || c.fcm.concurrency == 0)
+        {
+            return invalid(
+                "push.channels.fcm needs service_account_path or service_account_json, and concurrency at least 1",
+            );
+        }
+        if c.harmony.enabled
+            && ((c.harmony.service_account_path.is_none()
+                && c.harmony.service_account_json.is_none())
+                || c.harmony.concurrency == 0)
+        {
+            return invalid(
+                "push.channels.harmony needs service_account_path or service_account_json, and concurrency at least 1",
+            );
+        }
+        if self.devices.ttl_secs == 0 || self.devices.request_timeout_ms == 0 {
+            return invalid("push.devices.ttl_secs and request_timeout_ms must be at least 1");
         }
         Ok(())
     }

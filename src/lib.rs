@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
+pub mod mobile_push;
 pub mod pagination;
 pub mod push;
 pub mod service;

@@ -41,6 +41,7 @@ struct Series {
     wechat_calls: IntCounterVec,
     wechat_duration: HistogramVec,
     push_deliveries: IntCounterVec,
+    push_provider_errors: IntCounterVec,
 }
 
 /// HTTP requests by method, route template and status, and their latency.
@@ -136,6 +137,12 @@ static SERIES: LazyLock<Series> = LazyLock::new(|| {
             "Push delivery attempts, by channel and outcome.",
             &["channel", "outcome"],
         ),
+        push_provider_errors: counter_vec(
+            &registry,
+            "qshare_push_provider_errors_total",
+            "Errors answered by the device push providers (APNs, FCM, HarmonyOS), by channel and reason.",
+            &["channel", "reason"],
+        ),
         registry,
     }
 });
@@ -187,6 +194,15 @@ pub fn record_push_delivery(channel: &str, outcome: &str) {
     SERIES
         .push_deliveries
         .with_label_values(&[channel, outcome])
+        .inc();
+}
+
+/// An error answer from a device push provider; `reason` is the provider's own code
+/// (a closed set per provider, so the label stays bounded).
+pub fn record_push_provider_error(channel: &str, reason: &str) {
+    SERIES
+        .push_provider_errors
+        .with_label_values(&[channel, reason])
         .inc();
 }
 

@@ -5,6 +5,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     cache::{Cache, read_through::ReadCache},
     config::Settings,
+    mobile_push::Providers,
     wechat::services::WechatServices,
 };
 
@@ -23,4 +24,6 @@ pub struct AppState {
     pub wechat: WechatServices,
     /// Wakes this instance's push workers (a campaign was prepared or retried here).
     pub push_wake: Arc<tokio::sync::Notify>,
+    /// The device push clients (APNs, FCM, HarmonyOS) shared by every worker here.
+    pub push_providers: Providers,
 }

@@ -7,6 +7,7 @@ pub mod article_tag;
 pub mod audit_log;
 pub mod category;
 pub mod comment;
+pub mod device;
 pub mod guestbook_message;
 pub mod job_run;
 pub mod miniprogram_subscription;

@@ -19,6 +19,15 @@ pub enum Channel {
     /// Mini-program subscribe message, spending a grant credit.
     #[sea_orm(string_value = "miniprogram_subscribe")]
     MiniprogramSubscribe,
+    /// Apple Push Notification service, one device (`recipient` is the device id).
+    #[sea_orm(string_value = "apns")]
+    Apns,
+    /// Firebase Cloud Messaging HTTP v1, one device.
+    #[sea_orm(string_value = "fcm")]
+    Fcm,
+    /// HarmonyOS NEXT Push Kit, one device.
+    #[sea_orm(string_value = "harmony")]
+    Harmony,
 }
 
 #[derive(

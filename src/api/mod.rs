@@ -10,6 +10,7 @@ mod client_ip;
 pub mod comments;
 pub mod console;
 mod cors;
+mod devices;
 pub mod dto;
 pub mod error;
 pub mod guestbook;
@@ -46,6 +47,7 @@ type PublicApis = (
     app_release::AppReleaseApi,
     auth::AuthApi,
     me::MeApi,
+    devices::DevicesApi,
     notifications::NotificationsApi,
     comments::CommentsApi,
     guestbook::GuestbookApi,
@@ -63,6 +65,7 @@ type AdminApis = (
     admin::AdminPushApi,
     admin::AdminAuditApi,
     admin::AdminSourcesApi,
+    admin::AdminDevicesApi,
 );
 
 type Apis = (PublicApis, AdminApis);
@@ -75,6 +78,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
         app_release::AppReleaseApi,
         auth::AuthApi,
         me::MeApi,
+        devices::DevicesApi,
         notifications::NotificationsApi,
         comments::CommentsApi,
         guestbook::GuestbookApi,
@@ -90,6 +94,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
         admin::AdminPushApi,
         admin::AdminAuditApi,
         admin::AdminSourcesApi,
+        admin::AdminDevicesApi,
     );
     OpenApiService::new((public, admin), "qshare", env!("CARGO_PKG_VERSION"))
     .description("Backend of the qshare quality-sharing (优质分享) tech-article site, app and WeChat mini-program.")

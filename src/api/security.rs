@@ -8,13 +8,13 @@ use poem_openapi::{SecurityScheme, auth::Bearer};
 use crate::{
     api::{actor, error::ApiError},
     error::AppError,
-    service::{accounts, audit::Actor},
+    service::{accounts, audit::Actor, tokens},
     state::AppState,
 };
 
-/// The authenticated caller.
+/// The authenticated caller and the session (refresh-token family) of their access token.
 #[derive(Debug, Clone)]
-pub struct CurrentUser(pub user::Model);
+pub struct CurrentUser(pub user::Model, pub String);
 
 impl CurrentUser {
     pub fn id(&self) -> i64 {
@@ -34,6 +34,11 @@ impl UserAuth {
 
     pub fn id(&self) -> i64 {
         self.0.id()
+    }
+
+    /// The session this request belongs to (its logout ends it).
+    pub fn session_id(&self) -> &str {
+        &self.0.1
     }
 }
 
@@ -67,14 +72,18 @@ fn state(req: &Request) -> poem::Result<&AppState> {
 
 async fn check_user(req: &Request, bearer: Bearer) -> poem::Result<CurrentUser> {
     let state = state(req)?;
-    accounts::authenticate(&state.db, &state.settings, &bearer.token)
+    let user = accounts::authenticate(&state.db, &state.settings, &bearer.token)
         .await
-        .map(CurrentUser)
-        .map_err(|e| ApiError::from(e).into())
+        .map_err(ApiError::from)?;
+    // Verified a moment ago by `authenticate`; read again for the session id.
+    let session = tokens::verify_access(&state.settings.auth, &bearer.token)
+        .map_err(ApiError::from)?
+        .sid;
+    Ok(CurrentUser(user, session))
 }
 
 async fn check_admin(req: &Request, bearer: Bearer) -> poem::Result<AdminCaller> {
-    let CurrentUser(user) = check_user(req, bearer).await?;
+    let CurrentUser(user, _) = check_user(req, bearer).await?;
     if user.role != Role::Admin {
         return Err(ApiError::from(AppError::Forbidden("administrators only".into())).into());
     }

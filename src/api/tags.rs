@@ -15,6 +15,8 @@ pub enum ApiTags {
     Auth,
     /// The current user (我的): profile, likes, favourites, notifications.
     Me,
+    /// Devices that receive pushes (APNs, FCM, HarmonyOS), with or without an account.
+    Devices,
     /// Comments on articles.
     Comments,
     /// The guestbook (留言).
@@ -39,4 +41,6 @@ pub enum ApiTags {
     AdminAudit,
     /// Admin: feed sources imported as drafts.
     AdminSources,
+    /// Admin: devices registered for push.
+    AdminDevices,
 }

@@ -21,16 +21,21 @@ const CHUNK: usize = 500;
 
 /// Whether a resend of the same message is recognised and not delivered again: the inbox
 /// (unique per user and event), template messages (`client_msg_id`) and mass sends
-/// (`clientmsgid`) are; mini-program subscribe messages have no such key.
+/// (`clientmsgid`) are, and device pushes carry a collapse key derived from the campaign
+/// (a resend replaces the notification on the phone); mini-program subscribe messages have
+/// no such key.
 pub fn deduplicates(channel: Channel) -> bool {
     !matches!(channel, Channel::MiniprogramSubscribe)
 }
 
-pub const ALL_CHANNELS: [Channel; 4] = [
+pub const ALL_CHANNELS: [Channel; 7] = [
     Channel::Inbox,
     Channel::WechatTemplate,
     Channel::WechatMass,
     Channel::MiniprogramSubscribe,
+    Channel::Apns,
+    Channel::Fcm,
+    Channel::Harmony,
 ];
 
 /// The status of a delivery while a worker holds its chunk. Where the channel

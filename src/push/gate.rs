@@ -15,6 +15,9 @@ pub fn channel_name(channel: Channel) -> &'static str {
         Channel::WechatTemplate => "wechat_template",
         Channel::WechatMass => "wechat_mass",
         Channel::MiniprogramSubscribe => "miniprogram_subscribe",
+        Channel::Apns => "apns",
+        Channel::Fcm => "fcm",
+        Channel::Harmony => "harmony",
     }
 }
 
@@ -80,22 +83,33 @@ pub fn next_quota_reset(now: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Pauses `channel` on every instance until `until`.
 pub async fn pause(cache: &Cache, channel: Channel, until: DateTime<Utc>) {
+    pause_because(cache, channel, until, "quota used up").await;
+}
+
+/// Pauses `channel` on every instance until `until`, saying why (shown with the campaign).
+pub async fn pause_because(cache: &Cache, channel: Channel, until: DateTime<Utc>, reason: &str) {
     let left = (until - time::now())
         .to_std()
         .unwrap_or(Duration::from_secs(1));
-    let value = until.timestamp_millis().to_string();
+    let value = format!("{}|{reason}", until.timestamp_millis());
     if let Err(err) = cache.set(&pause_key(channel), value.as_bytes(), left).await {
         tracing::warn!(error = %err, "cannot record the channel pause in the cache");
     }
-    tracing::warn!(channel = channel_name(channel), %until, "push channel paused: quota used up");
+    tracing::warn!(channel = channel_name(channel), %until, reason, "push channel paused");
 }
 
 /// Until when `channel` is paused, if it is.
 pub async fn paused_until(cache: &Cache, channel: Channel) -> Option<DateTime<Utc>> {
+    Some(pause_of(cache, channel).await?.0)
+}
+
+/// Until when `channel` is paused and why, if it is.
+pub async fn pause_of(cache: &Cache, channel: Channel) -> Option<(DateTime<Utc>, String)> {
     let raw = cache.get(&pause_key(channel)).await.ok()??;
-    let ms: i64 = std::str::from_utf8(&raw).ok()?.parse().ok()?;
-    let until = DateTime::from_timestamp_millis(ms)?;
-    (until > time::now()).then_some(until)
+    let raw = std::str::from_utf8(&raw).ok()?;
+    let (ms, reason) = raw.split_once('|').unwrap_or((raw, "quota used up"));
+    let until = DateTime::from_timestamp_millis(ms.parse().ok()?)?;
+    (until > time::now()).then(|| (until, reason.to_string()))
 }
 
 #[cfg(test)]

@@ -82,6 +82,36 @@ pub fn mass_text(articles: &[ArticleBrief], site_url: &str) -> String {
     out
 }
 
+/// A device notification's (title, body) in the device's language: Simplified Chinese
+/// unless the locale is English.
+pub fn device_text(articles: &[ArticleBrief], locale: &str) -> (String, String) {
+    let english = locale.to_ascii_lowercase().starts_with("en");
+    let titles = || {
+        articles
+            .iter()
+            .map(|a| a.title.as_str())
+            .collect::<Vec<_>>()
+    };
+    match (articles, english) {
+        ([one], false) => ("精选文章".into(), one.title.clone()),
+        ([one], true) => ("Featured article".into(), one.title.clone()),
+        (_, false) => (
+            format!("本期精选 {} 篇", articles.len()),
+            titles().join("、"),
+        ),
+        (_, true) => (
+            format!("{} featured articles", articles.len()),
+            titles().join(" · "),
+        ),
+    }
+}
+
+/// The collapse key of a campaign's device notifications (APNs' `apns-collapse-id` is at
+/// most 64 bytes): a resend after a crash replaces the first instead of adding a second.
+pub fn collapse_id(campaign_id: i64) -> String {
+    format!("qshare-c{campaign_id}")
+}
+
 /// The template `client_msg_id`: one per campaign and openid, so a resend after a crash is
 /// answered with the first message instead of a second one.
 pub fn client_msg_id(campaign_id: i64, openid: &str) -> String {
@@ -126,6 +156,16 @@ mod tests {
         assert_eq!(data["thing2"].value, "本期共 2 篇精选文章");
         let text = mass_text(&a, "https://x.example/");
         assert!(text.contains("https://x.example/articles/2"), "{text}");
+    }
+
+    #[test]
+    fn device_text_follows_the_locale() {
+        let a = [brief(1, "Tokio 实战"), brief(2, "Axum 入门")];
+        assert_eq!(device_text(&a[..1], "zh-CN").0, "精选文章");
+        assert_eq!(device_text(&a[..1], "en-US").0, "Featured article");
+        assert_eq!(device_text(&a, "en").0, "2 featured articles");
+        assert_eq!(device_text(&a, "zh-CN").1, "Tokio 实战、Axum 入门");
+        assert!(collapse_id(i64::MAX).len() <= 64);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod campaigns;
 pub mod channels;
 pub mod chunks;
 pub mod deliveries;
+pub mod devices;
 pub mod gate;
 pub mod job;
 pub mod message;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{
-    miniprogram_subscription, push_campaign,
+    device, miniprogram_subscription, push_campaign,
     push_delivery::{self, Channel, DeliveryStatus},
     user::{self, UserStatus},
     wechat_follower,
@@ -27,7 +27,10 @@ use crate::{
     config::PushSettings,
     db,
     error::{AppError, AppResult},
-    service::push_preferences::{self, Preferences},
+    service::{
+        devices as device_service,
+        push_preferences::{self, Preferences},
+    },
     time,
 };
 
@@ -44,6 +47,8 @@ pub struct Prepared {
     pub wechat_mass: u64,
     pub mass_batches: u64,
     pub miniprogram_subscribe: u64,
+    /// Device pushes (apns, fcm and harmony together).
+    pub devices: u64,
     /// Rows recorded as skipped (opted out, no interest, nothing to send through).
     pub skipped: u64,
     /// Rows deferred to the end of the recipient's quiet hours.
@@ -135,6 +140,7 @@ impl Rows<'_> {
                     Channel::WechatTemplate => self.summary.wechat_template += 1,
                     Channel::WechatMass => self.summary.wechat_mass += 1,
                     Channel::MiniprogramSubscribe => self.summary.miniprogram_subscribe += 1,
+                    Channel::Apns | Channel::Fcm | Channel::Harmony => self.summary.devices += 1,
                 }
                 let subset = subset
                     .as_ref()
@@ -194,6 +200,9 @@ impl Rows<'_> {
             Channel::Inbox,
             Channel::WechatTemplate,
             Channel::MiniprogramSubscribe,
+            Channel::Apns,
+            Channel::Fcm,
+            Channel::Harmony,
         ] {
             // Mass recipients get their chunks with their batches.
             let ids: Vec<i64> = written
@@ -263,6 +272,20 @@ pub async fn prepare(
         let template = &channels.miniprogram_subscribe.template_id;
         miniprogram_users(db, &campaign, &articles, template, &mut rows).await?;
     }
+    let providers: Vec<device::Provider> = [
+        (device::Provider::Apns, channels.apns.enabled),
+        (device::Provider::Fcm, channels.fcm.enabled),
+        (device::Provider::Harmony, channels.harmony.enabled),
+    ]
+    .into_iter()
+    .filter_map(|(p, on)| on.then_some(p))
+    .collect();
+    if !providers.is_empty() {
+        devices(
+            db, &campaign, &articles, &providers, &mut rows, instance, lease,
+        )
+        .await?;
+    }
     if channels.wechat_mass.enabled {
         let (batches, moved) = assign_mass_batches(db, settings, campaign_id, now).await?;
         summary.mass_batches = batches;
@@ -271,6 +294,52 @@ pub async fn prepare(
     }
     campaigns::prepared(db, campaign_id, instance).await?;
     Ok(Some(summary))
+}
+
+/// Valid devices of the enabled providers, one delivery each: an owned device follows its
+/// owner's preferences, an anonymous one its own. A device marked invalid is left out, so a
+/// token reported dead is never sent to again until it registers again.
+async fn devices(
+    db: &DatabaseConnection,
+    campaign: &push_campaign::Model,
+    articles: &[ArticleBrief],
+    providers: &[device::Provider],
+    rows: &mut Rows<'_>,
+    instance: &str,
+    lease: Duration,
+) -> AppResult<()> {
+    let mut after = 0i64;
+    loop {
+        let page: Vec<device::Model> = device::Entity::find()
+            .filter(device::Column::Id.gt(after))
+            .filter(device::Column::InvalidAt.is_null())
+            .filter(device::Column::Provider.is_in(providers.iter().copied()))
+            .order_by_asc(device::Column::Id)
+            .limit(PAGE)
+            .all(db)
+            .await?;
+        let Some(last) = page.last().map(|d| d.id) else {
+            return Ok(());
+        };
+        let owners: Vec<i64> = page.iter().filter_map(|d| d.user_id).collect();
+        let prefs = push_preferences::get_many(db, &owners).await?;
+        for d in page {
+            let own;
+            let p = match d.user_id {
+                Some(u) => prefs.get(&u),
+                None => {
+                    own = device_service::own_preferences(&d);
+                    Some(&own)
+                }
+            };
+            let decision = decide(p, articles, rows.now);
+            let channel = super::devices::channel_of(d.provider);
+            rows.push(channel, d.id.to_string(), d.user_id, &decision);
+        }
+        rows.flush(db).await?;
+        campaigns::extend_lease(db, campaign.id, instance, time::now() + lease).await?;
+        after = last;
+    }
 }
 
 async fn app_users(

@@ -26,6 +26,7 @@ use tokio::{
 use super::{
     campaigns, channels, chunks,
     deliveries::{self, Settle},
+    devices,
     gate::{self, RateGate},
     message::ArticleBrief,
     prepare,
@@ -55,6 +56,9 @@ impl Workers {
                 Channel::MiniprogramSubscribe,
                 c.miniprogram_subscribe.enabled,
             ),
+            (Channel::Apns, c.apns.enabled),
+            (Channel::Fcm, c.fcm.enabled),
+            (Channel::Harmony, c.harmony.enabled),
         ];
         for (channel, on) in enabled {
             if !on {
@@ -62,7 +66,7 @@ impl Workers {
             }
             // Several claim loops per channel, so that one sends while another claims or
             // settles; together they keep at most `concurrency` sends in flight.
-            let in_flight = Arc::new(Semaphore::new(state.settings.push.concurrency as usize));
+            let in_flight = Arc::new(Semaphore::new(concurrency(&state, channel)));
             for _ in 0..state.settings.push.loops_per_channel {
                 tasks.spawn(channel_loop(
                     state.clone(),
@@ -93,11 +97,27 @@ impl Workers {
     }
 }
 
+/// Sends in flight per channel per instance (device channels have their own setting: HTTP/2
+/// multiplexes many streams over one connection).
+fn concurrency(state: &AppState, channel: Channel) -> usize {
+    let c = &state.settings.push.channels;
+    let n = match channel {
+        Channel::Apns => c.apns.concurrency,
+        Channel::Fcm => c.fcm.concurrency,
+        Channel::Harmony => c.harmony.concurrency,
+        _ => state.settings.push.concurrency,
+    };
+    n.max(1) as usize
+}
+
 fn rate_gate(state: &AppState, channel: Channel) -> RateGate {
     let c = &state.settings.push.channels;
     let (limit, window) = match channel {
         Channel::WechatTemplate => (c.wechat_template.rate_per_sec, Duration::from_secs(1)),
         Channel::WechatMass => (c.wechat_mass.rate_per_min, Duration::from_secs(60)),
+        Channel::Apns => (c.apns.rate_per_sec, Duration::from_secs(1)),
+        Channel::Fcm => (c.fcm.rate_per_sec, Duration::from_secs(1)),
+        Channel::Harmony => (c.harmony.rate_per_sec, Duration::from_secs(1)),
         Channel::Inbox | Channel::MiniprogramSubscribe => (0, Duration::from_secs(1)),
     };
     RateGate::new(state.cache.clone(), channel, limit, window)
@@ -253,6 +273,9 @@ async fn send(
     let of = |d: &push_delivery::Model| articles.get(&d.campaign_id).map_or(&[][..], Vec::as_slice);
     match channel {
         Channel::Inbox => channels::send_inbox(state, claimed, articles).await,
+        Channel::Apns | Channel::Fcm | Channel::Harmony => {
+            devices::send_batch(state, channel, gate, in_flight, claimed, articles, lost).await
+        }
         Channel::WechatMass => {
             gate.acquire().await;
             channels::send_mass(state, claimed, of(&claimed[0])).await

@@ -9,6 +9,7 @@ pub mod comments;
 pub mod console_sessions;
 pub mod dashboard;
 pub mod demo_content;
+pub mod devices;
 pub mod followers;
 pub mod guestbook;
 pub mod hot;

@@ -231,6 +231,8 @@ pub async fn revoke(db: &DatabaseConnection, raw: &str) -> AppResult<()> {
         .await?
     {
         kill_family(db, &stored.family_id).await?;
+        // The session's devices keep broadcast pushes, not the user's personal ones.
+        super::devices::sign_out_session(db, &stored.family_id).await?;
     }
     Ok(())
 }

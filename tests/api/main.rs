@@ -15,6 +15,8 @@ mod client_ip;
 mod comments;
 mod config;
 mod console;
+mod device_push;
+mod devices;
 mod errors;
 mod fault_proxy;
 mod guestbook;

@@ -2,6 +2,7 @@
 
 mod articles;
 mod audit;
+mod devices;
 mod followers;
 mod jobs;
 mod moderation;
@@ -13,6 +14,7 @@ mod taxonomy;
 
 pub use articles::AdminArticlesApi;
 pub use audit::AdminAuditApi;
+pub use devices::AdminDevicesApi;
 pub use followers::AdminFollowersApi;
 pub use jobs::AdminJobsApi;
 pub use moderation::AdminModerationApi;

@@ -77,7 +77,8 @@ impl From<ArticleBrief> for CampaignArticle {
 /// Deliveries of one channel by status.
 #[derive(Debug, Clone, Object)]
 pub struct ChannelSummary {
-    /// `inbox`, `wechat_template`, `wechat_mass` or `miniprogram_subscribe`.
+    /// `inbox`, `wechat_template`, `wechat_mass`, `miniprogram_subscribe`, `apns`, `fcm` or
+    /// `harmony`.
     pub channel: String,
     pub total: i64,
     /// Waiting (includes deliveries deferred by quiet hours or a paused channel, and, on a
@@ -182,8 +183,11 @@ pub struct DeliveryErrors {
 #[derive(Debug, Clone, Object)]
 pub struct ChannelPause {
     pub channel: String,
-    /// WeChat's quota resets then.
+    /// WeChat's quota resets then, or a device channel's pause after a credential or
+    /// configuration error (or a provider's back-off) ends.
     pub until: Timestamp,
+    /// Why: `quota used up`, or the provider's reason (e.g. `InvalidProviderToken`).
+    pub reason: String,
 }
 
 /// A campaign with its errors.
@@ -192,7 +196,8 @@ pub struct CampaignDetail {
     #[oai(flatten)]
     pub campaign: Campaign,
     pub errors: Vec<DeliveryErrors>,
-    /// Channels paused because a WeChat quota is used up.
+    /// Channels paused on every instance: a WeChat quota used up, or a device channel's
+    /// credential or configuration error.
     pub paused_channels: Vec<ChannelPause>,
 }
 
@@ -272,10 +277,11 @@ impl AdminPushApi {
         let detail = load(&state, id.0).await?;
         let mut paused_channels = Vec::new();
         for channel in push::deliveries::ALL_CHANNELS {
-            if let Some(until) = gate::paused_until(&state.cache, channel).await {
+            if let Some((until, reason)) = gate::pause_of(&state.cache, channel).await {
                 paused_channels.push(ChannelPause {
                     channel: channel_name(channel),
                     until: until.into(),
+                    reason,
                 });
             }
         }
