@@ -13,6 +13,7 @@ mod m20261124_000006_push_preferences;
 mod m20261124_000007_push;
 mod m20261124_000008_audit_log;
 mod m20261201_000001_push_chunks;
+mod m20261203_000001_article_reads;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000007_push::Migration),
             Box::new(m20261124_000008_audit_log::Migration),
             Box::new(m20261201_000001_push_chunks::Migration),
+            Box::new(m20261203_000001_article_reads::Migration),
         ]
     }
 }

@@ -10,6 +10,7 @@ mod client_ip;
 pub mod comments;
 mod cors;
 pub mod dto;
+mod edge;
 pub mod error;
 pub mod guestbook;
 mod http_metrics;
@@ -101,7 +102,8 @@ pub fn routes(state: AppState) -> impl Endpoint {
     let timeout = Duration::from_secs(state.settings.server.request_timeout_secs);
     let cors = &state.settings.server.cors;
     // Outermost last. Errors stay errors up to the metrics (which read the matched route
-    // off them); CORS and the security headers turn them into their JSON answers.
+    // off them); CORS and the edge (tags, caching, compression) turn them into their JSON
+    // answers.
     Route::new()
         .nest("/", api)
         .at("/openapi.json", get(spec))
@@ -121,6 +123,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
             http_metrics::RouteLabels::of::<Apis>(),
         ))
         .with_if(cors.enabled(), cors::Cors::new(cors))
+        .with(edge::Edge)
         .with(security_headers::SecurityHeaders)
         .with(middleware::RequestLog)
 }
