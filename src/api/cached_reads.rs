@@ -44,7 +44,9 @@ pub async fn count_view(req: &Request, state: &AppState, id: i64) {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .and_then(|t| tokens::verify_access(&state.settings.auth, t).ok());
-    let reader = user.as_ref().and_then(|claims| claims.sub.parse::<i64>().ok());
+    let reader = user
+        .as_ref()
+        .and_then(|claims| claims.sub.parse::<i64>().ok());
     let viewer = match &user {
         Some(claims) => format!("u:{}", claims.sub),
         None => format!("ip:{}", client_ip(req, state)),

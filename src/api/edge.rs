@@ -63,7 +63,10 @@ fn compressible(resp: &Response) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| {
-            t.starts_with("text/") || t.contains("json") || t.contains("xml") || t.contains("javascript")
+            t.starts_with("text/")
+                || t.contains("json")
+                || t.contains("xml")
+                || t.contains("javascript")
         })
 }
 
@@ -185,7 +188,11 @@ fn not_modified(resp: &Response, tag: &str, caching: Caching) -> Response {
         .status(StatusCode::NOT_MODIFIED)
         .header(header::ETAG, value)
         .finish();
-    for name in [header::CONTENT_LOCATION, header::EXPIRES, header::CACHE_CONTROL] {
+    for name in [
+        header::CONTENT_LOCATION,
+        header::EXPIRES,
+        header::CACHE_CONTROL,
+    ] {
         if let Some(v) = resp.headers().get(&name) {
             out.headers_mut().insert(name, v.clone());
         }
@@ -227,7 +234,10 @@ mod tests {
     fn only_coded_request_bodies_are_refused() {
         let mut headers = HeaderMap::new();
         assert!(!coded_request(&headers));
-        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("identity"));
+        headers.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
         assert!(!coded_request(&headers));
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         assert!(coded_request(&headers));

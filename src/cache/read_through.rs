@@ -194,11 +194,7 @@ impl ReadCache {
 
     /// The cached body of `key`, or the result of `build` (stored for the next readers).
     /// Errors of `build` are returned and nothing is stored.
-    pub async fn get_or_build<E, F, Fut>(
-        &self,
-        key: &str,
-        build: F,
-    ) -> Result<Arc<PreparedBody>, E>
+    pub async fn get_or_build<E, F, Fut>(&self, key: &str, build: F) -> Result<Arc<PreparedBody>, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Built, E>>,

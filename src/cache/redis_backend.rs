@@ -256,7 +256,8 @@ impl RedisCache {
         }
         let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
         self.run(|mut c| async move {
-            let values: Vec<Option<i64>> = redis::cmd("MGET").arg(&keys).query_async(&mut c).await?;
+            let values: Vec<Option<i64>> =
+                redis::cmd("MGET").arg(&keys).query_async(&mut c).await?;
             Ok(values.into_iter().map(|v| v.unwrap_or(0)).collect())
         })
         .await

@@ -150,7 +150,10 @@ mod tests {
         assert_eq!(negotiate(Some("gzip")), Some(Coding::Gzip));
         assert_eq!(negotiate(Some("br, gzip")), Some(Coding::Br));
         assert_eq!(negotiate(Some("gzip, br, zstd")), Some(Coding::Zstd));
-        assert_eq!(negotiate(Some("zstd;q=0.5, gzip;q=0.8")), Some(Coding::Gzip));
+        assert_eq!(
+            negotiate(Some("zstd;q=0.5, gzip;q=0.8")),
+            Some(Coding::Gzip)
+        );
         assert_eq!(negotiate(Some("br;q=1.0, zstd;q=0.999")), Some(Coding::Br));
         assert_eq!(negotiate(Some("GZIP;Q=0.3")), Some(Coding::Gzip));
         assert_eq!(negotiate(Some("x-gzip")), Some(Coding::Gzip));
@@ -158,7 +161,10 @@ mod tests {
 
     #[test]
     fn zero_refuses_and_the_star_covers_what_is_not_listed() {
-        assert_eq!(negotiate(Some("zstd;q=0, br;q=0, gzip")), Some(Coding::Gzip));
+        assert_eq!(
+            negotiate(Some("zstd;q=0, br;q=0, gzip")),
+            Some(Coding::Gzip)
+        );
         assert_eq!(negotiate(Some("gzip;q=0")), None);
         assert_eq!(negotiate(Some("*")), Some(Coding::Zstd));
         assert_eq!(negotiate(Some("zstd;q=0, *;q=0.5")), Some(Coding::Br));

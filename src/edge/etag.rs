@@ -26,9 +26,10 @@ pub fn coded(tag: &str, coding: Option<Coding>) -> String {
 /// `W/"x"` matches `"x"`; `*` matches any current representation).
 pub fn none_match_hits(if_none_match: &str, etag: &str) -> bool {
     let bare = etag.trim_start_matches("W/");
-    if_none_match.split(',').map(str::trim).any(|candidate| {
-        candidate == "*" || candidate.trim_start_matches("W/") == bare
-    })
+    if_none_match
+        .split(',')
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == bare)
 }
 
 #[cfg(test)]

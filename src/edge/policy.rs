@@ -45,9 +45,17 @@ fn under(path: &str, prefix: &str) -> bool {
 
 /// Paths whose answers are never stored, whatever the method.
 fn never_stored(path: &str) -> bool {
-    ["/api/auth", "/api/admin", "/admin", "/wechat", "/metrics", "/readyz", "/healthz"]
-        .iter()
-        .any(|p| under(path, p))
+    [
+        "/api/auth",
+        "/api/admin",
+        "/admin",
+        "/wechat",
+        "/metrics",
+        "/readyz",
+        "/healthz",
+    ]
+    .iter()
+    .any(|p| under(path, p))
 }
 
 fn personal(path: &str) -> bool {
@@ -72,18 +80,44 @@ mod tests {
 
     #[test]
     fn each_kind_of_answer_gets_its_caching() {
-        assert_eq!(caching(true, "/api/articles/hot", false, 200), Caching::Public);
+        assert_eq!(
+            caching(true, "/api/articles/hot", false, 200),
+            Caching::Public
+        );
         assert_eq!(caching(true, "/feeds/all.rss", false, 200), Caching::Public);
-        assert_eq!(caching(true, "/api/articles/1", true, 200), Caching::Private);
+        assert_eq!(
+            caching(true, "/api/articles/1", true, 200),
+            Caching::Private
+        );
         assert_eq!(caching(true, "/api/me", false, 200), Caching::Private);
         assert_eq!(caching(true, "/api/me/likes", true, 200), Caching::Private);
         assert_eq!(caching(true, "/api/mentions", false, 200), Caching::Public);
-        assert_eq!(caching(false, "/api/auth/login", false, 200), Caching::NoStore);
-        assert_eq!(caching(true, "/api/admin/jobs", true, 200), Caching::NoStore);
+        assert_eq!(
+            caching(false, "/api/auth/login", false, 200),
+            Caching::NoStore
+        );
+        assert_eq!(
+            caching(true, "/api/admin/jobs", true, 200),
+            Caching::NoStore
+        );
         assert_eq!(caching(true, "/metrics", false, 200), Caching::NoStore);
-        assert_eq!(caching(true, "/api/articles/9", false, 404), Caching::NoStore);
-        assert_eq!(caching(true, "/api/articles/9", false, 304), Caching::Public);
-        assert_eq!(caching(false, "/api/articles/9/like", true, 200), Caching::NoStore);
-        assert_eq!(PUBLIC, format!("public, max-age={PUBLIC_MAX_AGE_SECS}, stale-while-revalidate={STALE_WHILE_REVALIDATE_SECS}"));
+        assert_eq!(
+            caching(true, "/api/articles/9", false, 404),
+            Caching::NoStore
+        );
+        assert_eq!(
+            caching(true, "/api/articles/9", false, 304),
+            Caching::Public
+        );
+        assert_eq!(
+            caching(false, "/api/articles/9/like", true, 200),
+            Caching::NoStore
+        );
+        assert_eq!(
+            PUBLIC,
+            format!(
+                "public, max-age={PUBLIC_MAX_AGE_SECS}, stale-while-revalidate={STALE_WHILE_REVALIDATE_SECS}"
+            )
+        );
     }
 }

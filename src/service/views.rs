@@ -47,9 +47,12 @@ pub async fn record_read(db: &DatabaseConnection, user_id: i64, article_id: i64)
         read_at: Set(crate::time::now()),
     })
     .on_conflict(
-        OnConflict::columns([article_read::Column::UserId, article_read::Column::ArticleId])
-            .update_column(article_read::Column::ReadAt)
-            .to_owned(),
+        OnConflict::columns([
+            article_read::Column::UserId,
+            article_read::Column::ArticleId,
+        ])
+        .update_column(article_read::Column::ReadAt)
+        .to_owned(),
     )
     .exec_without_returning(db)
     .await?;

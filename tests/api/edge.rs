@@ -84,7 +84,10 @@ async fn every_public_get_carries_a_strong_etag_and_answers_its_304() {
             let resp = app.get(path).await;
             assert_eq!(resp.status(), StatusCode::OK, "{path}");
             let tag = header_of(&resp, header::ETAG);
-            assert!(tag.starts_with('"') && tag.ends_with('"'), "{path}: strong tag {tag:?}");
+            assert!(
+                tag.starts_with('"') && tag.ends_with('"'),
+                "{path}: strong tag {tag:?}"
+            );
             assert!(
                 header_of(&resp, header::CACHE_CONTROL).starts_with("public, max-age="),
                 "{path}"
@@ -93,7 +96,10 @@ async fn every_public_get_carries_a_strong_etag_and_answers_its_304() {
                 header_of(&resp, header::CACHE_CONTROL).contains("stale-while-revalidate="),
                 "{path}"
             );
-            assert!(header_of(&resp, header::VARY).contains("Accept-Encoding"), "{path}");
+            assert!(
+                header_of(&resp, header::VARY).contains("Accept-Encoding"),
+                "{path}"
+            );
             let body = resp.bytes().await.unwrap();
             assert_eq!(tag, etag::of(&body), "{path}: the tag names these bytes");
             tags.push(tag);
@@ -103,13 +109,26 @@ async fn every_public_get_carries_a_strong_etag_and_answers_its_304() {
         let resp = get_with(&app, path, &[("if-none-match", &tags[0])]).await;
         assert_eq!(resp.status(), StatusCode::NOT_MODIFIED, "{path}");
         assert_eq!(header_of(&resp, header::ETAG), tags[0], "{path}");
-        assert!(header_of(&resp, header::VARY).contains("Accept-Encoding"), "{path}");
-        assert!(!header_of(&resp, header::CACHE_CONTROL).is_empty(), "{path}");
-        assert!(resp.bytes().await.unwrap().is_empty(), "{path}: a 304 has no body");
+        assert!(
+            header_of(&resp, header::VARY).contains("Accept-Encoding"),
+            "{path}"
+        );
+        assert!(
+            !header_of(&resp, header::CACHE_CONTROL).is_empty(),
+            "{path}"
+        );
+        assert!(
+            resp.bytes().await.unwrap().is_empty(),
+            "{path}: a 304 has no body"
+        );
 
         let list = format!("\"other\", W/{}", tags[0]);
         let resp = get_with(&app, path, &[("if-none-match", &list)]).await;
-        assert_eq!(resp.status(), StatusCode::NOT_MODIFIED, "{path}: one of a list");
+        assert_eq!(
+            resp.status(),
+            StatusCode::NOT_MODIFIED,
+            "{path}: one of a list"
+        );
 
         let resp = get_with(&app, path, &[("if-none-match", "\"not-it\"")]).await;
         assert_eq!(resp.status(), StatusCode::OK, "{path}: another tag");
@@ -139,11 +158,19 @@ async fn cache_control_fits_each_kind_of_answer() {
         .await
         .unwrap();
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
-    assert_eq!(header_of(&again, header::CACHE_CONTROL), "private, no-cache");
+    assert_eq!(
+        header_of(&again, header::CACHE_CONTROL),
+        "private, no-cache"
+    );
 
     // A public read made with credentials is not for shared caches either.
     let page = app
-        .request(Method::GET, &format!("/api/articles/{id}"), Some(&token), None)
+        .request(
+            Method::GET,
+            &format!("/api/articles/{id}"),
+            Some(&token),
+            None,
+        )
         .await;
     assert_eq!(header_of(&page, header::CACHE_CONTROL), "private, no-cache");
 
@@ -161,13 +188,24 @@ async fn cache_control_fits_each_kind_of_answer() {
     for path in ["/api/admin/articles", "/api/admin/jobs"] {
         let resp = app.admin(Method::GET, path, None).await;
         assert_eq!(resp.status(), StatusCode::OK, "{path}");
-        assert_eq!(header_of(&resp, header::CACHE_CONTROL), "no-store", "{path}");
+        assert_eq!(
+            header_of(&resp, header::CACHE_CONTROL),
+            "no-store",
+            "{path}"
+        );
         assert!(resp.headers().get(header::ETAG).is_none(), "{path}");
-        assert!(header_of(&resp, header::VARY).contains("Accept-Encoding"), "{path}");
+        assert!(
+            header_of(&resp, header::VARY).contains("Accept-Encoding"),
+            "{path}"
+        );
     }
     for path in ["/healthz", "/metrics"] {
         let resp = app.get(path).await;
-        assert_eq!(header_of(&resp, header::CACHE_CONTROL), "no-store", "{path}");
+        assert_eq!(
+            header_of(&resp, header::CACHE_CONTROL),
+            "no-store",
+            "{path}"
+        );
     }
     // Errors are not kept.
     let missing = app.get("/api/articles/999999").await;
@@ -179,7 +217,11 @@ async fn cache_control_fits_each_kind_of_answer() {
 async fn compression_follows_q_values_and_decodes_to_the_identity_body() {
     let (app, ids) = app_with_a_large_feed().await;
     let identity = app.get("/api/articles").await.bytes().await.unwrap();
-    assert!(identity.len() > 2048, "the feed is large: {}", identity.len());
+    assert!(
+        identity.len() > 2048,
+        "the feed is large: {}",
+        identity.len()
+    );
     let article = format!("/api/articles/{}", ids[0]);
     let cases = [
         (None, ""),
@@ -196,7 +238,12 @@ async fn compression_follows_q_values_and_decodes_to_the_identity_body() {
         (Some("deflate"), ""),
     ];
     // The feed twice (built, then from the fast lane), an uncached list, and the hot list.
-    for path in ["/api/articles", "/api/articles", "/api/articles?q=Article", "/api/articles/hot"] {
+    for path in [
+        "/api/articles",
+        "/api/articles",
+        "/api/articles?q=Article",
+        "/api/articles/hot",
+    ] {
         let plain = app.get(path).await.bytes().await.unwrap();
         for (accept, expected) in cases {
             let headers: Vec<(&str, &str)> =
@@ -212,7 +259,10 @@ async fn compression_follows_q_values_and_decodes_to_the_identity_body() {
             let tag = header_of(&resp, header::ETAG);
             let body = resp.bytes().await.unwrap();
             if !expected.is_empty() {
-                assert!(body.len() < plain.len() / 2, "{path} {accept:?}: compressed");
+                assert!(
+                    body.len() < plain.len() / 2,
+                    "{path} {accept:?}: compressed"
+                );
             }
             assert_eq!(decode(expected, &body), plain, "{path} {accept:?}");
             // Each coding is its own representation with its own tag, and revalidates.
@@ -234,7 +284,10 @@ async fn compression_follows_q_values_and_decodes_to_the_identity_body() {
     let coding = header_of(&coded, header::CONTENT_ENCODING);
     let body = coded.bytes().await.unwrap();
     assert_eq!(decode(&coding, &body), plain);
-    assert_eq!(identity.len(), app.get("/api/articles").await.bytes().await.unwrap().len());
+    assert_eq!(
+        identity.len(),
+        app.get("/api/articles").await.bytes().await.unwrap().len()
+    );
 }
 
 #[tokio::test]
@@ -242,8 +295,11 @@ async fn a_content_coded_request_body_is_refused_unread() {
     let app = spawn_app().await;
     let gzipped = {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        std::io::Write::write_all(&mut e, br#"{"username":"zipped_user","password":"a-good-password"}"#)
-            .unwrap();
+        std::io::Write::write_all(
+            &mut e,
+            br#"{"username":"zipped_user","password":"a-good-password"}"#,
+        )
+        .unwrap();
         e.finish().unwrap()
     };
     let resp = app
@@ -319,12 +375,27 @@ async fn a_change_never_yields_a_stale_304_on_either_instance() {
     let mut tags_before = Vec::new();
     for round in 0..6 {
         tags_before.push(header_of(&first.get(&path).await, header::ETAG));
-        let method = if round % 2 == 0 { Method::PUT } else { Method::DELETE };
+        let method = if round % 2 == 0 {
+            Method::PUT
+        } else {
+            Method::DELETE
+        };
         first
-            .as_user(&token, method, &format!("{path}/like"), None, StatusCode::OK)
+            .as_user(
+                &token,
+                method,
+                &format!("{path}/like"),
+                None,
+                StatusCode::OK,
+            )
             .await;
         // On the instance that made the change: the old tag is stale at once.
-        let resp = get_with(&first, &path, &[("if-none-match", tags_before.last().unwrap())]).await;
+        let resp = get_with(
+            &first,
+            &path,
+            &[("if-none-match", tags_before.last().unwrap())],
+        )
+        .await;
         assert_eq!(resp.status(), StatusCode::OK, "round {round}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

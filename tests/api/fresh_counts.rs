@@ -29,7 +29,9 @@ async fn in_list(app: &TestApp, list: &str, id: i64) -> Value {
 async fn counts(app: &TestApp, id: i64, field: &str) -> [i64; 3] {
     [
         page(app, id).await[field].as_i64().unwrap(),
-        in_list(app, "/api/articles", id).await[field].as_i64().unwrap(),
+        in_list(app, "/api/articles", id).await[field]
+            .as_i64()
+            .unwrap(),
         in_list(app, "/api/articles/hot", id).await[field]
             .as_i64()
             .unwrap(),
@@ -75,7 +77,13 @@ async fn likes_comments_and_moderation_show_on_the_next_read_on_both_instances()
         eventually(&second, id, "like_count", expected).await;
     }
     first
-        .as_user(&token, Method::PUT, &format!("/api/articles/{id}/favorite"), None, StatusCode::OK)
+        .as_user(
+            &token,
+            Method::PUT,
+            &format!("/api/articles/{id}/favorite"),
+            None,
+            StatusCode::OK,
+        )
         .await;
     assert_eq!(counts(&first, id, "favorite_count").await, [1; 3]);
     eventually(&second, id, "favorite_count", 1).await;
@@ -170,10 +178,22 @@ async fn my_article_state_says_liked_favorited_and_read() {
         json!({ "article_id": id, "liked": false, "favorited": false, "read": false })
     );
 
-    app.as_user(&token, Method::PUT, &format!("/api/articles/{id}/like"), None, StatusCode::OK)
-        .await;
-    app.as_user(&token, Method::GET, &format!("/api/articles/{id}"), None, StatusCode::OK)
-        .await;
+    app.as_user(
+        &token,
+        Method::PUT,
+        &format!("/api/articles/{id}/like"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    app.as_user(
+        &token,
+        Method::GET,
+        &format!("/api/articles/{id}"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
     let state = app
         .as_user(&token, Method::GET, &state_path, None, StatusCode::OK)
         .await;
@@ -202,8 +222,14 @@ async fn my_article_state_says_liked_favorited_and_read() {
     assert_eq!(state["liked"], false);
     assert_eq!(state["read"], false);
 
-    app.as_user(&token, Method::GET, "/api/me/articles/999999/state", None, StatusCode::NOT_FOUND)
-        .await;
+    app.as_user(
+        &token,
+        Method::GET,
+        "/api/me/articles/999999/state",
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     let anonymous = app.get(&state_path).await;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
