@@ -12,6 +12,7 @@ mod cors;
 pub mod dto;
 mod edge;
 pub mod error;
+mod feeds;
 pub mod guestbook;
 mod http_metrics;
 mod json_bytes;
@@ -112,6 +113,8 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/readyz", get(ops::readyz))
         .at("/metrics", get(ops::metrics))
         .at("/wechat/callback", wechat_callback::endpoint())
+        .at("/feeds/*path", get(feeds::endpoint))
+        .at("/api", get(feeds::api_root))
         .with(middleware::BodyLimit { max: body_limit })
         // Outside the body limit, so that reading a body (chunked ones too) is timed.
         .with(middleware::Timeout { limit: timeout })

@@ -7,6 +7,7 @@ pub mod articles;
 pub mod audit;
 pub mod comments;
 pub mod demo_content;
+pub mod feeds;
 pub mod followers;
 pub mod guestbook;
 pub mod hot;

@@ -17,6 +17,7 @@ mod config;
 mod edge;
 mod errors;
 mod fault_proxy;
+mod feeds;
 mod fresh_counts;
 mod guestbook;
 mod hardening;
