@@ -115,7 +115,7 @@ fn updated(items: &[ArticleView]) -> chrono::DateTime<chrono::Utc> {
         .iter()
         .map(|v| v.article.updated_at)
         .max()
-        .unwrap_or_else(|| chrono::DateTime::<chrono::Utc>::UNIX_EPOCH)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH)
 }
 
 fn published(a: &entity::article::Model) -> chrono::DateTime<chrono::Utc> {
@@ -161,7 +161,7 @@ fn rss(site: &str, self_url: &str, feed: &FeedContent) -> String {
             published(a).to_rfc2822(),
             escape(&a.author),
             escape(&a.summary),
-            escape(&full_text(a)),
+            escape(full_text(a)),
             escape(&a.source_url),
             escape(&a.source_name),
         );
@@ -209,7 +209,7 @@ fn atom(site: &str, self_url: &str, feed: &FeedContent) -> String {
             a.updated_at.to_rfc3339(),
             escape(&a.author),
             escape(&a.summary),
-            escape(&full_text(a)),
+            escape(full_text(a)),
             escape(&a.copyright_notice),
         );
         for t in &item.tags {
