@@ -2,6 +2,9 @@
 # Read-path benchmark (DESIGN.md §9): qshare with Redis and 10,000 seeded articles against a
 # bare poem server returning the same bytes as GET /api/articles/hot, same load for both
 # (wrk, 64 connections, 2 threads). Prints requests/s, p99 and the ratio to the bare server.
+# Then the edge rows: a 304 revalidation of the hot list against a bare poem server
+# answering the same 304, and the hot list with `Accept-Encoding: br, gzip` against a bare
+# poem server returning the same compressed bytes, with the bytes each saves per fetch.
 #
 #   scripts/bench-read.sh                 # SQLite file + local Redis
 #   DURATION=20 scripts/bench-read.sh     # longer runs
@@ -45,11 +48,12 @@ article_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["it
 pids+=($!)
 sleep 0.5
 
-# wrk output -> "requests_per_sec p99_ms"
+# wrk output -> "requests_per_sec p99_ms"; extra arguments are wrk's (headers).
 measure() {
   local url=$1
-  wrk -t2 -c$CONNECTIONS -d2s "$url" >/dev/null   # warm-up
-  wrk -t2 -c$CONNECTIONS -d"${DURATION}s" --latency "$url" | awk '
+  shift
+  wrk -t2 -c$CONNECTIONS -d2s "$@" "$url" >/dev/null   # warm-up
+  wrk -t2 -c$CONNECTIONS -d"${DURATION}s" --latency "$@" "$url" | awk '
     /Requests\/sec/ { rps = $2 }
     /^ +99%/ { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v = v / 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v = v * 1000 }; p99 = v }
     END { printf "%s %s\n", rps, p99 }'
@@ -64,4 +68,28 @@ for route in /api/articles/hot /api/articles/featured "/api/articles/$article_id
   ratio=$(python3 -c "print(f'{$rps / $bare_rps * 100:.1f}%')")
   printf '%-28s %12.0f %10.2f %10s\n' "$route" "$rps" "$p99" "$ratio"
 done
+
+# The edge: revalidation and compression of the hot list, each against its own bare server.
+hot=http://127.0.0.1:$QSHARE_PORT/api/articles/hot
+etag=$(curl -fsS -D - -o /dev/null "$hot" | awk 'tolower($1) == "etag:" { print $2 }' | tr -d '\r')
+curl -fsS -H 'Accept-Encoding: br, gzip' -D "$work/br.headers" -o "$work/hot.br" "$hot"
+coding=$(awk 'tolower($1) == "content-encoding:" { print $2 }' "$work/br.headers" | tr -d '\r')
+[ "$coding" = br ] || { echo "the hot list was not sent as br (got '$coding')" >&2; exit 1; }
+"$target_dir/release/bench_bare" $((BARE_PORT + 1)) "$work/hot.json" - "$etag" &
+pids+=($!)
+"$target_dir/release/bench_bare" $((BARE_PORT + 2)) "$work/hot.br" br &
+pids+=($!)
+sleep 0.5
+identity_bytes=$(wc -c < "$work/hot.json")
+br_bytes=$(wc -c < "$work/hot.br")
+printf '\n%-28s %12s %10s %10s %12s\n' "edge row" "req/s" "p99 ms" "ratio" "bytes saved"
+read -r bare304_rps _ < <(measure "http://127.0.0.1:$((BARE_PORT + 1))/" -H "If-None-Match: $etag")
+read -r rps p99 < <(measure "$hot" -H "If-None-Match: $etag")
+ratio=$(python3 -c "print(f'{$rps / $bare304_rps * 100:.1f}%')")
+printf '%-28s %12.0f %10.2f %10s %12s\n' "hot 304 (bare $(printf %.0f "$bare304_rps"))" "$rps" "$p99" "$ratio" "$identity_bytes"
+read -r barebr_rps _ < <(measure "http://127.0.0.1:$((BARE_PORT + 2))/" -H "Accept-Encoding: br, gzip")
+read -r rps p99 < <(measure "$hot" -H "Accept-Encoding: br, gzip")
+ratio=$(python3 -c "print(f'{$rps / $barebr_rps * 100:.1f}%')")
+printf '%-28s %12.0f %10.2f %10s %12s\n' "hot br (bare $(printf %.0f "$barebr_rps"))" "$rps" "$p99" "$ratio" "$((identity_bytes - br_bytes))"
+printf '(hot list: %s bytes identity, %s bytes br)\n' "$identity_bytes" "$br_bytes"
 grep -iE "error|panic" "$work/qshare.log" | head -5 || true

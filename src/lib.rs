@@ -7,6 +7,7 @@ pub mod app;
 pub mod cache;
 pub mod config;
 pub mod db;
+pub mod edge;
 pub mod error;
 pub mod jobs;
 pub mod metrics;

@@ -3,6 +3,7 @@
 pub mod app_release;
 pub mod article;
 pub mod article_reaction;
+pub mod article_read;
 pub mod article_tag;
 pub mod audit_log;
 pub mod category;

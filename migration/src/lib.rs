@@ -14,6 +14,7 @@ mod m20261124_000007_push;
 mod m20261124_000008_audit_log;
 mod m20261201_000001_push_chunks;
 mod m20261202_000001_devices;
+mod m20261203_000001_article_reads;
 mod m20261204_000001_sources;
 
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000008_audit_log::Migration),
             Box::new(m20261201_000001_push_chunks::Migration),
             Box::new(m20261202_000001_devices::Migration),
+            Box::new(m20261203_000001_article_reads::Migration),
             Box::new(m20261204_000001_sources::Migration),
         ]
     }

@@ -10,6 +10,7 @@ use super::{
     tags::ApiTags,
 };
 use crate::{
+    cache::read_through::Built,
     error::AppError,
     pagination,
     service::{
@@ -21,6 +22,14 @@ use crate::{
 };
 
 pub struct ArticlesApi;
+
+/// A list page for the read cache: its bytes, and the articles whose counts it shows.
+fn built_page(page: &ArticlePage) -> Built {
+    Built {
+        bytes: JsonBytes::encode(page),
+        articles: page.items.iter().map(|a| a.id).collect(),
+    }
+}
 
 #[OpenApi(prefix_path = "/api", tag = "ApiTags::Articles")]
 impl ArticlesApi {
@@ -58,15 +67,15 @@ impl ArticlesApi {
         let build = || async {
             let page =
                 articles::list_published(&state.db, &filter, cursor.0.as_deref(), limit.0).await?;
-            Ok::<_, AppError>(JsonBytes::encode(&ArticlePage::from(page)))
+            Ok::<_, AppError>(built_page(&ArticlePage::from(page)))
         };
-        let bytes = if home_page {
+        if home_page {
             let key = feed_key(pagination::limit(limit.0)?);
-            state.read_cache.get_or_build(&key, build).await?
+            let body = state.read_cache.get_or_build(&key, build).await?;
+            Ok(JsonBytes::prepared(body))
         } else {
-            build().await?
-        };
-        Ok(JsonBytes::from_bytes(bytes))
+            Ok(JsonBytes::from_bytes(build().await?.bytes))
+        }
     }
 
     /// Featured (精选) articles, most recently featured first
@@ -85,19 +94,19 @@ impl ArticlesApi {
     ) -> ApiResult<JsonBytes<ArticlePage>> {
         let build = || async {
             let page = articles::list_featured(&state.db, cursor.0.as_deref(), limit.0).await?;
-            Ok::<_, AppError>(JsonBytes::encode(&ArticlePage::from(page)))
+            Ok::<_, AppError>(built_page(&ArticlePage::from(page)))
         };
-        let bytes = match cursor.0 {
+        match cursor.0 {
             None => {
                 let key = featured_key(pagination::limit(limit.0)?);
-                state.read_cache.get_or_build(&key, build).await?
+                let body = state.read_cache.get_or_build(&key, build).await?;
+                Ok(JsonBytes::prepared(body))
             }
             Some(_) => {
                 read_budget::charge(req, &state, ReadCost::Uncached).await?;
-                build().await?
+                Ok(JsonBytes::from_bytes(build().await?.bytes))
             }
-        };
-        Ok(JsonBytes::from_bytes(bytes))
+        }
     }
 
     /// Hot articles: engagement (views, likes, comments, favourites) decayed by age
@@ -113,7 +122,7 @@ impl ArticlesApi {
         limit: Query<Option<u32>>,
     ) -> ApiResult<JsonBytes<ArticlePage>> {
         let limit = pagination::limit(limit.0)? as usize;
-        let bytes = state
+        let body = state
             .read_cache
             .get_or_build(&hot_key(limit as u64), || async {
                 let ids = hot::top_ids(&state.db, &state.cache, &state.settings.hot, limit).await?;
@@ -122,10 +131,10 @@ impl ArticlesApi {
                     items: items.into_iter().map(ArticleSummary::from).collect(),
                     next_cursor: None,
                 };
-                Ok::<_, AppError>(JsonBytes::encode(&page))
+                Ok::<_, AppError>(built_page(&page))
             })
             .await?;
-        Ok(JsonBytes::from_bytes(bytes))
+        Ok(JsonBytes::prepared(body))
     }
 
     /// One published article with its source link and copyright notice (counts a view)
@@ -136,15 +145,18 @@ impl ArticlesApi {
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> ApiResult<JsonBytes<ArticleDetail>> {
-        let bytes = state
+        let body = state
             .read_cache
             .get_or_build(&article_key(id.0), || async {
                 let article = articles::get_published(&state.db, id.0).await?;
-                Ok::<_, AppError>(JsonBytes::encode(&ArticleDetail::from(article)))
+                Ok::<_, AppError>(Built {
+                    bytes: JsonBytes::encode(&ArticleDetail::from(article)),
+                    articles: vec![id.0],
+                })
             })
             .await?;
         cached_reads::count_view(req, &state, id.0).await;
-        Ok(JsonBytes::from_bytes(bytes))
+        Ok(JsonBytes::prepared(body))
     }
 
     /// Related articles: shared tags first, then the same category, then the newest

@@ -44,11 +44,22 @@ pub async fn count_view(req: &Request, state: &AppState, id: i64) {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .and_then(|t| tokens::verify_access(&state.settings.auth, t).ok());
-    let viewer = match user {
+    let reader = user
+        .as_ref()
+        .and_then(|claims| claims.sub.parse::<i64>().ok());
+    let viewer = match &user {
         Some(claims) => format!("u:{}", claims.sub),
         None => format!("ip:{}", client_ip(req, state)),
     };
-    views::record(&state.cache, id, &viewer).await;
+    let counted = views::record(&state.cache, id, &viewer).await;
+    // A counted view is the first of this reader in the window: one write per window, and
+    // before the answer, so the reader's state shows it on their next call.
+    if counted
+        && let Some(user_id) = reader
+        && let Err(err) = views::record_read(&state.db, user_id, id).await
+    {
+        tracing::debug!(%err, "article read not recorded");
+    }
 }
 
 /// What a request asks for, if it is one of the cached reads in its default shape.
@@ -154,11 +165,11 @@ impl<E: Endpoint> Endpoint for FastLaneEndpoint<E> {
                 CachedRead::List(key) => key.clone(),
                 CachedRead::Article(id) => article_key(*id),
             };
-            if let Some(bytes) = self.state.read_cache.peek(&key) {
+            if let Some(body) = self.state.read_cache.peek(&key) {
                 if let CachedRead::Article(id) = read {
                     count_view(&req, &self.state, id).await;
                 }
-                return Ok(Response::builder().content_type(JSON).body(bytes));
+                return Ok(super::edge::prepared_response(body, JSON));
             }
         }
         self.inner.call(req).await.map(IntoResponse::into_response)

@@ -1,7 +1,7 @@
 //! `JsonBytes<T>`: a JSON body already serialized (e.g. from the read cache), documented in
 //! OpenAPI exactly like `Json<T>`.
 
-use std::marker::PhantomData;
+use std::{marker::PhantomData, sync::Arc};
 
 use bytes::Bytes;
 use poem::{IntoResponse, Response};
@@ -12,15 +12,30 @@ use poem_openapi::{
     types::ToJSON,
 };
 
+use crate::edge::PreparedBody;
+
+enum Body {
+    Raw(Bytes),
+    /// From the read cache: its tag and compressed forms are reused (`api::edge`).
+    Prepared(Arc<PreparedBody>),
+}
+
 pub struct JsonBytes<T> {
-    bytes: Bytes,
+    body: Body,
     _schema: PhantomData<fn() -> T>,
 }
 
 impl<T: ToJSON> JsonBytes<T> {
     pub fn from_bytes(bytes: Bytes) -> Self {
         Self {
-            bytes,
+            body: Body::Raw(bytes),
+            _schema: PhantomData,
+        }
+    }
+
+    pub fn prepared(body: Arc<PreparedBody>) -> Self {
+        Self {
+            body: Body::Prepared(body),
             _schema: PhantomData,
         }
     }
@@ -34,9 +49,12 @@ impl<T: ToJSON> JsonBytes<T> {
 
 impl<T: ToJSON> IntoResponse for JsonBytes<T> {
     fn into_response(self) -> Response {
-        Response::builder()
-            .content_type("application/json; charset=utf-8")
-            .body(self.bytes)
+        match self.body {
+            Body::Raw(bytes) => Response::builder()
+                .content_type(super::cached_reads::JSON)
+                .body(bytes),
+            Body::Prepared(body) => super::edge::prepared_response(body, super::cached_reads::JSON),
+        }
     }
 }
 

@@ -67,6 +67,16 @@ pub struct ReactionResult {
     pub count: i64,
 }
 
+/// The caller's own state for one article.
+#[derive(Debug, Object)]
+pub struct MyArticleState {
+    pub article_id: i64,
+    pub liked: bool,
+    pub favorited: bool,
+    /// Opened while signed in.
+    pub read: bool,
+}
+
 /// Quiet hours in the user's timezone, `HH:MM`; may wrap past midnight.
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
@@ -187,6 +197,30 @@ impl MeApi {
         )
         .await?;
         Ok(Json(page.into()))
+    }
+
+    /// My state for one article: liked, favourited, read
+    ///
+    /// The article page is shared and cached; this small private answer puts the
+    /// reader's own state on top of it.
+    #[oai(
+        path = "/me/articles/:id/state",
+        method = "get",
+        operation_id = "myArticleState"
+    )]
+    async fn my_article_state(
+        &self,
+        auth: UserAuth,
+        state: Data<&AppState>,
+        id: Path<i64>,
+    ) -> ApiResult<Json<MyArticleState>> {
+        let s = reactions::reader_state(&state.db, auth.id(), id.0).await?;
+        Ok(Json(MyArticleState {
+            article_id: id.0,
+            liked: s.liked,
+            favorited: s.favorited,
+            read: s.read,
+        }))
     }
 
     /// My favourites, most recent first
@@ -374,9 +408,9 @@ async fn react(
     on: bool,
 ) -> ApiResult<Json<ReactionResult>> {
     let result = if on {
-        reactions::add(&state.db, auth.id(), article_id, kind).await?
+        reactions::add(&state.db, &state.read_cache, auth.id(), article_id, kind).await?
     } else {
-        reactions::remove(&state.db, auth.id(), article_id, kind).await?
+        reactions::remove(&state.db, &state.read_cache, auth.id(), article_id, kind).await?
     };
     Ok(Json(ReactionResult {
         article_id,

@@ -12,7 +12,9 @@ pub mod console;
 mod cors;
 mod devices;
 pub mod dto;
+mod edge;
 pub mod error;
+mod feeds;
 pub mod guestbook;
 mod http_metrics;
 mod json_bytes;
@@ -109,7 +111,8 @@ pub fn routes(state: AppState) -> impl Endpoint {
     let timeout = Duration::from_secs(state.settings.server.request_timeout_secs);
     let cors = &state.settings.server.cors;
     // Outermost last. Errors stay errors up to the metrics (which read the matched route
-    // off them); CORS and the security headers turn them into their JSON answers.
+    // off them); CORS and the edge (tags, caching, compression) turn them into their JSON
+    // answers.
     Route::new()
         .nest("/", api)
         .at("/openapi.json", get(spec))
@@ -119,6 +122,8 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/readyz", get(ops::readyz))
         .at("/metrics", get(ops::metrics))
         .at("/wechat/callback", wechat_callback::endpoint())
+        .at("/feeds/*path", get(feeds::endpoint))
+        .at("/api", get(feeds::api_root))
         .with(middleware::BodyLimit { max: body_limit })
         // Outside the body limit, so that reading a body (chunked ones too) is timed.
         .with(middleware::Timeout { limit: timeout })
@@ -130,6 +135,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
             http_metrics::RouteLabels::of::<Apis>(),
         ))
         .with_if(cors.enabled(), cors::Cors::new(cors))
+        .with(edge::Edge)
         .with(security_headers::SecurityHeaders)
         .with(middleware::RequestLog)
 }

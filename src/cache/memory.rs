@@ -196,6 +196,26 @@ impl MemoryCache {
         Counter { value: by, ttl }
     }
 
+    pub fn raise_to(&self, key: &str, value: i64, ttl: Duration) -> i64 {
+        let current = self.counter(key).map_or(0, |c| c.value);
+        if value <= current {
+            return current;
+        }
+        let key = self.key(key);
+        let _ops = self.lock();
+        // Re-read under the lock: another writer may have raised it meanwhile.
+        let now = Instant::now();
+        let current = match self.live(&key, now).map(|e| match &*e.value() {
+            Value::Counter(n) => *n,
+            _ => 0,
+        }) {
+            Some(n) if n >= value => return n,
+            _ => value,
+        };
+        self.put(key, Value::Counter(current), now + ttl);
+        current
+    }
+
     pub fn counter(&self, key: &str) -> Option<Counter> {
         let key = self.key(key);
         let _ops = self.lock();

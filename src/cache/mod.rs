@@ -60,6 +60,32 @@ pub enum Change {
     Version(u64),
     /// The signal was interrupted (Redis reconnected): re-read the current version.
     Resync,
+    /// What article `id` shows (its counts) changed at `generation`: cached reads that
+    /// include it and were built before that generation are stale.
+    Article { id: i64, generation: u64 },
+}
+
+impl Change {
+    fn encode(self) -> Option<String> {
+        match self {
+            Self::Version(v) => Some(v.to_string()),
+            Self::Article { id, generation } => Some(format!("a:{id}:{generation}")),
+            Self::Resync => None,
+        }
+    }
+
+    fn decode(payload: &str) -> Option<Self> {
+        match payload.strip_prefix("a:") {
+            Some(rest) => {
+                let (id, generation) = rest.split_once(':')?;
+                Some(Self::Article {
+                    id: id.parse().ok()?,
+                    generation: generation.parse().ok()?,
+                })
+            }
+            None => payload.parse().ok().map(Self::Version),
+        }
+    }
 }
 
 const CHANGES_CHANNEL: &str = "changes";
@@ -338,10 +364,35 @@ impl Cache {
 
     /// Announces a new version to this instance at once and to the others through Redis.
     pub async fn publish_change(&self, version: u64) -> Result<(), CacheError> {
-        let _ = self.changes.send(Change::Version(version));
+        self.announce(Change::Version(version)).await
+    }
+
+    /// Announces `change` to this instance at once and to the others through Redis.
+    pub async fn announce(&self, change: Change) -> Result<(), CacheError> {
+        let _ = self.changes.send(change);
+        match (&self.backend, change.encode()) {
+            (Backend::Redis(c), Some(payload)) => c.publish(CHANGES_CHANNEL, &payload).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Raises counter `key` to `value` unless it is already at or past it; returns the
+    /// value after. Concurrent raises never move it backwards.
+    pub async fn raise_to(&self, key: &str, value: i64, ttl: Duration) -> Result<i64, CacheError> {
         match &self.backend {
-            Backend::Memory(_) => Ok(()),
-            Backend::Redis(c) => c.publish(CHANGES_CHANNEL, &version.to_string()).await,
+            Backend::Memory(c) => Ok(c.raise_to(key, value, ttl)),
+            Backend::Redis(c) => c.raise_to(key, value, ttl).await,
+        }
+    }
+
+    /// The values of counters `keys` in one round trip (0 for an absent one).
+    pub async fn counter_values(&self, keys: &[String]) -> Result<Vec<i64>, CacheError> {
+        match &self.backend {
+            Backend::Memory(c) => Ok(keys
+                .iter()
+                .map(|k| c.counter(k).map_or(0, |v| v.value))
+                .collect()),
+            Backend::Redis(c) => c.counter_values(keys).await,
         }
     }
 
@@ -389,10 +440,10 @@ async fn relay_changes(redis: RedisCache, changes: Weak<broadcast::Sender<Change
         let mut messages = pubsub.on_message();
         while let Some(msg) = messages.next().await {
             let Some(tx) = changes.upgrade() else { return };
-            if let Ok(version) = msg.get_payload::<String>().map(|p| p.parse::<u64>())
-                && let Ok(version) = version
+            if let Ok(payload) = msg.get_payload::<String>()
+                && let Some(change) = Change::decode(&payload)
             {
-                let _ = tx.send(Change::Version(version));
+                let _ = tx.send(change);
             }
         }
         // The connection dropped: reconnect.

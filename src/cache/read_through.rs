@@ -7,6 +7,16 @@
 //! longer asked for and expire. L1 entries also expire after `L1_TTL`, which bounds the
 //! staleness of the few values no write announces (like counts between flushes).
 //!
+//! Counts (likes, favourites, comments) change far more often than content, and each such
+//! change concerns one article, so it does not move the version: it moves that article's
+//! *generation* instead (`article_changed`). A shared epoch counter hands out generations;
+//! every entry records the epoch its build started from and the articles it shows, and is
+//! stale once one of those articles has a later generation. The instance that made the
+//! change drops its stale L1 entries before answering, the others when they hear the change
+//! signal; an L2 entry is checked against the articles' shared generations before use. So
+//! a like shows on the article page and in the lists that show that article on the next
+//! read, and no other entry is rebuilt.
+//!
 //! A missing entry is rebuilt once per instance: concurrent readers of the same key wait for
 //! the one building it (single flight). When the shared cache is down, reads still answer:
 //! L1 and SQL need no Redis.
@@ -32,8 +42,15 @@ use std::{
 use bytes::Bytes;
 
 use super::{Cache, Change};
+use crate::edge::PreparedBody;
 
 const VERSION_KEY: &str = "rc:version";
+/// Hands out article generations.
+const EPOCH_KEY: &str = "rc:epoch";
+/// An article's generation outlives every L2 entry that could show the article.
+const GENERATION_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Generations heard from the change signal are remembered up to this many articles.
+const HEARD_MAX: usize = 100_000;
 /// The version counter never expires in practice.
 const VERSION_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 const L1_TTL: Duration = Duration::from_secs(30);
@@ -42,8 +59,47 @@ const L2_TTL: Duration = Duration::from_secs(300);
 const L1_MAX_ENTRIES: usize = 20_000;
 
 struct L1Entry {
-    bytes: Bytes,
+    /// The bytes with their tag and compressed forms, made once per version.
+    body: Arc<PreparedBody>,
     version: u64,
+    /// The articles this entry shows, and the epoch its build started from.
+    articles: Box<[i64]>,
+    epoch: u64,
+}
+
+/// What a builder returns: the bytes, and the articles they show (whose count changes make
+/// them stale).
+pub struct Built {
+    pub bytes: Bytes,
+    pub articles: Vec<i64>,
+}
+
+fn generation_key(article: i64) -> String {
+    format!("rc:gen:{article}")
+}
+
+/// L2 value: epoch (8 bytes), article count (4), the articles (8 each), then the body.
+fn encode_l2(epoch: u64, articles: &[i64], bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(12 + articles.len() * 8 + bytes.len());
+    out.extend_from_slice(&epoch.to_le_bytes());
+    out.extend_from_slice(&(articles.len() as u32).to_le_bytes());
+    for id in articles {
+        out.extend_from_slice(&id.to_le_bytes());
+    }
+    out.extend_from_slice(bytes);
+    out
+}
+
+fn decode_l2(raw: &Bytes) -> Option<(u64, Vec<i64>, Bytes)> {
+    let epoch = u64::from_le_bytes(raw.get(..8)?.try_into().ok()?);
+    let count = u32::from_le_bytes(raw.get(8..12)?.try_into().ok()?) as usize;
+    let end = 12usize.checked_add(count.checked_mul(8)?)?;
+    let ids = raw
+        .get(12..end)?
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().expect("chunks of 8")))
+        .collect();
+    Some((epoch, ids, raw.slice(end..)))
 }
 
 /// A counter striped over cache lines, so that threads counting at once do not contend.
@@ -74,6 +130,10 @@ impl StripedCounter {
 struct Inner {
     cache: Cache,
     version: AtomicU64,
+    /// The latest article generation this instance knows of.
+    epoch: AtomicU64,
+    /// The latest generation heard per article (for builds that finish after a change).
+    heard: Mutex<HashMap<i64, u64>>,
     /// Invalidated while the shared cache was unreachable and not yet rejoined.
     diverged: AtomicBool,
     l1: RwLock<HashMap<String, L1Entry>>,
@@ -101,6 +161,8 @@ impl ReadCache {
         let read_cache = Self {
             inner: Arc::new(Inner {
                 version: AtomicU64::new(0),
+                epoch: AtomicU64::new(0),
+                heard: Mutex::default(),
                 diverged: AtomicBool::new(false),
                 l1: RwLock::default(),
                 building: Mutex::default(),
@@ -130,12 +192,12 @@ impl ReadCache {
         }
     }
 
-    /// The cached bytes of `key`, or the result of `build` (stored for the next readers).
+    /// The cached body of `key`, or the result of `build` (stored for the next readers).
     /// Errors of `build` are returned and nothing is stored.
-    pub async fn get_or_build<E, F, Fut>(&self, key: &str, build: F) -> Result<Bytes, E>
+    pub async fn get_or_build<E, F, Fut>(&self, key: &str, build: F) -> Result<Arc<PreparedBody>, E>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Bytes, E>>,
+        Fut: Future<Output = Result<Built, E>>,
     {
         if let Some(bytes) = self.peek(key) {
             return Ok(bytes);
@@ -167,10 +229,10 @@ impl ReadCache {
         full_key: &str,
         version: u64,
         build: F,
-    ) -> Result<Bytes, E>
+    ) -> Result<Arc<PreparedBody>, E>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Bytes, E>>,
+        Fut: Future<Output = Result<Built, E>>,
     {
         // Someone else may have built it while we waited for our turn.
         if let Some(bytes) = self.peek(key) {
@@ -179,26 +241,66 @@ impl ReadCache {
         // A diverged instance keeps out of L2: its version number may name other content
         // there.
         let shared = !self.inner.diverged.load(Ordering::Acquire);
-        if shared && let Ok(Some(bytes)) = self.inner.cache.get(full_key).await {
+        // Read before the build: every count change at or below it is in what SQL returns.
+        let start = self.inner.current_epoch(shared).await;
+        if shared
+            && let Ok(Some(raw)) = self.inner.cache.get(full_key).await
+            && let Some((epoch, articles, bytes)) = decode_l2(&raw)
+            && self.inner.still_fresh(&articles, epoch, shared).await
+        {
             self.inner.hits.add();
-            self.inner.l1_put(key, bytes.clone(), version);
-            return Ok(bytes);
+            return Ok(self.inner.l1_put(key, bytes, version, articles, epoch));
         }
         self.inner.misses.add();
-        let bytes = build().await?;
-        if shared && let Err(err) = self.inner.cache.set(full_key, &bytes, L2_TTL).await {
-            tracing::debug!(%err, "read cache: not stored in the shared cache");
+        let Built { bytes, articles } = build().await?;
+        if !self.inner.still_fresh(&articles, start, shared).await {
+            // A count changed while we built: answer with it, keep nothing.
+            return Ok(Arc::new(PreparedBody::new(bytes)));
         }
-        self.inner.l1_put(key, bytes.clone(), version);
-        Ok(bytes)
+        if shared {
+            let value = encode_l2(start, &articles, &bytes);
+            if let Err(err) = self.inner.cache.set(full_key, &value, L2_TTL).await {
+                tracing::debug!(%err, "read cache: not stored in the shared cache");
+            }
+        }
+        Ok(self.inner.l1_put(key, bytes, version, articles, start))
     }
 
-    /// The current bytes of `key` if this instance holds them (no I/O, no building).
-    pub fn peek(&self, key: &str) -> Option<Bytes> {
+    /// What article `id` shows changed (a like, a comment, a moderation decision): the
+    /// cached reads that show it are rebuilt on their next read, on every instance, and
+    /// nothing else is. Call it after the change committed.
+    pub async fn article_changed(&self, id: i64) {
+        let cache = &self.inner.cache;
+        let generation = async {
+            let epoch = cache.incr(EPOCH_KEY, 1, VERSION_TTL).await?.value.max(0);
+            cache
+                .raise_to(&generation_key(id), epoch, GENERATION_TTL)
+                .await?;
+            Ok::<_, super::CacheError>(epoch as u64)
+        }
+        .await;
+        match generation {
+            Ok(generation) => {
+                // Here before the answer goes out; the others when they hear it.
+                self.inner.forget_article(id, generation);
+                let change = Change::Article { id, generation };
+                if let Err(err) = cache.announce(change).await {
+                    tracing::warn!(%err, "read cache: article change not announced");
+                }
+            }
+            Err(err) => {
+                tracing::warn!(%err, "read cache: article generation not shared; invalidating");
+                self.invalidate().await;
+            }
+        }
+    }
+
+    /// The current body of `key` if this instance holds it (no I/O, no building).
+    pub fn peek(&self, key: &str) -> Option<Arc<PreparedBody>> {
         let version = self.inner.version.load(Ordering::Acquire);
-        let bytes = self.inner.l1_get(key, version)?;
+        let body = self.inner.l1_get(key, version)?;
         self.inner.hits.add();
-        Some(bytes)
+        Some(body)
     }
 
     /// Public content changed: every instance reads fresh data from now on.
@@ -246,23 +348,106 @@ impl Inner {
         }
     }
 
-    fn l1_get(&self, key: &str, version: u64) -> Option<Bytes> {
+    /// The epoch a build starts from: the shared one, or this instance's when diverged or
+    /// the shared cache does not answer.
+    async fn current_epoch(&self, shared: bool) -> u64 {
+        let local = self.epoch.load(Ordering::Acquire);
+        if !shared {
+            return local;
+        }
+        match self.cache.counter(EPOCH_KEY).await {
+            Ok(Some(c)) => local.max(c.value.max(0) as u64),
+            _ => local,
+        }
+    }
+
+    /// Whether none of `articles` changed after `epoch`, by what this instance heard and,
+    /// when `shared`, by their shared generations.
+    async fn still_fresh(&self, articles: &[i64], epoch: u64, shared: bool) -> bool {
+        if !self.heard_before(articles, epoch) {
+            return false;
+        }
+        if !shared || articles.is_empty() {
+            return true;
+        }
+        let keys: Vec<String> = articles.iter().map(|id| generation_key(*id)).collect();
+        match self.cache.counter_values(&keys).await {
+            Ok(generations) => generations.iter().all(|g| (*g).max(0) as u64 <= epoch),
+            // Unreachable: what this instance heard is all there is to go by.
+            Err(_) => true,
+        }
+    }
+
+    fn heard_before(&self, articles: &[i64], epoch: u64) -> bool {
+        let heard = self.heard.lock().unwrap_or_else(|e| e.into_inner());
+        articles
+            .iter()
+            .all(|id| heard.get(id).is_none_or(|g| *g <= epoch))
+    }
+
+    /// Article `id` changed at `generation`: entries that show it and were built from an
+    /// earlier epoch go.
+    fn forget_article(&self, id: i64, generation: u64) {
+        self.epoch.fetch_max(generation, Ordering::AcqRel);
+        let overflow = {
+            let mut heard = self.heard.lock().unwrap_or_else(|e| e.into_inner());
+            let g = heard.entry(id).or_insert(0);
+            *g = (*g).max(generation);
+            let overflow = heard.len() > HEARD_MAX;
+            if overflow {
+                heard.clear();
+            }
+            overflow
+        };
+        let mut l1 = self.l1.write().unwrap_or_else(|e| e.into_inner());
+        if overflow {
+            // Forgetting what was heard is safe only with nothing built before it kept.
+            l1.clear();
+        } else {
+            l1.retain(|_, e| e.epoch >= generation || !e.articles.contains(&id));
+        }
+    }
+
+    fn l1_get(&self, key: &str, version: u64) -> Option<Arc<PreparedBody>> {
         let l1 = self.l1.read().unwrap_or_else(|e| e.into_inner());
         l1.get(key)
             .filter(|e| e.version == version)
-            .map(|e| e.bytes.clone())
+            .map(|e| e.body.clone())
     }
 
-    fn l1_put(&self, key: &str, bytes: Bytes, version: u64) {
-        // A value built under a version that is no longer current is not kept.
+    /// Prepares `bytes` and keeps them for `key`, unless built under a version that is no
+    /// longer current or from an epoch before a change of one of `articles`.
+    fn l1_put(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        version: u64,
+        articles: Vec<i64>,
+        epoch: u64,
+    ) -> Arc<PreparedBody> {
+        let body = Arc::new(PreparedBody::new(bytes));
         if self.version.load(Ordering::Acquire) != version {
-            return;
+            return body;
         }
         let mut l1 = self.l1.write().unwrap_or_else(|e| e.into_inner());
+        // Checked under the L1 lock: `forget_article` records what it heard before taking
+        // it, so a change either is seen here or removes this entry after.
+        if !self.heard_before(&articles, epoch) {
+            return body;
+        }
         if l1.len() >= L1_MAX_ENTRIES {
             l1.clear();
         }
-        l1.insert(key.to_string(), L1Entry { bytes, version });
+        l1.insert(
+            key.to_string(),
+            L1Entry {
+                body: body.clone(),
+                version,
+                articles: articles.into_boxed_slice(),
+                epoch,
+            },
+        );
+        body
     }
 
     /// Moves to `version` if it is newer, dropping the L1 entries of older versions.
@@ -309,7 +494,10 @@ async fn follow_changes(
         let Some(inner) = inner.upgrade() else { return };
         match change {
             Ok(Change::Version(v)) => inner.observe(v),
+            Ok(Change::Article { id, generation }) => inner.forget_article(id, generation),
             Ok(Change::Resync) | Err(RecvError::Lagged(_)) => {
+                // Article changes may have been missed: keep nothing built before.
+                inner.l1.write().unwrap_or_else(|e| e.into_inner()).clear();
                 if let Ok(Some(c)) = inner.cache.counter(VERSION_KEY).await {
                     inner.observe(c.value.max(0) as u64);
                 }

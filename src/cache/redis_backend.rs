@@ -39,6 +39,15 @@ end
 return 0
 ";
 
+/// Raise a counter to ARGV[1] unless it is already there or past it (a maximum that
+/// concurrent writers cannot move backwards). Returns the value after.
+const RAISE_SCRIPT: &str = r"
+local c = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local v = tonumber(ARGV[1])
+if v > c then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return v end
+return c
+";
+
 /// Compare-and-delete: release a lock only if we still hold it.
 const UNLOCK_SCRIPT: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -60,6 +69,7 @@ pub struct RedisCache {
     incr_script: Arc<Script>,
     unlock_script: Arc<Script>,
     count_once_script: Arc<Script>,
+    raise_script: Arc<Script>,
     errors: Arc<AtomicU64>,
 }
 
@@ -87,6 +97,7 @@ impl RedisCache {
             incr_script: Arc::new(Script::new(INCR_SCRIPT)),
             unlock_script: Arc::new(Script::new(UNLOCK_SCRIPT)),
             count_once_script: Arc::new(Script::new(COUNT_ONCE_SCRIPT)),
+            raise_script: Arc::new(Script::new(RAISE_SCRIPT)),
             errors: Arc::default(),
         })
     }
@@ -220,6 +231,34 @@ impl RedisCache {
                 value,
                 ttl: Duration::from_millis(pttl.max(0) as u64),
             })
+        })
+        .await
+    }
+
+    pub async fn raise_to(&self, key: &str, value: i64, ttl: Duration) -> Result<i64, CacheError> {
+        let key = self.key(key);
+        let millis = ttl.as_millis().max(1) as u64;
+        let script = self.raise_script.clone();
+        self.run(|mut c| async move {
+            script
+                .key(key)
+                .arg(value)
+                .arg(millis)
+                .invoke_async(&mut c)
+                .await
+        })
+        .await
+    }
+
+    pub async fn counter_values(&self, keys: &[String]) -> Result<Vec<i64>, CacheError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
+        self.run(|mut c| async move {
+            let values: Vec<Option<i64>> =
+                redis::cmd("MGET").arg(&keys).query_async(&mut c).await?;
+            Ok(values.into_iter().map(|v| v.unwrap_or(0)).collect())
         })
         .await
     }

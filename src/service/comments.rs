@@ -210,8 +210,8 @@ pub async fn create(
     }
     txn.commit().await?;
     if status == CommentStatus::Published {
-        // The article's comment count is part of the cached public reads.
-        state.read_cache.invalidate().await;
+        // The article's comment count is part of the cached public reads that show it.
+        state.read_cache.article_changed(article_id).await;
     }
     let mut views = with_people(db, vec![saved]).await?;
     Ok(views.remove(0))
@@ -238,7 +238,7 @@ pub async fn apply(
     }
     txn.commit().await?;
     if count_changed {
-        read_cache.invalidate().await;
+        read_cache.article_changed(current.article_id).await;
     }
     moderation::find::<comment::Entity>(db, id).await
 }

@@ -10,6 +10,7 @@ pub mod console_sessions;
 pub mod dashboard;
 pub mod demo_content;
 pub mod devices;
+pub mod feeds;
 pub mod followers;
 pub mod guestbook;
 pub mod hot;

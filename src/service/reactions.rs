@@ -1,6 +1,7 @@
 //! Likes and favourites: idempotent, with the article's counters kept right under
 //! concurrency (the reaction row is the truth; a counter moves only when a row is actually
-//! inserted or deleted, in the same transaction).
+//! inserted or deleted, in the same transaction). A change refreshes the cached reads that
+//! show the article's counts, and only those (`ReadCache::article_changed`).
 
 use entity::{
     article,
@@ -13,6 +14,7 @@ use sea_orm::{
 
 use super::articles::{CardView, cards_by_ids};
 use crate::{
+    cache::read_through::ReadCache,
     db,
     error::{AppError, AppResult},
     pagination::{self, Page, TimeCursor},
@@ -68,6 +70,7 @@ async fn move_counter(
 /// Likes or favourites a published article; doing it twice changes nothing.
 pub async fn add(
     db: &DatabaseConnection,
+    read_cache: &ReadCache,
     user_id: i64,
     article_id: i64,
     kind: ReactionKind,
@@ -102,6 +105,9 @@ pub async fn add(
     }
     let count = count_of(&txn, article_id, kind).await?;
     txn.commit().await?;
+    if inserted > 0 {
+        read_cache.article_changed(article_id).await;
+    }
     Ok(ReactionState {
         active: true,
         count,
@@ -111,6 +117,7 @@ pub async fn add(
 /// Takes a like or favourite back; doing it twice changes nothing.
 pub async fn remove(
     db: &DatabaseConnection,
+    read_cache: &ReadCache,
     user_id: i64,
     article_id: i64,
     kind: ReactionKind,
@@ -127,9 +134,53 @@ pub async fn remove(
     }
     let count = count_of(&txn, article_id, kind).await?;
     txn.commit().await?;
+    if deleted.rows_affected > 0 {
+        read_cache.article_changed(article_id).await;
+    }
     Ok(ReactionState {
         active: false,
         count,
+    })
+}
+
+/// What a reader did with one article: their own state, shown over the shared cached page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReaderState {
+    pub liked: bool,
+    pub favorited: bool,
+    /// Opened it (a counted view while signed in).
+    pub read: bool,
+}
+
+/// `user_id`'s state for published article `article_id` (404 when it is not published).
+pub async fn reader_state(
+    db: &DatabaseConnection,
+    user_id: i64,
+    article_id: i64,
+) -> AppResult<ReaderState> {
+    if article::Entity::find_published_by_id(article_id)
+        .one(db)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::not_found("article"));
+    }
+    let kinds: Vec<ReactionKind> = article_reaction::Entity::find()
+        .select_only()
+        .column(article_reaction::Column::Kind)
+        .filter(article_reaction::Column::UserId.eq(user_id))
+        .filter(article_reaction::Column::ArticleId.eq(article_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let read = entity::article_read::Entity::find_by_id((user_id, article_id))
+        .one(db)
+        .await?
+        .is_some();
+    Ok(ReaderState {
+        liked: kinds.contains(&ReactionKind::Like),
+        favorited: kinds.contains(&ReactionKind::Favorite),
+        read,
     })
 }
 

@@ -36,6 +36,29 @@ pub async fn record(cache: &Cache, article_id: i64, viewer: &str) -> bool {
     }
 }
 
+/// Remembers that `user_id` opened `article_id` (the `read` of their article state). Called
+/// for a counted view only, so at most once per reader and article per view window.
+pub async fn record_read(db: &DatabaseConnection, user_id: i64, article_id: i64) -> AppResult<()> {
+    use entity::article_read;
+    use sea_orm::{ActiveValue::Set, sea_query::OnConflict};
+    article_read::Entity::insert(article_read::ActiveModel {
+        user_id: Set(user_id),
+        article_id: Set(article_id),
+        read_at: Set(crate::time::now()),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            article_read::Column::UserId,
+            article_read::Column::ArticleId,
+        ])
+        .update_column(article_read::Column::ReadAt)
+        .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
 /// Moves pending view counts into `articles.view_count`; returns how many views it wrote.
 /// Counts whose SQL write fails go back into the cache (with the articles of the batch not
 /// yet written) and the flush stops with the error, so the next flush writes them: taken

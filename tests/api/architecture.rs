@@ -118,6 +118,12 @@ fn layers_import_only_the_layers_below_them_and_only_the_api_speaks_http() {
             ],
         ),
         (
+            "edge",
+            &[
+                "api", "app", "jobs", "push", "service", "wechat", "cache", "state", "<poem>",
+            ],
+        ),
+        (
             "error",
             &[
                 "api", "app", "jobs", "push", "service", "wechat", "cache", "<poem>",

@@ -1,0 +1,60 @@
+//! Strong entity tags: a hash of the exact bytes sent (before content coding), so a tag
+//! names one representation and a 304 can only ever confirm what the client already holds.
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use super::Coding;
+
+/// `"<22 base64url chars>"`: the first 128 bits of the body's SHA-256, quoted.
+pub fn of(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16]);
+    format!("\"{b64}\"")
+}
+
+/// The tag of the same body sent in `coding`: another representation, so another strong
+/// tag (`"<hash>-br"`), and a client holding one coding is never told it holds another.
+pub fn coded(tag: &str, coding: Option<Coding>) -> String {
+    match coding {
+        None => tag.to_owned(),
+        Some(c) => format!("{}-{}\"", &tag[..tag.len() - 1], c.token()),
+    }
+}
+
+/// Whether an `If-None-Match` value matches `etag` (RFC 9110 §13.1.2: weak comparison, so
+/// `W/"x"` matches `"x"`; `*` matches any current representation).
+pub fn none_match_hits(if_none_match: &str, etag: &str) -> bool {
+    let bare = etag.trim_start_matches("W/");
+    if_none_match
+        .split(',')
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == bare)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_quoted_stable_and_differ_with_the_bytes() {
+        let a = of(b"{\"a\":1}");
+        assert!(a.starts_with('"') && a.ends_with('"'));
+        assert_eq!(a.len(), 24);
+        assert_eq!(a, of(b"{\"a\":1}"));
+        assert_ne!(a, of(b"{\"a\":2}"));
+        let br = coded(&a, Some(Coding::Br));
+        assert_eq!(br, format!("{}-br\"", &a[..a.len() - 1]));
+        assert_eq!(coded(&a, None), a);
+    }
+
+    #[test]
+    fn if_none_match_compares_lists_weakly_and_honours_the_star() {
+        let tag = "\"abc\"";
+        assert!(none_match_hits("\"abc\"", tag));
+        assert!(none_match_hits("\"x\", W/\"abc\"", tag));
+        assert!(none_match_hits("*", tag));
+        assert!(!none_match_hits("\"abd\"", tag));
+        assert!(!none_match_hits("", tag));
+    }
+}
