@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod pagination;
 pub mod push;
+pub mod search;
 pub mod service;
 pub mod state;
 pub mod telemetry;

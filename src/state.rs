@@ -5,6 +5,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     cache::{Cache, read_through::ReadCache},
     config::Settings,
+    search::Search,
     wechat::services::WechatServices,
 };
 
@@ -15,6 +16,8 @@ pub struct AppState {
     pub cache: Cache,
     /// Pre-serialized public reads; invalidated by every write that changes them.
     pub read_cache: ReadCache,
+    /// Full-text search over the published articles (this instance's index).
+    pub search: Search,
     pub settings: Arc<Settings>,
     /// This process among the instances (recorded with job runs).
     pub instance: Arc<str>,

@@ -18,6 +18,7 @@ pub mod rate_limit;
 pub mod reactions;
 pub mod read_limits;
 pub mod resources;
+pub mod search;
 pub mod taxonomy;
 pub mod tokens;
 pub mod validate;
