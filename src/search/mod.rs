@@ -117,7 +117,7 @@ pub trait SearchEngine: Send + Sync + 'static {
 
 /// How long a search waits for this instance's index to catch up with a write it has heard
 /// of, before answering from the index as it is.
-const FRESHNESS_WAIT: Duration = Duration::from_secs(1);
+const FRESHNESS_WAIT: Duration = Duration::from_secs(3);
 
 /// The handle the rest of the application holds.
 #[derive(Clone)]
