@@ -58,6 +58,8 @@ pub struct SearchResults {
     pub total_exact: bool,
     /// No article had every word, so these have some of them (ranked lower).
     pub relaxed: bool,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -97,8 +99,10 @@ pub struct SearchSuggestion {
     pub kind: SuggestionKind,
     pub text: String,
     /// For a title.
+    #[oai(nullable)]
     pub article_id: Option<i64>,
     /// For a tag (use it as `?tag=`).
+    #[oai(nullable)]
     pub slug: Option<String>,
 }
 

@@ -102,8 +102,8 @@ pub async fn search(
     search: &Search,
     req: SearchRequest,
 ) -> AppResult<SearchPage> {
-    let text = query_text(req.q)?;
     let limit = pagination::limit(req.limit)? as usize;
+    let text = query_text(req.q)?;
     let offset = req.cursor.as_deref().map(decode_cursor).transpose()?.unwrap_or(0);
     let query = SearchQuery {
         text,
