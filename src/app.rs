@@ -62,9 +62,14 @@ async fn start_search(
                 .context("search index open panicked")??
         }
     };
-    crate::search::sync::start(database.clone(), cache, read_cache.clone(), Arc::new(engine))
-        .await
-        .context("cannot build the search index")
+    crate::search::sync::start(
+        database.clone(),
+        cache,
+        read_cache.clone(),
+        Arc::new(engine),
+    )
+    .await
+    .context("cannot build the search index")
 }
 
 impl Application {

@@ -54,7 +54,9 @@ impl ArticlesApi {
                 limit: limit.0,
             };
             let page = search::search_cards(&state.db, &state.search, request).await?;
-            return Ok(JsonBytes::from_bytes(JsonBytes::encode(&ArticlePage::from(page))));
+            return Ok(JsonBytes::from_bytes(JsonBytes::encode(
+                &ArticlePage::from(page),
+            )));
         }
         let filter = ListFilter {
             category: category.0,

@@ -121,9 +121,7 @@ fn runs(chars: &[NormChar]) -> Vec<Run> {
             continue;
         }
         let start = i;
-        while i < chars.len()
-            && is_han(chars[i].c) == han
-            && (han || chars[i].c.is_alphanumeric())
+        while i < chars.len() && is_han(chars[i].c) == han && (han || chars[i].c.is_alphanumeric())
         {
             i += 1;
         }

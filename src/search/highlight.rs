@@ -160,6 +160,9 @@ mod tests {
         let m = matcher(&["tokio"]);
         let text = format!("{} tokio runtime", "word ".repeat(100));
         let f = fragment(&text, &m.ranges(&text), 40);
-        assert!(f.starts_with('…') && f.contains("<mark>tokio</mark>"), "{f}");
+        assert!(
+            f.starts_with('…') && f.contains("<mark>tokio</mark>"),
+            "{f}"
+        );
     }
 }

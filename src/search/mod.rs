@@ -107,8 +107,11 @@ pub struct IndexChanges {
 
 pub trait SearchEngine: Send + Sync + 'static {
     fn search(&self, query: SearchQuery) -> BoxFuture<'_, Result<Hits, AppError>>;
-    fn suggest(&self, prefix: String, limit: usize)
-    -> BoxFuture<'_, Result<Vec<Suggestion>, AppError>>;
+    fn suggest(
+        &self,
+        prefix: String,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Suggestion>, AppError>>;
     fn indexed(&self) -> BoxFuture<'_, Result<Indexed, AppError>>;
     fn apply(&self, changes: IndexChanges) -> BoxFuture<'_, Result<(), AppError>>;
     /// Tag suggestions are kept in memory; the sync sets them at start.

@@ -133,12 +133,18 @@ pub async fn sync_once(
     let mut sorted_categories: Vec<_> = categories.values().collect();
     sorted_categories.sort_by_key(|c| c.id);
     for c in sorted_categories {
-        fnv(&mut taxonomy, format!("c{}\0{}\0{}\0", c.id, c.slug, c.name).as_bytes());
+        fnv(
+            &mut taxonomy,
+            format!("c{}\0{}\0{}\0", c.id, c.slug, c.name).as_bytes(),
+        );
     }
     let mut sorted_tags: Vec<_> = tags.values().collect();
     sorted_tags.sort_by_key(|t| t.id);
     for t in &sorted_tags {
-        fnv(&mut taxonomy, format!("t{}\0{}\0{}\0", t.id, t.slug, t.name).as_bytes());
+        fnv(
+            &mut taxonomy,
+            format!("t{}\0{}\0{}\0", t.id, t.slug, t.name).as_bytes(),
+        );
     }
     let tag_list: Vec<(String, String)> = sorted_tags
         .iter()

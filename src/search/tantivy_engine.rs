@@ -200,7 +200,10 @@ fn open_index(dir: &Path, writer_heap: usize) -> anyhow::Result<Opened> {
 
 impl Inner {
     fn opened(&self) -> Arc<Opened> {
-        self.opened.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.opened
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The index directory was deleted under us: start a fresh index there.
@@ -222,7 +225,10 @@ impl Inner {
         let mut stamps = HashMap::new();
         for segment in searcher.segment_readers() {
             let fast = segment.fast_fields();
-            let ids = fast.i64("id").map_err(internal("ids"))?.first_or_default_col(0);
+            let ids = fast
+                .i64("id")
+                .map_err(internal("ids"))?
+                .first_or_default_col(0);
             let st = fast
                 .i64("stamp")
                 .map_err(internal("stamps"))?
@@ -393,9 +399,8 @@ impl Inner {
     ) -> Result<Hit, AppError> {
         let f = self.fields;
         let doc: TantivyDocument = searcher.doc(address).map_err(internal("read a hit"))?;
-        let text = |field: Field| -> &str {
-            doc.get_first(field).and_then(|v| v.as_str()).unwrap_or("")
-        };
+        let text =
+            |field: Field| -> &str { doc.get_first(field).and_then(|v| v.as_str()).unwrap_or("") };
         let id = doc
             .get_first(f.id)
             .and_then(|v| v.as_i64())
@@ -525,7 +530,7 @@ impl QueryTerms {
             .flatten()
             .and_then(|raw| analysis::prefix_form(&raw.text))
             // One Latin letter would match half the dictionary.
-            .filter(|p| p.chars().any(|c| !c.is_ascii()) || p.len() >= 2);
+            .filter(|p| !p.is_ascii() || p.len() >= 2);
         Some(Self { terms, prefix })
     }
 
@@ -610,7 +615,10 @@ fn boost_featured_and_recent(
     move |segment: &SegmentReader| {
         let fast = segment.fast_fields();
         let featured = fast.u64("featured").ok().map(|c| c.first_or_default_col(0));
-        let published = fast.i64("published").ok().map(|c| c.first_or_default_col(0));
+        let published = fast
+            .i64("published")
+            .ok()
+            .map(|c| c.first_or_default_col(0));
         Box::new(move |doc: DocId, score: Score| {
             let featured = featured.as_ref().map_or(0, |c| c.get_val(doc));
             let published = published.as_ref().map_or(0, |c| c.get_val(doc));

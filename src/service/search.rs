@@ -70,7 +70,10 @@ fn decode_cursor(raw: &str) -> AppResult<usize> {
 }
 
 fn slug_filter(name: &str, value: Option<String>) -> AppResult<Option<String>> {
-    match value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
+    match value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+    {
         Some(v) if v.chars().count() > SLUG_MAX => Err(AppError::bad_field(
             name,
             format!("{name} must be at most {SLUG_MAX} characters"),
@@ -104,7 +107,12 @@ pub async fn search(
 ) -> AppResult<SearchPage> {
     let limit = pagination::limit(req.limit)? as usize;
     let text = query_text(req.q)?;
-    let offset = req.cursor.as_deref().map(decode_cursor).transpose()?.unwrap_or(0);
+    let offset = req
+        .cursor
+        .as_deref()
+        .map(decode_cursor)
+        .transpose()?
+        .unwrap_or(0);
     let query = SearchQuery {
         text,
         category_slug: slug_filter("category", req.category)?,
@@ -122,11 +130,7 @@ pub async fn search(
     let items = hits
         .hits
         .into_iter()
-        .filter_map(|hit| {
-            cards
-                .remove(&hit.id)
-                .map(|card| SearchResult { card, hit })
-        })
+        .filter_map(|hit| cards.remove(&hit.id).map(|card| SearchResult { card, hit }))
         .collect();
     let reachable = (hits.total as usize).min(DEPTH_MAX);
     Ok(SearchPage {

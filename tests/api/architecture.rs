@@ -103,7 +103,9 @@ fn layers_import_only_the_layers_below_them_and_only_the_api_speaks_http() {
         ),
         (
             "search",
-            &["api", "app", "jobs", "push", "service", "wechat", "state", "<poem>"],
+            &[
+                "api", "app", "jobs", "push", "service", "wechat", "state", "<poem>",
+            ],
         ),
         (
             "cache",

@@ -105,7 +105,8 @@ async fn instances_starting_together_on_a_fresh_database_both_come_up() {
     let (settings, _dir) = crate::helpers::test_settings().await;
     // Each instance keeps its own search index.
     let mut other = settings.clone();
-    other.search.index_dir = std::env::temp_dir().join(crate::helpers::unique_name("qshare-index-"));
+    other.search.index_dir =
+        std::env::temp_dir().join(crate::helpers::unique_name("qshare-index-"));
     let (a, b) = tokio::join!(
         qshare::Application::build(settings.clone()),
         qshare::Application::build(other)

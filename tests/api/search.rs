@@ -177,7 +177,10 @@ async fn bad_queries_answer_400_or_a_literal_search_never_500() {
 
     for q in ["", "   "] {
         let body = app
-            .get_json(&format!("/api/search?q={}", encode(q)), StatusCode::BAD_REQUEST)
+            .get_json(
+                &format!("/api/search?q={}", encode(q)),
+                StatusCode::BAD_REQUEST,
+            )
             .await;
         assert_eq!(body["details"]["field"], "q", "{body}");
     }
@@ -192,7 +195,12 @@ async fn bad_queries_answer_400_or_a_literal_search_never_500() {
         assert_eq!(page["total"], 0, "{q:?}: {page}");
     }
     // Query syntax is text: these are words, found literally.
-    for q in ["title:x OR", "\"title OR x", "title AND NOT x", "x^10 title~2"] {
+    for q in [
+        "title:x OR",
+        "\"title OR x",
+        "title AND NOT x",
+        "x^10 title~2",
+    ] {
         let page = search(&app, q).await;
         assert!(hit_ids(&page).contains(&id), "{q:?}: {page}");
     }
@@ -211,7 +219,10 @@ async fn suggestions_offer_tags_and_titles_for_a_prefix() {
     let app = spawn_app().await;
     let k8s = app.create_tag("kubernetes", "Kubernetes").await;
     let id = app
-        .published_article("Kubernetes deployment strategies", json!({ "tag_ids": [k8s] }))
+        .published_article(
+            "Kubernetes deployment strategies",
+            json!({ "tag_ids": [k8s] }),
+        )
         .await;
     let zh = app.published_article("负载均衡配置指南", json!({})).await;
 
@@ -232,7 +243,10 @@ async fn suggestions_offer_tags_and_titles_for_a_prefix() {
         "{body}"
     );
     let body = app
-        .get_json(&format!("/api/search/suggest?q={}", encode("负载")), StatusCode::OK)
+        .get_json(
+            &format!("/api/search/suggest?q={}", encode("负载")),
+            StatusCode::OK,
+        )
         .await;
     assert_eq!(body["items"][0]["article_id"], zh, "{body}");
     assert!(body["items"].as_array().unwrap().len() <= 10);
@@ -241,9 +255,7 @@ async fn suggestions_offer_tags_and_titles_for_a_prefix() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn articles_q_is_served_by_the_search_engine() {
     let app = spawn_app().await;
-    let id = app
-        .published_article("Java 并发与安全", json!({}))
-        .await;
+    let id = app.published_article("Java 并发与安全", json!({})).await;
     // The old substring filter found nothing for words apart or in another order.
     assert_eq!(
         app.collect_ids(&format!("/api/articles?q={}", encode("java 安全")))
@@ -262,9 +274,7 @@ async fn a_second_instance_sees_publish_edit_unpublish_and_delete_within_a_secon
     let second = spawn_app_sharing(settings, None, shared).await;
     let within = Duration::from_secs(1);
 
-    let id = first
-        .published_article("Freshness 微服务", json!({}))
-        .await;
+    let id = first.published_article("Freshness 微服务", json!({})).await;
     eventually(&second, "微服务", within, |p| hit_ids(p) == vec![id]).await;
 
     first
