@@ -45,6 +45,33 @@ fn instance_name() -> String {
     )
 }
 
+/// Opens this instance's search index and brings it up to date with SQL.
+async fn start_search(
+    settings: &Settings,
+    database: &sea_orm::DatabaseConnection,
+    cache: &Cache,
+    read_cache: &ReadCache,
+) -> anyhow::Result<crate::search::Search> {
+    use crate::{config::SearchEngineKind, search::tantivy_engine::TantivyEngine};
+    let engine = match settings.search.engine {
+        SearchEngineKind::Tantivy => {
+            let dir = settings.search.index_dir.clone();
+            let heap = settings.search.writer_heap_mb * 1024 * 1024;
+            tokio::task::spawn_blocking(move || TantivyEngine::open(&dir, heap))
+                .await
+                .context("search index open panicked")??
+        }
+    };
+    crate::search::sync::start(
+        database.clone(),
+        cache,
+        read_cache.clone(),
+        Arc::new(engine),
+    )
+    .await
+    .context("cannot build the search index")
+}
+
 impl Application {
     /// Connects the database (and migrates it), the cache, seeds demo content when asked and
     /// the database is empty, and binds the listener.
@@ -78,6 +105,7 @@ impl Application {
                 .context("cannot seed demo content")?;
             tracing::info!("seeded demo content into the empty database");
         }
+        let search = start_search(&settings, &database, &cache, &read_cache).await?;
         let acceptor = TcpListener::bind(settings.bind_address())
             .into_acceptor()
             .await
@@ -95,6 +123,7 @@ impl Application {
             db: database,
             cache,
             read_cache,
+            search,
             settings: Arc::new(settings),
             instance: instance_name().into(),
             jobs_changed: Arc::default(),

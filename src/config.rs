@@ -59,6 +59,7 @@ pub struct Settings {
     pub push: PushSettings,
     #[serde(default)]
     pub ingest: IngestSettings,
+    pub search: SearchSettings,
 }
 
 fn default_env() -> AppEnv {
@@ -284,6 +285,24 @@ pub enum LogFormat {
 pub struct LogSettings {
     pub format: LogFormat,
     pub level: String,
+}
+
+/// Which search engine serves `/api/search`. Only the embedded one ships: a shared engine
+/// (Meilisearch) fits behind `search::SearchEngine` but cannot be tested here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchEngineKind {
+    Tantivy,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SearchSettings {
+    pub engine: SearchEngineKind,
+    /// The instance's own index (derived from SQL; deleting it makes a rebuild). Instances
+    /// must not share one.
+    pub index_dir: std::path::PathBuf,
+    /// Memory the index writer buffers before flushing (tantivy needs at least 15).
+    pub writer_heap_mb: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -1019,6 +1038,12 @@ impl Settings {
             return invalid("rate_limit.read_window_secs must be at least 1".into());
         }
         self.server.cors.validate()?;
+        if !(15..=512).contains(&self.search.writer_heap_mb) {
+            return invalid("search.writer_heap_mb must be 15 to 512".into());
+        }
+        if self.search.index_dir.as_os_str().is_empty() {
+            return invalid("search.index_dir must not be empty".into());
+        }
         if self.jobs.max_run_secs == 0 {
             // Every run would be stopped at once.
             return invalid("jobs.max_run_secs must be at least 1".into());

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod mobile_push;
 pub mod pagination;
 pub mod push;
+pub mod search;
 pub mod service;
 pub mod state;
 pub mod telemetry;

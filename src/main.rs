@@ -38,6 +38,9 @@ enum Command {
         /// Instead of the demo set, add this many generated published articles.
         #[arg(long)]
         bulk: Option<usize>,
+        /// With --bulk: varied Chinese and English tech text (the search benchmark).
+        #[arg(long, requires = "bulk")]
+        search_corpus: bool,
     },
 }
 
@@ -105,12 +108,20 @@ async fn main() -> anyhow::Result<()> {
                 admin.username, admin.id
             );
         }
-        Command::SeedDemo { bulk } => {
+        Command::SeedDemo {
+            bulk,
+            search_corpus,
+        } => {
             let database = db::connect(&settings.database).await?;
             db::migrate(&database).await?;
             // Through the configured cache, so that running servers see the new content.
             let read_cache = ReadCache::start(Cache::from_settings(&settings.cache)?).await;
             match bulk {
+                Some(count) if search_corpus => {
+                    demo_content::seed_bulk_search_corpus(&database, count).await?;
+                    read_cache.invalidate().await;
+                    tracing::info!(count, "bulk search corpus added");
+                }
                 Some(count) => {
                     demo_content::seed_bulk(&database, count).await?;
                     read_cache.invalidate().await;

@@ -6,6 +6,7 @@ use crate::{
     cache::{Cache, read_through::ReadCache},
     config::Settings,
     mobile_push::Providers,
+    search::Search,
     wechat::services::WechatServices,
 };
 
@@ -16,6 +17,8 @@ pub struct AppState {
     pub cache: Cache,
     /// Pre-serialized public reads; invalidated by every write that changes them.
     pub read_cache: ReadCache,
+    /// Full-text search over the published articles (this instance's index).
+    pub search: Search,
     pub settings: Arc<Settings>,
     /// This process among the instances (recorded with job runs).
     pub instance: Arc<str>,

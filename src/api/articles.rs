@@ -17,6 +17,7 @@ use crate::{
         articles::{self, ListFilter},
         hot,
         read_limits::ReadCost,
+        search,
     },
     state::AppState,
 };
@@ -35,7 +36,8 @@ fn built_page(page: &ArticlePage) -> Built {
 impl ArticlesApi {
     /// Published articles, newest first
     ///
-    /// Filters combine: `category` and `tag` are slugs, `q` searches titles and summaries.
+    /// Filters combine: `category` and `tag` are slugs. With `q` this is the search of
+    /// `GET /api/search` (same engine, relevance order, its cursor) answered as cards.
     #[oai(path = "/articles", method = "get", operation_id = "listArticles")]
     // One argument per query parameter of the operation, plus the request and the state.
     #[allow(clippy::too_many_arguments)]
@@ -50,18 +52,28 @@ impl ArticlesApi {
         /// 1..100, default 20.
         limit: Query<Option<u32>>,
     ) -> ApiResult<JsonBytes<ArticlePage>> {
+        // A search is served by the search engine, ranked by relevance.
+        if q.0.as_deref().is_some_and(|q| !q.trim().is_empty()) {
+            read_budget::charge(req, &state, ReadCost::Search).await?;
+            let request = search::SearchRequest {
+                q: q.0,
+                category: category.0,
+                tag: tag.0,
+                cursor: cursor.0,
+                limit: limit.0,
+            };
+            let page = search::search_cards(&state.db, &state.search, request).await?;
+            return Ok(JsonBytes::from_bytes(JsonBytes::encode(
+                &ArticlePage::from(page),
+            )));
+        }
         let filter = ListFilter {
             category: category.0,
             tag: tag.0,
-            q: q.0,
+            q: None,
         };
-        let home_page = filter.category.is_none()
-            && filter.tag.is_none()
-            && filter.q.is_none()
-            && cursor.0.is_none();
-        if filter.q.is_some() {
-            read_budget::charge(req, &state, ReadCost::Search).await?;
-        } else if !home_page {
+        let home_page = filter.category.is_none() && filter.tag.is_none() && cursor.0.is_none();
+        if !home_page {
             read_budget::charge(req, &state, ReadCost::Uncached).await?;
         }
         let build = || async {

@@ -25,6 +25,7 @@ mod openapi_doc;
 mod ops;
 mod read_budget;
 mod resources;
+mod search;
 pub mod security;
 mod security_headers;
 pub mod slow_clients;
@@ -53,6 +54,7 @@ type PublicApis = (
     notifications::NotificationsApi,
     comments::CommentsApi,
     guestbook::GuestbookApi,
+    search::SearchApi,
 );
 
 /// `/api/admin/*`.
@@ -84,6 +86,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
         notifications::NotificationsApi,
         comments::CommentsApi,
         guestbook::GuestbookApi,
+        search::SearchApi,
     );
     let admin = (
         admin::AdminArticlesApi,

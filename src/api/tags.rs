@@ -5,6 +5,8 @@ use poem_openapi::Tags;
 pub enum ApiTags {
     /// The article catalogue: feed, featured, article pages.
     Articles,
+    /// Full-text search and suggestions.
+    Search,
     /// Categories and tags.
     Taxonomy,
     /// Software resources (资源下载).

@@ -341,6 +341,107 @@ pub async fn seed(db: &DatabaseConnection, read_cache: &ReadCache) -> AppResult<
 /// Inserts `count` generated published articles (for benchmarks and depth measurements),
 /// one minute apart, in batches.
 pub async fn seed_bulk(db: &DatabaseConnection, count: usize) -> AppResult<()> {
+    seed_bulk_with(db, count, |i| {
+        (
+            format!("Bulk article {i}"),
+            format!("Generated article number {i} for measurements."),
+            format!("## Article {i}\n\nGenerated content."),
+        )
+    })
+    .await
+}
+
+/// Like `seed_bulk`, with varied Chinese and English tech text (title, summary, a body of a
+/// few hundred characters) for the search benchmark.
+pub async fn seed_bulk_search_corpus(db: &DatabaseConnection, count: usize) -> AppResult<()> {
+    const ZH: &[&str] = &[
+        "微服务",
+        "负载均衡",
+        "消息队列",
+        "阿里云",
+        "小程序",
+        "分布式锁",
+        "缓存失效",
+        "数据库",
+        "容器编排",
+        "性能优化",
+        "异步编程",
+        "垃圾回收",
+        "全文检索",
+        "中文分词",
+        "高可用",
+        "限流",
+        "灰度发布",
+        "监控告警",
+        "链路追踪",
+        "连接池",
+        "事务",
+        "索引",
+        "向量检索",
+        "大模型",
+    ];
+    const EN: &[&str] = &[
+        "Redis",
+        "Kafka",
+        "Rust",
+        "Tokio",
+        "Kubernetes",
+        "Docker",
+        "PostgreSQL",
+        "MySQL",
+        "Nginx",
+        "Java",
+        "Go",
+        "React",
+        "Vue",
+        "gRPC",
+        "Elasticsearch",
+        "Spring",
+        "Istio",
+        "Linux",
+        "WebAssembly",
+        "TypeScript",
+        "Python",
+        "Prometheus",
+        "Terraform",
+    ];
+    const KIND: &[&str] = &[
+        "实战",
+        "入门",
+        "原理",
+        "踩坑记录",
+        "最佳实践",
+        "源码分析",
+        "guide",
+        "internals",
+    ];
+    seed_bulk_with(db, count, |i| {
+        let zh = |k: usize| ZH[(i * 7 + k * 13) % ZH.len()];
+        let en = |k: usize| EN[(i * 5 + k * 11) % EN.len()];
+        let title = format!("{} {}{} #{i}", en(0), zh(0), KIND[i % KIND.len()]);
+        let summary = format!("用 {} 和 {} 解决{}的问题", en(1), en(2), zh(1));
+        let body = (0..6)
+            .map(|k| {
+                format!(
+                    "在生产环境里，{}与{}经常一起出现。We tuned {} and {} for {} workloads. ",
+                    zh(k + 2),
+                    zh(k + 3),
+                    en(k + 3),
+                    en(k + 4),
+                    zh(k + 5)
+                )
+            })
+            .collect::<String>();
+        (title, summary, body)
+    })
+    .await
+}
+
+async fn seed_bulk_with(
+    db: &DatabaseConnection,
+    count: usize,
+    text: impl Fn(usize) -> (String, String, String),
+) -> AppResult<()> {
     const BATCH: usize = 500;
     let start = time::now() - Duration::minutes(count as i64 + 1);
     let category_id = category::Entity::find().one(db).await?.map(|c| c.id);
@@ -348,10 +449,11 @@ pub async fn seed_bulk(db: &DatabaseConnection, count: usize) -> AppResult<()> {
         let models = (chunk_start..(chunk_start + BATCH).min(count)).map(|i| {
             let at = start + Duration::minutes(i as i64);
             let source_url = format!("https://bench.example.com/articles/{i}");
+            let (title, summary, content) = text(i);
             article::ActiveModel {
-                title: Set(format!("Bulk article {i}")),
-                summary: Set(format!("Generated article number {i} for measurements.")),
-                content: Set(format!("## Article {i}\n\nGenerated content.")),
+                title: Set(title),
+                summary: Set(summary),
+                content: Set(content),
                 cover_url: Set(None),
                 author: Set("qshare bench".into()),
                 copyright_notice: Set(default_copyright_notice("Bench", &source_url)),

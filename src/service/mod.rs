@@ -23,6 +23,7 @@ pub mod rate_limit;
 pub mod reactions;
 pub mod read_limits;
 pub mod resources;
+pub mod search;
 pub mod sources;
 pub mod taxonomy;
 pub mod tokens;

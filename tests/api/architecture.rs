@@ -106,6 +106,12 @@ fn layers_import_only_the_layers_below_them_and_only_the_api_speaks_http() {
             &["api", "app", "jobs", "push", "service", "state", "<poem>"],
         ),
         (
+            "search",
+            &[
+                "api", "app", "jobs", "push", "service", "wechat", "state", "<poem>",
+            ],
+        ),
+        (
             "cache",
             &[
                 "api", "app", "jobs", "push", "service", "wechat", "state", "<poem>",

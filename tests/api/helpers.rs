@@ -21,6 +21,8 @@ pub struct TestApp {
     pub admin_token: String,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     _dir: Option<tempfile::TempDir>,
+    /// This instance's own search index (instances never share one).
+    _index: Option<tempfile::TempDir>,
 }
 
 /// Names unique across concurrently running tests (and test processes).
@@ -76,6 +78,8 @@ pub async fn test_settings() -> (Settings, Option<tempfile::TempDir>) {
     let mut settings = Settings::load_from(&config_dir(), AppEnv::Test).expect("test settings");
     settings.server.port = 0;
     settings.cache = test_cache_settings();
+    // A unique index per test; `spawn_app_sharing` gives each instance its own, removed with it.
+    settings.search.index_dir = std::env::temp_dir().join(unique_name("qshare-index-"));
     let dir = match fresh_postgres_url().await {
         Some(url) => {
             settings.database.url = url;
@@ -106,9 +110,22 @@ pub async fn spawn_app_with(settings: Settings, dir: Option<tempfile::TempDir>) 
 /// A second instance on the same database (and, with `cache`, the same in-process cache;
 /// with Redis configured, instances share Redis through the settings anyway).
 pub async fn spawn_app_sharing(
+    mut settings: Settings,
+    dir: Option<tempfile::TempDir>,
+    cache: Option<Cache>,
+) -> TestApp {
+    let index = tempfile::tempdir().expect("search index dir");
+    settings.search.index_dir = index.path().join("search");
+    spawn_app_keeping_index(settings, dir, cache, Some(index)).await
+}
+
+/// Like `spawn_app_sharing`, with the search index where `settings.search.index_dir` says
+/// (a test of the index's life on disk); `index` is kept alive with the app.
+pub async fn spawn_app_keeping_index(
     settings: Settings,
     dir: Option<tempfile::TempDir>,
     cache: Option<Cache>,
+    index: Option<tempfile::TempDir>,
 ) -> TestApp {
     let app = Application::build_with_cache(settings, cache)
         .await
@@ -129,6 +146,7 @@ pub async fn spawn_app_sharing(
         admin_token: String::new(),
         server,
         _dir: dir,
+        _index: index,
     };
     app.admin_token = app.login(ADMIN_USERNAME, ADMIN_PASSWORD).await["access_token"]
         .as_str()

@@ -38,6 +38,8 @@ mod push_leases;
 mod push_process;
 mod read_path;
 mod resilience;
+mod search;
+mod search_relevance;
 mod shutdown;
 mod slow_clients;
 mod sources;

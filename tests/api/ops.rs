@@ -103,9 +103,13 @@ async fn every_response_carries_a_request_id_and_a_sane_client_id_is_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_starting_together_on_a_fresh_database_both_come_up() {
     let (settings, _dir) = crate::helpers::test_settings().await;
+    // Each instance keeps its own search index.
+    let mut other = settings.clone();
+    other.search.index_dir =
+        std::env::temp_dir().join(crate::helpers::unique_name("qshare-index-"));
     let (a, b) = tokio::join!(
         qshare::Application::build(settings.clone()),
-        qshare::Application::build(settings.clone())
+        qshare::Application::build(other)
     );
     let (a, b) = (a.expect("first instance"), b.expect("second instance"));
     // Both see the whole schema.

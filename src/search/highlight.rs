@@ -1,0 +1,168 @@
+//! Highlighting: the words of a text that a query matched, wrapped in `<mark>`, the rest
+//! HTML-escaped, cut to the densest fragment when the text is long. It uses the same
+//! analysis as the index, so what is marked is what matched.
+
+use std::collections::HashSet;
+
+use super::analysis;
+
+/// The terms a query matches, in index form.
+#[derive(Debug, Clone, Default)]
+pub struct Matcher {
+    pub exact: HashSet<String>,
+    pub prefix: Option<String>,
+}
+
+impl Matcher {
+    pub fn matches(&self, term: &str) -> bool {
+        self.exact.contains(term) || self.prefix.as_deref().is_some_and(|p| term.starts_with(p))
+    }
+
+    /// Byte ranges of `text` that match, merged where they touch.
+    pub fn ranges(&self, text: &str) -> Vec<(usize, usize)> {
+        let mut ranges: Vec<(usize, usize)> = analysis::index_tokens(text)
+            .into_iter()
+            .filter(|t| analysis::index_form(&t.text).is_some_and(|f| self.matches(&f)))
+            .map(|t| (t.from, t.to))
+            .collect();
+        ranges.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
+        for (from, to) in ranges {
+            match merged.last_mut() {
+                Some(last) if from <= last.1 => last.1 = last.1.max(to),
+                _ => merged.push((from, to)),
+            }
+        }
+        merged
+    }
+
+    /// Whether any word of `text` matches.
+    pub fn any_in(&self, text: &str) -> bool {
+        analysis::index_tokens(text)
+            .into_iter()
+            .any(|t| analysis::index_form(&t.text).is_some_and(|f| self.matches(&f)))
+    }
+}
+
+/// All of `text`, marked.
+pub fn mark_all(text: &str, ranges: &[(usize, usize)]) -> String {
+    render(text, 0, text.len(), ranges)
+}
+
+/// The fragment of at most `max_chars` characters holding the most matches, marked, with
+/// an ellipsis where it was cut. Without matches: the start of the text.
+pub fn fragment(text: &str, ranges: &[(usize, usize)], max_chars: usize) -> String {
+    // Start a little before the first match of the window, for context.
+    const LEAD_CHARS: usize = 16;
+    let best_start = ranges
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, (from, _))| {
+            let end = advance(text, *from, max_chars);
+            let inside = ranges[*i..].iter().take_while(|(_, to)| *to <= end).count();
+            (inside, std::cmp::Reverse(*i))
+        })
+        .map_or(0, |(_, (from, _))| back(text, *from, LEAD_CHARS));
+    let end = advance(text, best_start, max_chars);
+    let mut out = String::new();
+    if best_start > 0 {
+        out.push('…');
+    }
+    out.push_str(&render(text, best_start, end, ranges));
+    if end < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// The byte offset `n` characters after `from` (or the end).
+fn advance(text: &str, from: usize, n: usize) -> usize {
+    text[from..]
+        .char_indices()
+        .nth(n)
+        .map_or(text.len(), |(i, _)| from + i)
+}
+
+/// The byte offset `n` characters before `from` (or the start).
+fn back(text: &str, from: usize, n: usize) -> usize {
+    text[..from]
+        .char_indices()
+        .rev()
+        .take(n)
+        .last()
+        .map_or(from, |(i, _)| i)
+}
+
+fn render(text: &str, start: usize, end: usize, ranges: &[(usize, usize)]) -> String {
+    let mut out = String::with_capacity(end - start + 32);
+    let mut at = start;
+    for &(from, to) in ranges {
+        if to <= start || from >= end {
+            continue;
+        }
+        let (from, to) = (from.max(start), to.min(end));
+        escape_into(&mut out, &text[at..from]);
+        out.push_str("<mark>");
+        escape_into(&mut out, &text[from..to]);
+        out.push_str("</mark>");
+        at = to;
+    }
+    escape_into(&mut out, &text[at..end]);
+    out
+}
+
+/// HTML-escapes `text`, folding runs of white space (markdown line breaks) into one space.
+fn escape_into(out: &mut String, text: &str) {
+    let mut space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            if !space {
+                out.push(' ');
+            }
+            space = true;
+            continue;
+        }
+        space = false;
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matcher(terms: &[&str]) -> Matcher {
+        Matcher {
+            exact: terms.iter().map(|t| t.to_string()).collect(),
+            prefix: None,
+        }
+    }
+
+    #[test]
+    fn marks_matched_words_and_escapes_the_rest() {
+        let m = matcher(&["redi", "缓存"]);
+        let text = "<Redis> 缓存";
+        assert_eq!(
+            mark_all(text, &m.ranges(text)),
+            "&lt;<mark>Redis</mark>&gt; <mark>缓存</mark>"
+        );
+    }
+
+    #[test]
+    fn a_fragment_is_cut_around_the_matches() {
+        let m = matcher(&["tokio"]);
+        let text = format!("{} tokio runtime", "word ".repeat(100));
+        let f = fragment(&text, &m.ranges(&text), 40);
+        assert!(
+            f.starts_with('…') && f.contains("<mark>tokio</mark>"),
+            "{f}"
+        );
+    }
+}

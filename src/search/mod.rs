@@ -1,0 +1,168 @@
+//! Full-text search over published articles.
+//!
+//! `SearchEngine` is the small interface an engine implements; `tantivy_engine` is the
+//! embedded one (an on-disk index per instance). Every index derives from SQL: `sync` diffs
+//! what the engine holds against the published articles and applies the difference, at start
+//! and whenever the read cache's change signal fires on any instance (and every
+//! `SAFETY_SYNC` in case a signal was missed). A shared engine such as Meilisearch could
+//! implement the same trait; none ships, since none can be tested here.
+
+pub mod analysis;
+pub mod highlight;
+pub mod sync;
+pub mod tantivy_engine;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use futures_util::future::BoxFuture;
+
+use crate::{cache::read_through::ReadCache, error::AppError};
+
+/// Everything of a published article that is searched.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SearchDoc {
+    pub id: i64,
+    pub title: String,
+    pub summary: String,
+    pub body: String,
+    /// Tag names.
+    pub tags: Vec<String>,
+    pub tag_slugs: Vec<String>,
+    pub category: Option<String>,
+    pub category_slug: Option<String>,
+    pub source_name: String,
+    pub featured: bool,
+    /// Unix seconds.
+    pub published_at: i64,
+    /// Changes whenever the article's row changes (its `updated_at`, in microseconds).
+    pub stamp: i64,
+}
+
+/// A search as the engine runs it (already validated by the service).
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    pub text: String,
+    pub category_slug: Option<String>,
+    pub tag_slug: Option<String>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// The fields a hit can match in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MatchedField {
+    Title,
+    Summary,
+    Body,
+    Tags,
+    Category,
+    Source,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub id: i64,
+    pub score: f32,
+    /// The title with the matched words in `<mark>`, HTML-escaped.
+    pub title_html: String,
+    /// The best fragment of the summary or body, marked the same way.
+    pub snippet_html: String,
+    pub matched: Vec<MatchedField>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Hits {
+    pub hits: Vec<Hit>,
+    /// Matching articles in all (exact; the service caps what it shows).
+    pub total: u64,
+    /// False when every term had to be found (AND); true when that found nothing and any
+    /// term was enough (OR, scored lower).
+    pub relaxed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Suggestion {
+    Title { article_id: i64, title: String },
+    Tag { slug: String, name: String },
+}
+
+/// What an engine holds: id -> stamp of every article in it, and the taxonomy fingerprint
+/// it was built with.
+#[derive(Debug, Clone, Default)]
+pub struct Indexed {
+    pub stamps: HashMap<i64, i64>,
+    pub taxonomy: Option<u64>,
+}
+
+/// A change to apply in one commit.
+#[derive(Debug, Clone, Default)]
+pub struct IndexChanges {
+    pub upserts: Vec<SearchDoc>,
+    pub deletes: Vec<i64>,
+    /// The taxonomy fingerprint to record with the commit.
+    pub taxonomy: Option<u64>,
+    /// Tag (slug, name) pairs for suggestions.
+    pub tags: Vec<(String, String)>,
+}
+
+pub trait SearchEngine: Send + Sync + 'static {
+    fn search(&self, query: SearchQuery) -> BoxFuture<'_, Result<Hits, AppError>>;
+    fn suggest(
+        &self,
+        prefix: String,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Suggestion>, AppError>>;
+    fn indexed(&self) -> BoxFuture<'_, Result<Indexed, AppError>>;
+    fn apply(&self, changes: IndexChanges) -> BoxFuture<'_, Result<(), AppError>>;
+    /// Tag suggestions are kept in memory; the sync sets them at start.
+    fn set_tags(&self, tags: Vec<(String, String)>);
+}
+
+/// How long a search waits for this instance's index to catch up with a write it has heard
+/// of, before answering from the index as it is.
+const FRESHNESS_WAIT: Duration = Duration::from_secs(3);
+
+/// The handle the rest of the application holds.
+#[derive(Clone)]
+pub struct Search {
+    engine: Arc<dyn SearchEngine>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// Its version moves on every write any instance announces.
+    read_cache: ReadCache,
+    /// The read-cache version the index is known to reflect.
+    synced: tokio::sync::watch::Sender<u64>,
+    /// Asks the sync task for a pass now.
+    wake: tokio::sync::Notify,
+}
+
+impl Search {
+    /// Waits (briefly) until the index reflects every write this instance has heard of, so
+    /// a search right after a write on this instance sees it.
+    async fn fresh(&self) {
+        let want = self.shared.read_cache.stats().version;
+        if *self.shared.synced.borrow() >= want {
+            return;
+        }
+        self.shared.wake.notify_one();
+        let mut synced = self.shared.synced.subscribe();
+        let _ = tokio::time::timeout(FRESHNESS_WAIT, synced.wait_for(|v| *v >= want)).await;
+    }
+
+    pub async fn search(&self, query: SearchQuery) -> Result<Hits, AppError> {
+        self.fresh().await;
+        self.engine.search(query).await
+    }
+
+    pub async fn suggest(&self, prefix: String, limit: usize) -> Result<Vec<Suggestion>, AppError> {
+        self.fresh().await;
+        self.engine.suggest(prefix, limit).await
+    }
+
+    /// Brings the index up to date with SQL now.
+    pub async fn sync_now(&self, db: &sea_orm::DatabaseConnection) -> Result<usize, AppError> {
+        sync::sync_and_record(db, self.engine.as_ref(), &self.shared).await
+    }
+}
