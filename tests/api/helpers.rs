@@ -141,7 +141,13 @@ pub async fn spawn_app_keeping_index(
     qshare::wechat::client::install_crypto_provider();
     let mut app = TestApp {
         address,
-        client: reqwest::Client::new(),
+        // Raw answers: reqwest would otherwise ask for and decode gzip and br itself (the
+        // sources need those features), hiding the encodings the edge tests check.
+        client: reqwest::Client::builder()
+            .no_gzip()
+            .no_brotli()
+            .build()
+            .unwrap(),
         state,
         admin_token: String::new(),
         server,
