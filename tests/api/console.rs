@@ -879,10 +879,7 @@ async fn a_source_made_with_the_console_form_shows_in_the_list_with_its_status()
         )
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(
-        resp.headers().get("hx-location").unwrap(),
-        "/admin/sources"
-    );
+    assert_eq!(resp.headers().get("hx-location").unwrap(), "/admin/sources");
     let listed = app
         .admin_json(Method::GET, "/api/admin/sources", None, StatusCode::OK)
         .await;
@@ -902,7 +899,10 @@ async fn a_source_made_with_the_console_form_shows_in_the_list_with_its_status()
     let refused = browser
         .post_with(
             "/admin/sources",
-            &[("name", "Forged"), ("feed_url", "https://feeds.example.com/f.xml")],
+            &[
+                ("name", "Forged"),
+                ("feed_url", "https://feeds.example.com/f.xml"),
+            ],
             None,
         )
         .await;

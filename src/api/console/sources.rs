@@ -9,7 +9,10 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::web::{self, Console, Ctx, Form, Guard, OrFail, htmx_location, signed_in};
+use super::{
+    others::number,
+    web::{self, Console, Ctx, Form, Guard, OrFail, htmx_location, signed_in},
+};
 use crate::{
     error::{AppError, AppResult},
     pagination::Page,
@@ -79,16 +82,6 @@ pub fn status_text(s: &SourceView) -> String {
     s.last_http_status
         .map(|c| c.to_string())
         .unwrap_or_else(|| "—".into())
-}
-
-fn number<T: std::str::FromStr>(form: &Form, key: &str) -> AppResult<Option<T>> {
-    match form.text(key).trim() {
-        "" => Ok(None),
-        v => v
-            .parse()
-            .map(Some)
-            .map_err(|_| AppError::bad_field(key, format!("{key} is a number"))),
-    }
 }
 
 /// Tag ids separated by commas or spaces.
@@ -215,7 +208,9 @@ pub async fn action(
         "disable" => sources::set_enabled(state, &console.actor, id, false)
             .await
             .map(drop),
-        "fetch" => sources::fetch_now(state, &console.actor, id).await.map(drop),
+        "fetch" => sources::fetch_now(state, &console.actor, id)
+            .await
+            .map(drop),
         "delete" => {
             let r = sources::delete(state, &console.actor, id).await;
             return back(&console, "/admin/sources", r);
