@@ -424,6 +424,24 @@ async fn every_admin_operation_in_the_openapi_document_has_a_console_control() {
     app.admin_json(Method::POST, "/api/admin/app/releases",
         Some(json!({ "platform": "ios", "version": "1.2.0", "download_url": "https://apps.example.com/q" })),
         StatusCode::CREATED).await;
+    // One source enabled and one disabled, so that both the enable and disable controls show.
+    let source = app
+        .admin_json(
+            Method::POST,
+            "/api/admin/sources",
+            Some(json!({ "name": "Covered feed", "feed_url": "https://feeds.example.com/covered.xml" })),
+            StatusCode::CREATED,
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    app.admin_json(
+        Method::POST,
+        "/api/admin/sources",
+        Some(json!({ "name": "Paused feed", "feed_url": "https://feeds.example.com/paused.xml", "enabled": false })),
+        StatusCode::CREATED,
+    )
+    .await;
     let browser = sign_in(&app).await;
     assert_eq!(
         browser
@@ -461,6 +479,8 @@ async fn every_admin_operation_in_the_openapi_document_has_a_console_control() {
         "/admin/resources".into(),
         "/admin/releases".into(),
         "/admin/taxonomy".into(),
+        "/admin/sources".into(),
+        format!("/admin/sources/{source}"),
         "/admin/audit".into(),
     ] {
         let (status, page) = browser.get(&path).await;
@@ -838,4 +858,57 @@ async fn run_now_from_the_console_leaves_the_next_fire_time_unchanged() {
         page.contains("手动"),
         "the run history shows the manual run"
     );
+}
+
+#[tokio::test]
+async fn a_source_made_with_the_console_form_shows_in_the_list_with_its_status() {
+    let app = spawn_app().await;
+    let browser = sign_in(&app).await;
+    let resp = browser
+        .post(
+            "/admin/sources",
+            &[
+                ("name", "Console feed"),
+                ("feed_url", "https://feeds.example.com/console.xml"),
+                ("category_id", ""),
+                ("tag_ids", ""),
+                ("min_interval_secs", ""),
+                ("notice_template", ""),
+                ("enabled", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers().get("hx-location").unwrap(), "/admin/sources");
+    let listed = app
+        .admin_json(Method::GET, "/api/admin/sources", None, StatusCode::OK)
+        .await;
+    let made = &listed["items"][0];
+    assert_eq!(made["name"], "Console feed");
+    assert_eq!(made["enabled"], true);
+    let id = made["id"].as_i64().unwrap();
+    let (status, page) = browser.get("/admin/sources").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Console feed"), "{page}");
+    assert!(page.contains(&format!("href=\"/admin/sources/{id}\"")));
+    let (status, detail) = browser.get(&format!("/admin/sources/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(detail.contains("https://feeds.example.com/console.xml"));
+
+    // Without the CSRF token the form changes nothing.
+    let refused = browser
+        .post_with(
+            "/admin/sources",
+            &[
+                ("name", "Forged"),
+                ("feed_url", "https://feeds.example.com/f.xml"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let listed = app
+        .admin_json(Method::GET, "/api/admin/sources", None, StatusCode::OK)
+        .await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
 }

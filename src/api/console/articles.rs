@@ -25,8 +25,21 @@ use crate::{
 #[derive(Debug, Deserialize, Default)]
 pub struct ListQuery {
     status: Option<String>,
+    origin: Option<String>,
     q: Option<String>,
     cursor: Option<String>,
+}
+
+fn parse_origin(raw: Option<&str>) -> Result<Option<article_admin::Origin>, AppError> {
+    match raw.unwrap_or_default() {
+        "" => Ok(None),
+        "source" => Ok(Some(article_admin::Origin::Source)),
+        "manual" => Ok(Some(article_admin::Origin::Manual)),
+        _ => Err(AppError::bad_field(
+            "origin",
+            "origin must be source or manual",
+        )),
+    }
 }
 
 fn parse_status(raw: Option<&str>) -> Result<Option<ArticleStatus>, AppError> {
@@ -64,6 +77,7 @@ struct Table {
     c: Ctx,
     page: Page<CardView>,
     status: String,
+    origin: String,
     q: String,
 }
 
@@ -72,6 +86,7 @@ impl Table {
         self.page.next_cursor.as_ref().map(|cursor| {
             let mut url = form_urlencoded::Serializer::new(String::new());
             url.append_pair("status", &self.status)
+                .append_pair("origin", &self.origin)
                 .append_pair("q", &self.q)
                 .append_pair("cursor", cursor);
             format!("/admin/articles?{}", url.finish())
@@ -88,10 +103,11 @@ pub async fn list(req: &Request, guard: Guard, Query(q): Query<ListQuery>) -> Re
 async fn list_page(req: &Request, console: &Console, q: ListQuery) -> web::ConsoleResult {
     let state = web::state(req);
     let status = parse_status(q.status.as_deref()).or_fail(console)?;
+    let origin = parse_origin(q.origin.as_deref()).or_fail(console)?;
     let page = article_admin::list_matching(
         &state.db,
         status,
-        None,
+        origin,
         q.q.as_deref(),
         q.cursor.as_deref(),
         Some(50),
@@ -102,6 +118,7 @@ async fn list_page(req: &Request, console: &Console, q: ListQuery) -> web::Conso
         c: console.ctx("articles"),
         page,
         status: q.status.unwrap_or_default(),
+        origin: q.origin.unwrap_or_default(),
         q: q.q.unwrap_or_default(),
     };
     // The filter form and the pager ask for the table only.

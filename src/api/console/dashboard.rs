@@ -6,7 +6,10 @@ use poem::{Request, Response, handler};
 
 use super::web::{self, Ctx, Guard, OrFail, signed_in};
 use crate::{
-    service::dashboard::{self, Summary},
+    service::{
+        dashboard::{self, Summary},
+        devices::{self, DeviceStats},
+    },
     time,
 };
 
@@ -15,6 +18,8 @@ use crate::{
 struct Page {
     c: Ctx,
     s: Summary,
+    /// What `adminDeviceStats` answers: devices by provider, validity and app version.
+    d: DeviceStats,
     now: DateTime<Utc>,
 }
 
@@ -26,11 +31,16 @@ pub async fn page(req: &Request, guard: Guard) -> Response {
         Ok(s) => s,
         Err(refusal) => return refusal,
     };
+    let d = match devices::stats(&state.db).await.or_fail(&console) {
+        Ok(d) => d,
+        Err(refusal) => return refusal,
+    };
     web::page(
         req,
         &Page {
             c: console.ctx("dashboard"),
             s,
+            d,
             now: time::now(),
         },
     )

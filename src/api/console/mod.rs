@@ -21,6 +21,7 @@ mod jobs;
 mod moderation;
 mod others;
 mod push;
+mod sources;
 mod web;
 
 use poem::{Route, get, post};
@@ -75,5 +76,8 @@ pub fn routes() -> Route {
         .at("/taxonomy/:kind", post(others::create_term))
         .at("/taxonomy/:kind/:id", post(others::update_term))
         .at("/taxonomy/:kind/:id/delete", post(others::delete_term))
+        .at("/sources", get(sources::list).post(sources::create))
+        .at("/sources/:id", get(sources::detail).post(sources::update))
+        .at("/sources/:id/:action", post(sources::action))
         .at("/audit", get(others::audit_page))
 }

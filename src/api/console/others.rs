@@ -38,7 +38,7 @@ fn optional(form: &Form, key: &str) -> Option<String> {
     form.get(key).map(|v| v.trim().to_string())
 }
 
-fn number<T: std::str::FromStr>(form: &Form, key: &str) -> AppResult<Option<T>> {
+pub(super) fn number<T: std::str::FromStr>(form: &Form, key: &str) -> AppResult<Option<T>> {
     match form.text(key).trim() {
         "" => Ok(None),
         v => v
