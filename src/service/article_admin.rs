@@ -135,7 +135,9 @@ async fn check_category(db: &impl ConnectionTrait, id: Option<i64>) -> AppResult
     Ok(())
 }
 
-async fn check_tags(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<i64>> {
+/// The tag ids, sorted and de-duplicated, when there are at most `MAX_TAGS` and all exist
+/// (also the rule for a feed source's default tags).
+pub(crate) async fn check_tags(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<i64>> {
     let mut ids = ids.to_vec();
     ids.sort_unstable();
     ids.dedup();

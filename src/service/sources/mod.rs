@@ -13,16 +13,16 @@ pub mod ingest;
 pub mod parse;
 
 use chrono::{DateTime, Utc};
-use entity::{category, source, tag};
+use entity::{category, source};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{
-    article_admin::{COPYRIGHT_NOTICE_MAX, MAX_TAGS, SOURCE_NAME_MAX},
+    article_admin::{self, COPYRIGHT_NOTICE_MAX, MAX_TAGS, SOURCE_NAME_MAX},
     audit::{self, Actor, Entry},
     validate::{self, HttpUrl},
 };
@@ -170,26 +170,9 @@ async fn check_category(db: &impl ConnectionTrait, id: Option<i64>) -> AppResult
     Ok(())
 }
 
+/// The source's default tags as stored: the articles' rule, then a JSON list.
 async fn check_tags(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<String> {
-    let mut ids = ids.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
-    if ids.len() > MAX_SOURCE_TAGS {
-        return Err(AppError::bad_field(
-            "tag_ids",
-            format!("at most {MAX_SOURCE_TAGS} tags"),
-        ));
-    }
-    if !ids.is_empty() {
-        let found = tag::Entity::find()
-            .filter(tag::Column::Id.is_in(ids.clone()))
-            .count(db)
-            .await?;
-        if found as usize != ids.len() {
-            return Err(AppError::bad_field("tag_ids", "some tag_ids do not exist"));
-        }
-    }
-    Ok(json!(ids).to_string())
+    Ok(json!(article_admin::check_tags(db, ids).await?).to_string())
 }
 
 async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<source::Model> {
