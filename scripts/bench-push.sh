@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Push benchmark (DESIGN.md §9): one campaign to 100,000 followers through wechat_template
 # against the local fake WeChat (rate limit off), beside a bare reqwest loop sending the same
-# number of template messages to the same fake with the same concurrency. Prints
-# deliveries/s, the ratio to the bare loop, qshare's peak RSS, and what the fake received
-# (messages, resends it absorbed, followers with more than one message = duplicates).
+# number of template messages to the same fake with the same concurrency, once before and
+# once after qshare (the baseline is their mean). Prints deliveries/s, the ratio to the bare
+# loop, qshare's peak RSS, and what the fake received (messages, resends it absorbed,
+# followers with more than one message = duplicates).
 #
 #   scripts/bench-push.sh                       # SQLite file, in-process cache
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test scripts/bench-push.sh
@@ -46,12 +47,16 @@ stop_fake() { # log file -> prints its FAKE_STATS line (runs in $(...): no `wait
   grep '^FAKE_STATS' "$1"
 }
 
-# 1. The bare loop against a fresh fake.
-start_fake "$work/fake-bare.log"
-bare=$("$bin/bench_push_bare" --base "http://127.0.0.1:$FAKE_PORT" --count "$FOLLOWERS" \
-  --concurrency "$CONCURRENCY" --app-id "$OA_APP_ID" --secret "$OA_SECRET")
+# 1. The bare loop against a fresh fake (run again after qshare: the baseline is their mean,
+# so that a machine that speeds up or slows down during the run does not skew the ratio).
+bare_loop() { # log file -> prints the loop's BARE line
+  start_fake "$1"
+  "$bin/bench_push_bare" --base "http://127.0.0.1:$FAKE_PORT" --count "$FOLLOWERS" \
+    --concurrency "$CONCURRENCY" --app-id "$OA_APP_ID" --secret "$OA_SECRET"
+  stop_fake "$1" >/dev/null
+}
+bare=$(bare_loop "$work/fake-bare.log")
 echo "$bare"
-stop_fake "$work/fake-bare.log" >/dev/null
 
 # 2. qshare against another fresh fake.
 start_fake "$work/fake-qshare.log"
@@ -112,13 +117,17 @@ sent=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(sum(c["sent
 rss_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$qshare_pid/status")
 fake_stats=$(stop_fake "$work/fake-qshare.log")
 echo "$fake_stats"
+bare_after=$(bare_loop "$work/fake-bare-after.log")
+echo "$bare_after"
 
-python3 - "$sent" "$detail" "$bare" "$rss_kb" "$fake_stats" "$FOLLOWERS" "$CONCURRENCY" "$DATABASE_URL" "$cpu_before" "$cpu_after" <<'PY'
+python3 - "$sent" "$detail" "$bare" "$bare_after" "$rss_kb" "$fake_stats" "$FOLLOWERS" "$CONCURRENCY" "$DATABASE_URL" "$cpu_before" "$cpu_after" <<'PY'
 import sys, json
 from datetime import datetime
-sent, detail, bare_line, rss_kb, fake, n, conc, db, cpu0, cpu1 = sys.argv[1:]
+sent, detail, bare_line, bare_after_line, rss_kb, fake, n, conc, db, cpu0, cpu1 = sys.argv[1:]
 bare_stats = dict(kv.split("=") for kv in bare_line.split()[1:])
-bare = bare_stats["rate"]
+bare_after = float(dict(kv.split("=") for kv in bare_after_line.split()[1:])["rate"])
+bare_before = float(bare_stats["rate"])
+bare = (bare_before + bare_after) / 2
 cpu = (float(cpu1) - float(cpu0)) / 100
 detail = json.loads(detail)
 # The campaign's own timestamps: created (recipients not yet frozen) to finished.
@@ -130,7 +139,8 @@ rate = sent / secs
 backend = "PostgreSQL" if db.startswith("postgres") else "SQLite"
 print(f"\npush of one article to {n} followers via wechat_template ({backend}, concurrency {conc})")
 print(f"{'':34}{'deliveries/s':>14}{'ratio':>8}")
-print(f"{'bare reqwest loop':34}{bare:>14.0f}{'100%':>8}")
+print(f"{'bare reqwest loop (before, after)':34}{bare_before:>7.0f},{bare_after:>6.0f}")
+print(f"{'bare reqwest loop (mean)':34}{bare:>14.0f}{'100%':>8}")
 print(f"{'qshare campaign (created→done)':34}{rate:>14.0f}{rate / bare:>8.1%}")
 frozen = (at(detail["prepared_at"]) - at(detail["created_at"])).total_seconds()
 print(f"campaign: {sent} sent in {secs:.2f} s (recipients frozen after {frozen:.2f} s; sending overlaps it); "

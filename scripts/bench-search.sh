@@ -35,7 +35,7 @@ export APP_LOG__LEVEL=warn,qshare::search=info
 (cd "$work" && "$bin" seed-demo && "$bin" seed-demo --bulk "$ARTICLES" --search-corpus) >/dev/null
 
 rss_mb() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
-start() { # log -> sets pid, prints ms to ready
+start() { # log -> sets pid and ready_in_ms (not in $(...): pid must reach this shell)
   local t0; t0=$(date +%s%N)
   (cd "$work" && exec "$bin") >"$1" 2>&1 &
   pid=$!
@@ -44,13 +44,15 @@ start() { # log -> sets pid, prints ms to ready
     sleep 0.05
   done
   curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null
-  echo $(( ($(date +%s%N) - t0) / 1000000 ))
+  ready_in_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 }
 stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
 
-build_ms=$(start "$work/first.log")
+start "$work/first.log"
+build_ms=$ready_in_ms
 stop
-ready_ms=$(start "$work/second.log")
+start "$work/second.log"
+ready_ms=$ready_in_ms
 sleep 1
 idle=$(rss_mb "$pid")
 curl -fsS "http://127.0.0.1:$PORT/api/search?q=redis" >/dev/null
@@ -58,8 +60,8 @@ sleep 0.5
 after_first=$(rss_mb "$pid")
 echo
 echo "articles: $ARTICLES; index on disk: $(du -sh "$work/search" | cut -f1)"
-echo "first start (index built from SQL): ${build_ms} ms to ready"
-echo "start on the existing index: ${ready_ms} ms to ready"
+echo "first start (index built from SQL): ${build_ms} ms to ready; $(grep -o 'reindexed=[0-9]* ms=[0-9]*' "$work/first.log" || echo 'no sync line')"
+echo "start on the existing index: ${ready_ms} ms to ready; $(grep -o 'reindexed=[0-9]* ms=[0-9]*' "$work/second.log" || echo 'no sync line')"
 echo "idle RSS: ${idle} MB before the first search, ${after_first} MB after it"
 echo
 

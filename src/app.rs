@@ -105,6 +105,9 @@ impl Application {
                 .context("cannot seed demo content")?;
             tracing::info!("seeded demo content into the empty database");
         }
+        db::keep_statistics_fresh(&database)
+            .await
+            .context("cannot refresh the database's planner statistics")?;
         let search = start_search(&settings, &database, &cache, &read_cache).await?;
         let acceptor = TcpListener::bind(settings.bind_address())
             .into_acceptor()

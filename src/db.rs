@@ -57,6 +57,41 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     txn.commit().await
 }
 
+/// Refreshes SQLite's query-planner statistics (`PRAGMA optimize`, bounded by
+/// `analysis_limit`). Without them SQLite guesses, and for "published articles with these
+/// ids" it walked the whole feed index instead of looking the ids up (a search page cost
+/// 4 ms of SQL instead of 0.01). PostgreSQL gathers its own (autovacuum). Run at start and
+/// now and then, as SQLite recommends for long-lived connections.
+pub async fn refresh_statistics(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return Ok(());
+    }
+    // One call, so both pragmas run on the same pooled connection.
+    db.execute_unprepared("PRAGMA analysis_limit = 400; PRAGMA optimize = 0x10002;")
+        .await?;
+    Ok(())
+}
+
+/// Refreshes the statistics now and then hourly, in the background (SQLite only).
+pub async fn keep_statistics_fresh(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return Ok(());
+    }
+    refresh_statistics(db).await?;
+    let db = db.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        every.tick().await;
+        loop {
+            every.tick().await;
+            if let Err(err) = refresh_statistics(&db).await {
+                tracing::warn!(error = %err, "cannot refresh SQLite's planner statistics");
+            }
+        }
+    });
+    Ok(())
+}
+
 /// Begins a transaction that will write. On SQLite it takes the write lock at BEGIN
 /// (IMMEDIATE), so concurrent writers wait for each other (busy_timeout) instead of failing
 /// with SQLITE_BUSY when a read upgrades to a write. Elsewhere it is a plain BEGIN.

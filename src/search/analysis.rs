@@ -135,8 +135,13 @@ fn runs(chars: &[NormChar]) -> Vec<Run> {
 }
 
 fn is_word(chars: &[NormChar]) -> bool {
-    let text: String = chars.iter().map(|n| n.c).collect();
-    VOCABULARY.words.contains(&text)
+    // Asked for every length at every position of a Han run: one buffer, not a String each.
+    thread_local!(static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) });
+    TEXT.with_borrow_mut(|text| {
+        text.clear();
+        text.extend(chars.iter().map(|n| n.c));
+        VOCABULARY.words.contains(text.as_str())
+    })
 }
 
 /// The tokens a document's text is indexed under (before lower-casing and stemming).

@@ -2,27 +2,52 @@
 //! HTML-escaped, cut to the densest fragment when the text is long. It uses the same
 //! analysis as the index, so what is marked is what matched.
 
-use std::collections::HashSet;
+use std::{
+    cell::RefCell,
+    collections::{HashMap, HashSet},
+};
 
 use super::analysis;
 
 /// The terms a query matches, in index form.
 #[derive(Debug, Clone, Default)]
 pub struct Matcher {
-    pub exact: HashSet<String>,
-    pub prefix: Option<String>,
+    exact: HashSet<String>,
+    prefix: Option<String>,
+    /// Whether a word of the text matches, by its raw form: the hits of one search share
+    /// most of their words, and finding a word's index form (lower-casing, stemming) is
+    /// most of what highlighting costs.
+    seen: RefCell<HashMap<String, bool>>,
 }
 
 impl Matcher {
+    pub fn new(exact: HashSet<String>, prefix: Option<String>) -> Self {
+        Self {
+            exact,
+            prefix,
+            seen: RefCell::default(),
+        }
+    }
+
     pub fn matches(&self, term: &str) -> bool {
         self.exact.contains(term) || self.prefix.as_deref().is_some_and(|p| term.starts_with(p))
+    }
+
+    /// Whether the raw word `raw` matches once in index form.
+    fn matches_raw(&self, raw: &str) -> bool {
+        if let Some(known) = self.seen.borrow().get(raw) {
+            return *known;
+        }
+        let matched = analysis::index_form(raw).is_some_and(|f| self.matches(&f));
+        self.seen.borrow_mut().insert(raw.to_string(), matched);
+        matched
     }
 
     /// Byte ranges of `text` that match, merged where they touch.
     pub fn ranges(&self, text: &str) -> Vec<(usize, usize)> {
         let mut ranges: Vec<(usize, usize)> = analysis::index_tokens(text)
             .into_iter()
-            .filter(|t| analysis::index_form(&t.text).is_some_and(|f| self.matches(&f)))
+            .filter(|t| self.matches_raw(&t.text))
             .map(|t| (t.from, t.to))
             .collect();
         ranges.sort_unstable();
@@ -40,7 +65,7 @@ impl Matcher {
     pub fn any_in(&self, text: &str) -> bool {
         analysis::index_tokens(text)
             .into_iter()
-            .any(|t| analysis::index_form(&t.text).is_some_and(|f| self.matches(&f)))
+            .any(|t| self.matches_raw(&t.text))
     }
 }
 
@@ -139,10 +164,7 @@ mod tests {
     use super::*;
 
     fn matcher(terms: &[&str]) -> Matcher {
-        Matcher {
-            exact: terms.iter().map(|t| t.to_string()).collect(),
-            prefix: None,
-        }
+        Matcher::new(terms.iter().map(|t| t.to_string()).collect(), None)
     }
 
     #[test]

@@ -579,10 +579,7 @@ impl QueryTerms {
     }
 
     fn matcher(&self) -> Matcher {
-        Matcher {
-            exact: self.terms.iter().cloned().collect(),
-            prefix: self.prefix.clone(),
-        }
+        Matcher::new(self.terms.iter().cloned().collect(), self.prefix.clone())
     }
 }
 
