@@ -16,6 +16,7 @@ mod assets;
 mod auth;
 mod cron_text;
 mod dashboard;
+mod errors;
 pub mod i18n;
 mod jobs;
 mod moderation;
