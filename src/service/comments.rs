@@ -16,10 +16,11 @@ use entity::{
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
     DatabaseConnection, EntityTrait, ExprTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select, prelude::Expr,
+    QuerySelect, Select, prelude::Expr, sea_query::Func,
 };
 
 use super::{
+    articles,
     audit::Actor,
     moderation::{self, CommentText, ModerationAction, Screening},
     notifications::{self, NewNotification},
@@ -441,7 +442,11 @@ impl QueueFilter {
                     format!("keyword must be at most {KEYWORD_MAX} characters"),
                 ));
             }
-            condition = condition.add(comment::Column::Content.contains(k));
+            // Regardless of case on both backends.
+            condition = condition.add(
+                Expr::expr(Func::lower(Expr::col(comment::Column::Content)))
+                    .like(articles::contains_pattern(k)),
+            );
         }
         Ok(condition)
     }

@@ -783,6 +783,92 @@ async fn bulk_moderation_applies_to_every_comment_matching_the_filter_across_pag
 }
 
 #[tokio::test]
+async fn the_moderation_keyword_filter_ignores_case_and_takes_wildcards_literally() {
+    let app = spawn_app().await;
+    let article = app.published_article("Cases", json!({})).await;
+    let token = app.user_token("case_reader").await;
+    for content in [
+        "plain spam here",
+        "SPAM in capitals",
+        "Spam at the start",
+        "nothing to see",
+        "a 100% honest review",
+        "a 1000 word review",
+    ] {
+        app.as_user(
+            &token,
+            Method::POST,
+            &format!("/api/articles/{article}/comments"),
+            Some(json!({ "content": content })),
+            StatusCode::CREATED,
+        )
+        .await;
+    }
+    let browser = sign_in(&app).await;
+    let total = |page: &str| {
+        between(page, "data-total=\"", "\"")
+            .expect("the matching count")
+            .to_string()
+    };
+    let queue = format!("/admin/moderation?kind=comments&status=published&article_id={article}");
+    let (_, page) = browser.get(&format!("{queue}&keyword=sPaM")).await;
+    assert_eq!(total(&page), "3", "every case of spam, on either backend");
+    assert!(page.contains("SPAM in capitals") && page.contains("plain spam here"));
+    assert!(!page.contains("nothing to see"));
+    let (_, page) = browser.get(&format!("{queue}&keyword=100%25")).await;
+    assert_eq!(total(&page), "1", "% is a character, not a wildcard");
+    let (_, page) = browser.get(&format!("{queue}&keyword=HONEST")).await;
+    assert_eq!(total(&page), "1");
+}
+
+#[tokio::test]
+async fn a_service_error_reads_in_the_viewers_language_with_its_field_label() {
+    let app = spawn_app().await;
+    let browser = sign_in(&app).await;
+    let long_title = "题".repeat(300);
+    let form = [("title", long_title.as_str()), ("content", "body")];
+    let refused = browser.post("/admin/articles", &form).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(refused.headers().get("hx-retarget").unwrap(), "#flash");
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("data-code=\"invalid_input\""), "{html}");
+    assert!(html.contains("输入有误") && html.contains("标题"), "{html}");
+    assert!(!html.contains("Invalid input"), "{html}");
+
+    let cron = browser
+        .post(
+            "/admin/jobs/preview",
+            &[("cron", "61 * * * *"), ("timezone", "UTC")],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        cron.contains("输入有误") && cron.contains("Cron 表达式"),
+        "{cron}"
+    );
+
+    let (status, page) = browser.get("/admin/jobs/999999").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(page.contains("找不到该对象"), "{page}");
+
+    let switched = browser.post("/admin/language", &[("language", "en")]).await;
+    assert_eq!(switched.status(), StatusCode::OK);
+    let html = browser
+        .post("/admin/articles", &form)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Invalid input") && html.contains("Title"),
+        "{html}"
+    );
+    assert!(!html.contains("输入有误"), "{html}");
+}
+
+#[tokio::test]
 async fn the_cron_preview_shows_five_fire_times_in_both_zones_or_the_error_inline() {
     let app = spawn_app().await;
     let browser = sign_in(&app).await;
