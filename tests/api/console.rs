@@ -822,6 +822,38 @@ async fn the_moderation_keyword_filter_ignores_case_and_takes_wildcards_literall
 }
 
 #[tokio::test]
+async fn the_article_title_search_ignores_case_and_takes_wildcards_literally() {
+    let app = spawn_app().await;
+    for title in [
+        "Rust Weekly",
+        "RUST in capitals",
+        "rust at the start",
+        "Go only",
+        "A 100% honest review",
+        "A 1000 word review",
+    ] {
+        app.create_article(title, json!({})).await;
+    }
+    let browser = sign_in(&app).await;
+    let (_, page) = browser.get("/admin/articles?q=rUsT").await;
+    for title in ["Rust Weekly", "RUST in capitals", "rust at the start"] {
+        assert!(
+            page.contains(title),
+            "{title}: every case, on either backend"
+        );
+    }
+    assert!(!page.contains("Go only"));
+    let (_, page) = browser.get("/admin/articles?q=100%25").await;
+    assert!(page.contains("A 100% honest review"));
+    assert!(
+        !page.contains("A 1000 word review"),
+        "% is a character, not a wildcard"
+    );
+    let (_, page) = browser.get("/admin/articles?q=HONEST").await;
+    assert!(page.contains("A 100% honest review"));
+}
+
+#[tokio::test]
 async fn a_service_error_reads_in_the_viewers_language_with_its_field_label() {
     let app = spawn_app().await;
     let browser = sign_in(&app).await;
