@@ -409,6 +409,17 @@ pub async fn queue(
     .await
 }
 
+/// One comment of the moderation queue, whatever its status, with its author: the whole
+/// text where the queue shows an excerpt.
+pub async fn queue_item(db: &DatabaseConnection, id: i64) -> AppResult<CommentView> {
+    let comment = comment::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::not_found("comment"))?;
+    let mut views = with_people(db, vec![comment]).await?;
+    Ok(views.remove(0))
+}
+
 /// What the console's moderation queue narrows by; `queue` is the status alone.
 #[derive(Debug, Clone)]
 pub struct QueueFilter {

@@ -137,6 +137,20 @@ impl Browser {
         (resp.status(), resp.text().await.unwrap())
     }
 
+    /// An htmx GET swapping `target`: the fragment, raw (the test client takes no gzip).
+    async fn fragment(&self, path: &str, target: &str) -> (StatusCode, String) {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header(header::COOKIE, format!("qshare_console={}", self.cookie))
+            .header("HX-Request", "true")
+            .header("HX-Target", target)
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    }
+
     /// An htmx POST with the CSRF header.
     async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.post_with(path, form, Some(&self.csrf)).await
@@ -461,6 +475,17 @@ async fn every_admin_operation_in_the_openapi_document_has_a_console_control() {
         .as_i64()
         .expect("the console's push made a campaign");
     let job = job_made_in_the_console(&app, &browser).await;
+    // The one-comment actions live in a comment's details row.
+    let comment = app
+        .admin_json(
+            Method::GET,
+            "/api/admin/comments?status=published",
+            None,
+            StatusCode::OK,
+        )
+        .await["items"][0]["id"]
+        .as_i64()
+        .expect("the comment");
 
     let mut controls = BTreeSet::new();
     for path in [
@@ -469,6 +494,7 @@ async fn every_admin_operation_in_the_openapi_document_has_a_console_control() {
         format!("/admin/articles/{article}"),
         "/admin/moderation?kind=comments&status=published".into(),
         "/admin/moderation?kind=comments&status=pending".into(),
+        format!("/admin/moderation/comments/{comment}"),
         "/admin/moderation?kind=guestbook&status=published".into(),
         "/admin/moderation?kind=guestbook&status=pending".into(),
         "/admin/jobs".into(),
@@ -851,6 +877,89 @@ async fn the_article_title_search_ignores_case_and_takes_wildcards_literally() {
     );
     let (_, page) = browser.get("/admin/articles?q=HONEST").await;
     assert!(page.contains("A 100% honest review"));
+}
+
+/// Issue 19: an htmx fragment is at most 15 KB (raw, before compression).
+const FRAGMENT_MAX: usize = 15 * 1024;
+
+#[tokio::test]
+async fn list_fragments_stay_under_15_kb_with_the_longest_comments_and_long_titles() {
+    use entity::{comment, user};
+    use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+
+    let app = spawn_app().await;
+    let article = app.published_article("Crowded", json!({})).await;
+    // The longest name and the longest comment, in three-byte characters.
+    let name = format!("{}ab", "评论者".repeat(10));
+    app.user_token(&name).await;
+    let author = user::Entity::find()
+        .filter(user::Column::Username.eq(name.as_str()))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .expect("the commenter")
+        .id;
+    let longest = format!(
+        "{}END",
+        "长".repeat(qshare::service::moderation::MAX_CHARS - 3)
+    );
+    let now = chrono::Utc::now();
+    let rows = (0..60).map(|_| comment::ActiveModel {
+        article_id: Set(article),
+        user_id: Set(author),
+        content: Set(longest.clone()),
+        status: Set(comment::CommentStatus::Pending),
+        reply_count: Set(0),
+        client_ip: Set("127.0.0.1".into()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    });
+    comment::Entity::insert_many(rows)
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    // A full page of articles with long headlines.
+    for i in 0..55 {
+        app.create_article(
+            &format!("{i} 一个相当长的中文标题，用来衡量文章列表片段的大小 A rather long English headline too"),
+            json!({}),
+        )
+        .await;
+    }
+    let browser = sign_in(&app).await;
+
+    let (status, queue) = browser
+        .fragment("/admin/moderation?kind=comments&status=pending", "queue")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(queue.contains("data-total=\"60\""), "all 60 counted");
+    assert!(
+        queue.contains("/admin/moderation?kind=comments"),
+        "a next page"
+    );
+    assert!(!queue.contains("END"), "the rows show excerpts");
+    assert!(
+        queue.len() <= FRAGMENT_MAX,
+        "moderation queue fragment: {} bytes",
+        queue.len()
+    );
+    // The whole text, the audit log and the one-comment actions are there on demand.
+    let id = between(&queue, "name=\"ids\" value=\"", "\"").unwrap();
+    let (status, detail) = browser
+        .fragment(&format!("/admin/moderation/comments/{id}"), "closest tr")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(detail.contains(&longest), "the full comment");
+    assert!(detail.contains(&format!("object_id={id}")), "its audit log");
+    assert!(detail.contains(&format!("/admin/moderation/comments/{id}/approve")));
+
+    for path in ["/admin/articles", "/admin/articles?status=draft"] {
+        let (status, table) = browser.fragment(path, "article-table").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(table.contains("data-op=\"adminGetArticle\""));
+        assert!(table.len() <= FRAGMENT_MAX, "{path}: {} bytes", table.len());
+    }
 }
 
 #[tokio::test]

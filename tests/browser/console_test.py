@@ -507,6 +507,9 @@ def source_flow(s):
     s.audit("published draft")
 
 
+FRAGMENT_MAX = 15 * 1024
+
+
 def measure(s):
     """Page weights and fragment timings on the seeded data: every page's first load (its HTML
     and the assets it references, compressed as served) with its JavaScript, the htmx
@@ -550,7 +553,14 @@ def measure(s):
     ]
     for name, path, target in fragments:
         body, _ = get(path, {"HX-Request": "true", "HX-Target": target})
-        print(f"measure: fragment {name} ({path}): {len(body)} B compressed, {len(text(body).encode())} B raw")
+        raw = len(text(body).encode())
+        print(f"measure: fragment {name} ({path}): {len(body)} B compressed, {raw} B raw")
+        # Issue 19: an htmx fragment is at most 15 KB (raw, before compression).
+        if raw > FRAGMENT_MAX:
+            results["failed"] += 1
+            print(f"FAIL  fragment {name} is {raw} B raw, over {FRAGMENT_MAX} B", flush=True)
+        else:
+            results["passed"] += 1
     for name, path, target in fragments[:4]:
         times = sorted(get(path, {"HX-Request": "true", "HX-Target": target})[1] for _ in range(40))
         print(f"measure: fragment {name} p95 {times[int(len(times) * 0.95) - 1] * 1000:.1f} ms,"
