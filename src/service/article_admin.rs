@@ -9,7 +9,8 @@ use entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, prelude::Expr,
+    EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, prelude::Expr,
+    sea_query::Func,
 };
 
 use serde_json::{Value, json};
@@ -303,7 +304,11 @@ pub async fn list_matching(
                 format!("q must be at most {SEARCH_MAX} characters"),
             ));
         }
-        query = query.filter(article::Column::Title.contains(q));
+        // Regardless of case on both backends, wildcards taken literally.
+        query = query.filter(
+            Expr::expr(Func::lower(Expr::col(article::Column::Title)))
+                .like(super::articles::contains_pattern(q)),
+        );
     }
     if let Some(cursor) = cursor.map(IdCursor::decode).transpose()? {
         query = query.filter(article::Column::Id.lt(cursor.0));

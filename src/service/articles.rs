@@ -68,7 +68,9 @@ fn time_keyset_after(time_col: article::Column, cursor: &TimeCursor) -> Expr {
 }
 
 /// `LIKE` pattern matching `text` anywhere, with the wildcards in `text` taken literally.
-fn contains_pattern(text: &str) -> LikeExpr {
+/// It is lowercased: compare it with `LOWER(column)` to match regardless of case on every
+/// backend (PostgreSQL's `LIKE` is case-sensitive, SQLite's is not).
+pub(crate) fn contains_pattern(text: &str) -> LikeExpr {
     let escaped = text
         .to_lowercase()
         .replace('\\', "\\\\")

@@ -16,10 +16,11 @@ use entity::{
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
     DatabaseConnection, EntityTrait, ExprTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select, prelude::Expr,
+    QuerySelect, Select, prelude::Expr, sea_query::Func,
 };
 
 use super::{
+    articles,
     audit::Actor,
     moderation::{self, CommentText, ModerationAction, Screening},
     notifications::{self, NewNotification},
@@ -408,6 +409,17 @@ pub async fn queue(
     .await
 }
 
+/// One comment of the moderation queue, whatever its status, with its author: the whole
+/// text where the queue shows an excerpt.
+pub async fn queue_item(db: &DatabaseConnection, id: i64) -> AppResult<CommentView> {
+    let comment = comment::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::not_found("comment"))?;
+    let mut views = with_people(db, vec![comment]).await?;
+    Ok(views.remove(0))
+}
+
 /// What the console's moderation queue narrows by; `queue` is the status alone.
 #[derive(Debug, Clone)]
 pub struct QueueFilter {
@@ -441,7 +453,11 @@ impl QueueFilter {
                     format!("keyword must be at most {KEYWORD_MAX} characters"),
                 ));
             }
-            condition = condition.add(comment::Column::Content.contains(k));
+            // Regardless of case on both backends.
+            condition = condition.add(
+                Expr::expr(Func::lower(Expr::col(comment::Column::Content)))
+                    .like(articles::contains_pattern(k)),
+            );
         }
         Ok(condition)
     }

@@ -137,6 +137,20 @@ impl Browser {
         (resp.status(), resp.text().await.unwrap())
     }
 
+    /// An htmx GET swapping `target`: the fragment, raw (the test client takes no gzip).
+    async fn fragment(&self, path: &str, target: &str) -> (StatusCode, String) {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header(header::COOKIE, format!("qshare_console={}", self.cookie))
+            .header("HX-Request", "true")
+            .header("HX-Target", target)
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    }
+
     /// An htmx POST with the CSRF header.
     async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.post_with(path, form, Some(&self.csrf)).await
@@ -461,6 +475,17 @@ async fn every_admin_operation_in_the_openapi_document_has_a_console_control() {
         .as_i64()
         .expect("the console's push made a campaign");
     let job = job_made_in_the_console(&app, &browser).await;
+    // The one-comment actions live in a comment's details row.
+    let comment = app
+        .admin_json(
+            Method::GET,
+            "/api/admin/comments?status=published",
+            None,
+            StatusCode::OK,
+        )
+        .await["items"][0]["id"]
+        .as_i64()
+        .expect("the comment");
 
     let mut controls = BTreeSet::new();
     for path in [
@@ -469,6 +494,7 @@ async fn every_admin_operation_in_the_openapi_document_has_a_console_control() {
         format!("/admin/articles/{article}"),
         "/admin/moderation?kind=comments&status=published".into(),
         "/admin/moderation?kind=comments&status=pending".into(),
+        format!("/admin/moderation/comments/{comment}"),
         "/admin/moderation?kind=guestbook&status=published".into(),
         "/admin/moderation?kind=guestbook&status=pending".into(),
         "/admin/jobs".into(),
@@ -780,6 +806,207 @@ async fn bulk_moderation_applies_to_every_comment_matching_the_filter_across_pag
         StatusCode::BAD_REQUEST,
         "no ids and not all matching"
     );
+}
+
+#[tokio::test]
+async fn the_moderation_keyword_filter_ignores_case_and_takes_wildcards_literally() {
+    let app = spawn_app().await;
+    let article = app.published_article("Cases", json!({})).await;
+    let token = app.user_token("case_reader").await;
+    for content in [
+        "plain spam here",
+        "SPAM in capitals",
+        "Spam at the start",
+        "nothing to see",
+        "a 100% honest review",
+        "a 1000 word review",
+    ] {
+        app.as_user(
+            &token,
+            Method::POST,
+            &format!("/api/articles/{article}/comments"),
+            Some(json!({ "content": content })),
+            StatusCode::CREATED,
+        )
+        .await;
+    }
+    let browser = sign_in(&app).await;
+    let total = |page: &str| {
+        between(page, "data-total=\"", "\"")
+            .expect("the matching count")
+            .to_string()
+    };
+    let queue = format!("/admin/moderation?kind=comments&status=published&article_id={article}");
+    let (_, page) = browser.get(&format!("{queue}&keyword=sPaM")).await;
+    assert_eq!(total(&page), "3", "every case of spam, on either backend");
+    assert!(page.contains("SPAM in capitals") && page.contains("plain spam here"));
+    assert!(!page.contains("nothing to see"));
+    let (_, page) = browser.get(&format!("{queue}&keyword=100%25")).await;
+    assert_eq!(total(&page), "1", "% is a character, not a wildcard");
+    let (_, page) = browser.get(&format!("{queue}&keyword=HONEST")).await;
+    assert_eq!(total(&page), "1");
+}
+
+#[tokio::test]
+async fn the_article_title_search_ignores_case_and_takes_wildcards_literally() {
+    let app = spawn_app().await;
+    for title in [
+        "Rust Weekly",
+        "RUST in capitals",
+        "rust at the start",
+        "Go only",
+        "A 100% honest review",
+        "A 1000 word review",
+    ] {
+        app.create_article(title, json!({})).await;
+    }
+    let browser = sign_in(&app).await;
+    let (_, page) = browser.get("/admin/articles?q=rUsT").await;
+    for title in ["Rust Weekly", "RUST in capitals", "rust at the start"] {
+        assert!(
+            page.contains(title),
+            "{title}: every case, on either backend"
+        );
+    }
+    assert!(!page.contains("Go only"));
+    let (_, page) = browser.get("/admin/articles?q=100%25").await;
+    assert!(page.contains("A 100% honest review"));
+    assert!(
+        !page.contains("A 1000 word review"),
+        "% is a character, not a wildcard"
+    );
+    let (_, page) = browser.get("/admin/articles?q=HONEST").await;
+    assert!(page.contains("A 100% honest review"));
+}
+
+/// Issue 19: an htmx fragment is at most 15 KB (raw, before compression).
+const FRAGMENT_MAX: usize = 15 * 1024;
+
+#[tokio::test]
+async fn list_fragments_stay_under_15_kb_with_the_longest_comments_and_long_titles() {
+    use entity::{comment, user};
+    use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+
+    let app = spawn_app().await;
+    let article = app.published_article("Crowded", json!({})).await;
+    // The longest name and the longest comment, in three-byte characters.
+    let name = format!("{}ab", "评论者".repeat(10));
+    app.user_token(&name).await;
+    let author = user::Entity::find()
+        .filter(user::Column::Username.eq(name.as_str()))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .expect("the commenter")
+        .id;
+    let longest = format!(
+        "{}END",
+        "长".repeat(qshare::service::moderation::MAX_CHARS - 3)
+    );
+    let now = chrono::Utc::now();
+    let rows = (0..60).map(|_| comment::ActiveModel {
+        article_id: Set(article),
+        user_id: Set(author),
+        content: Set(longest.clone()),
+        status: Set(comment::CommentStatus::Pending),
+        reply_count: Set(0),
+        client_ip: Set("127.0.0.1".into()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    });
+    comment::Entity::insert_many(rows)
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    // A full page of articles with long headlines.
+    for i in 0..55 {
+        app.create_article(
+            &format!("{i} 一个相当长的中文标题，用来衡量文章列表片段的大小 A rather long English headline too"),
+            json!({}),
+        )
+        .await;
+    }
+    let browser = sign_in(&app).await;
+
+    let (status, queue) = browser
+        .fragment("/admin/moderation?kind=comments&status=pending", "queue")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(queue.contains("data-total=\"60\""), "all 60 counted");
+    assert!(
+        queue.contains("/admin/moderation?kind=comments"),
+        "a next page"
+    );
+    assert!(!queue.contains("END"), "the rows show excerpts");
+    assert!(
+        queue.len() <= FRAGMENT_MAX,
+        "moderation queue fragment: {} bytes",
+        queue.len()
+    );
+    // The whole text, the audit log and the one-comment actions are there on demand.
+    let id = between(&queue, "name=\"ids\" value=\"", "\"").unwrap();
+    let (status, detail) = browser
+        .fragment(&format!("/admin/moderation/comments/{id}"), "closest tr")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(detail.contains(&longest), "the full comment");
+    assert!(detail.contains(&format!("object_id={id}")), "its audit log");
+    assert!(detail.contains(&format!("/admin/moderation/comments/{id}/approve")));
+
+    for path in ["/admin/articles", "/admin/articles?status=draft"] {
+        let (status, table) = browser.fragment(path, "article-table").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(table.contains("data-op=\"adminGetArticle\""));
+        assert!(table.len() <= FRAGMENT_MAX, "{path}: {} bytes", table.len());
+    }
+}
+
+#[tokio::test]
+async fn a_service_error_reads_in_the_viewers_language_with_its_field_label() {
+    let app = spawn_app().await;
+    let browser = sign_in(&app).await;
+    let long_title = "题".repeat(300);
+    let form = [("title", long_title.as_str()), ("content", "body")];
+    let refused = browser.post("/admin/articles", &form).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(refused.headers().get("hx-retarget").unwrap(), "#flash");
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("data-code=\"invalid_input\""), "{html}");
+    assert!(html.contains("输入有误") && html.contains("标题"), "{html}");
+    assert!(!html.contains("Invalid input"), "{html}");
+
+    let cron = browser
+        .post(
+            "/admin/jobs/preview",
+            &[("cron", "61 * * * *"), ("timezone", "UTC")],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        cron.contains("输入有误") && cron.contains("Cron 表达式"),
+        "{cron}"
+    );
+
+    let (status, page) = browser.get("/admin/jobs/999999").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(page.contains("找不到该对象"), "{page}");
+
+    let switched = browser.post("/admin/language", &[("language", "en")]).await;
+    assert_eq!(switched.status(), StatusCode::OK);
+    let html = browser
+        .post("/admin/articles", &form)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Invalid input") && html.contains("Title"),
+        "{html}"
+    );
+    assert!(!html.contains("输入有误"), "{html}");
 }
 
 #[tokio::test]

@@ -4,23 +4,27 @@
 Nothing is downloaded: Playwright drives /usr/bin/chromium (never `playwright install`), and
 axe-core is vendored next to this file. The script starts the qshare binary on a fresh SQLite
 database seeded with 1,000 articles and 10,000 comments, then runs the flows in zh-CN and en.
-Every page visited is checked for zero CSP violations, zero console errors and zero axe-core
+Two fakes run in this process on loopback: a WeChat API (the template channel's sends fail
+or succeed on demand) and a feed host (the sources' feeds). Every page visited is checked for zero CSP violations, zero console errors and zero axe-core
 WCAG 2.1 AA violations. Prints `N passed, M failed` and exits non-zero on any failure.
 
     python3 tests/browser/console_test.py            # QSHARE_BIN=target/release/qshare
-    SCREENSHOTS=/work/notes python3 tests/browser/console_test.py
+    SCREENSHOTS=/work/notes/screenshots python3 tests/browser/console_test.py
     MEASURE=1 ...                                     # also prints page weights and timings
 """
 
 import datetime
 import gzip
+import http.server
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.request
@@ -47,6 +51,7 @@ document.addEventListener('securitypolicyviolation', e => {
 """
 
 results = {"passed": 0, "failed": 0}
+WECHAT = FEEDS = None  # the fakes, started by main()
 
 
 def free_port():
@@ -57,7 +62,102 @@ def free_port():
     return port
 
 
-def start_server():
+class Loopback:
+    """A tiny HTTP server on 127.0.0.1 in a thread; `answer(handler)` gives each request's
+    (status, content type, body)."""
+
+    def __init__(self, answer):
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _serve(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                self.body = self.rfile.read(length) if length else b""
+                status, ctype, body = answer(self)
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _serve
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+class FakeWechat:
+    """The WeChat API as far as the template channel needs it. `failing` makes every template
+    send answer 40037 (invalid template_id: failed for good, so "retry failed only" has work);
+    `delay` holds each successful send that long (so the counts visibly move)."""
+
+    def __init__(self):
+        self.failing = True
+        self.delay = 0.0
+        self.sent = 0
+        self.http = Loopback(self.answer)
+        self.base = self.http.base
+
+    def answer(self, req):
+        path = req.path.split("?")[0]
+        if path == "/cgi-bin/stable_token":
+            body = {"access_token": "fake-console-token", "expires_in": 7200}
+        elif path == "/cgi-bin/user/get":
+            # The seeded followers, so that a follower sync keeps them subscribed.
+            first = "next_openid=&" in req.path + "&" or "next_openid" not in req.path
+            ids = [f"o_console_{i:03}" for i in range(FOLLOWERS)] if first else []
+            body = {"total": FOLLOWERS, "count": len(ids), "data": {"openid": ids},
+                    "next_openid": ids[-1] if ids else ""}
+        elif path == "/cgi-bin/message/template/send":
+            if self.failing:
+                body = {"errcode": 40037, "errmsg": "invalid template_id"}
+            else:
+                time.sleep(self.delay)
+                self.sent += 1
+                body = {"errcode": 0, "errmsg": "ok", "msgid": 1000 + self.sent}
+        else:
+            body = {"errcode": 0, "errmsg": "ok"}
+        return 200, "application/json", json.dumps(body).encode()
+
+
+class FeedHost:
+    """Serves the feeds the source flow adds, by path."""
+
+    def __init__(self):
+        self.feeds = {}
+        self.http = Loopback(self.answer)
+        self.base = self.http.base
+
+    def answer(self, req):
+        feed = self.feeds.get(req.path)
+        if feed is None:
+            return 404, "text/plain", b"no such feed"
+        return 200, "application/rss+xml; charset=utf-8", feed.encode()
+
+    def serve(self, path, title, link):
+        self.feeds[path] = (
+            '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+            f"<title>Loopback</title><link>{self.base}/</link><description>feed</description>"
+            f"<item><title>{title}</title><link>{link}</link>"
+            f'<guid isPermaLink="false">{link}</guid>'
+            "<pubDate>Tue, 01 Dec 2026 08:00:00 GMT</pubDate>"
+            "<description>&lt;p&gt;从订阅源导入的正文，足够长的一段文字。Imported body text, long enough to keep.&lt;/p&gt;</description>"
+            "</item></channel></rss>"
+        )
+        return self.base + path
+
+
+# The followers the template channel sends to (seeded like the comments: straight into SQL).
+FOLLOWERS = 5
+
+
+def start_server(wechat):
     data = tempfile.mkdtemp(prefix="qshare-browser-")
     port = free_port()
     env = dict(os.environ)
@@ -67,6 +167,13 @@ def start_server():
         "APP_SERVER__PORT": str(port),
         "APP_LOG__LEVEL": "warn",
         "RUST_LOG": "warn",
+        # The template channel talks to the fake WeChat; sources may fetch from loopback.
+        "APP_WECHAT__API_BASE_URL": wechat.base,
+        "APP_WECHAT__OFFICIAL_ACCOUNT__APP_ID": "wx_console_test",
+        "APP_WECHAT__OFFICIAL_ACCOUNT__APP_SECRET": "console-test-secret",
+        "APP_PUSH__CHANNELS__WECHAT_TEMPLATE__ENABLED": "true",
+        "APP_PUSH__CHANNELS__WECHAT_TEMPLATE__TEMPLATE_ID": "tmpl_console_test",
+        "APP_INGEST__ALLOW_PRIVATE_NETWORKS": "true",
     })
     env.pop("REDIS_URL", None)
     run = lambda *args, **kw: subprocess.run([BIN, *args], env=env, check=True, cwd=data, **kw)
@@ -74,6 +181,7 @@ def start_server():
     run("admin", "create", "--username", ADMIN, "--password", PASSWORD, stdout=subprocess.DEVNULL)
     run("seed-demo", "--bulk", "1000", stdout=subprocess.DEVNULL)
     seed_comments(f"{data}/q.db", 10_000)
+    seed_followers(f"{data}/q.db", FOLLOWERS)
     log = open(os.path.join(data, "server.log"), "w")
     server = subprocess.Popen([BIN], env=env, cwd=data, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -101,6 +209,17 @@ def seed_comments(path, n):
         "INSERT INTO comments (article_id, user_id, content, status, reply_count, client_ip, created_at, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
+    )
+    db.commit()
+    db.close()
+
+
+def seed_followers(path, n):
+    db = sqlite3.connect(path)
+    (stamp,) = db.execute("SELECT created_at FROM articles LIMIT 1").fetchone()
+    db.executemany(
+        "INSERT INTO wechat_followers (openid, subscribed, subscribed_at, created_at, updated_at) VALUES (?, 1, ?, ?, ?)",
+        [(f"o_console_{i:03}", stamp, stamp, stamp) for i in range(n)],
     )
     db.commit()
     db.close()
@@ -282,6 +401,10 @@ def job_flow(s):
     assert s.page.locator("#cron-preview [data-testid=fire-job]").count() == 5
     s.page.fill("#cron", "0 99 4 * * *")
     s.page.wait_for_selector("#cron-preview [data-testid=cron-error]")
+    # The service's validation error, in the console's language with the field's label.
+    shown = s.page.locator("#cron-preview [data-testid=cron-error]").inner_text()
+    want = ("输入有误", "Cron 表达式") if s.lang == "zh-CN" else ("Invalid input", "Cron expression")
+    assert all(w in shown for w in want), shown
     s.errors.clear()  # the refused expression's 400 above is the inline error, on purpose
     s.page.fill("#cron", cron)
     s.page.wait_for_selector("#cron-preview [data-testid=cron-description]")
@@ -299,8 +422,99 @@ def job_flow(s):
     s.audit("job page")
 
 
+def channel_count(s, channel, column):
+    cell = s.page.locator(f"#counts tr[data-channel={channel}] [data-testid={column}]")
+    return int(cell.inner_text()) if cell.count() else -1
+
+
+@check("a failed push campaign retried, with the counts updating live")
+def push_retry_flow(s):
+    WECHAT.failing, WECHAT.delay = True, 0.0
+    # An article no campaign holds yet (an article is pushed once, ever; run now of the
+    # push_featured job may have pushed the featured ones).
+    pushed = {a["id"] for c in s.api("GET", "/api/admin/push/campaigns")["items"] for a in c["articles"]}
+    published = s.api("GET", "/api/admin/articles?status=published&limit=20")["items"]
+    art = next(a["id"] for a in published if a["id"] not in pushed and not a["featured"])
+    s.goto(f"/admin/articles/{art}")
+    s.page.click("[data-op=adminPushArticle]")
+    s.page.wait_for_load_state("networkidle")
+    found = []
+    def campaign():
+        items = s.api("GET", "/api/admin/push/campaigns")["items"]
+        found[:] = [c["id"] for c in items if any(a["id"] == art for a in c["articles"])]
+        return bool(found)
+    s.wait_until(campaign, "the campaign of the pushed article")
+    s.goto(f"/admin/push/{found[0]}")
+    # The page loads while the sends are still failing; the polling shows them fail.
+    try:
+        s.wait_until(lambda: channel_count(s, "wechat_template", "failed") == FOLLOWERS, "the failed sends", timeout=20)
+    except AssertionError:
+        print(s.page.locator("#counts").inner_text(), s.api("GET", f"/api/admin/push/campaigns/{found[0]}"))
+        raise
+    assert channel_count(s, "wechat_template", "sent") == 0
+    s.audit("campaign page, failed")
+    # From now on every send succeeds, each held a second so that the retry's own answer
+    # shows them pending and only the polling can show them sent.
+    WECHAT.failing, WECHAT.delay = False, 1.0
+    s.page.evaluate("window.__same_document = true")
+    polls = []
+    s.page.on("request", lambda r: "/counts" in r.url and polls.append(time.time()))
+    clicked = time.time()
+    s.page.click("[data-op=adminRetryCampaign]")
+    s.page.wait_for_selector("[data-testid=requeued]")
+    assert s.page.locator("[data-testid=requeued]").inner_text().endswith(str(FOLLOWERS))
+    assert channel_count(s, "wechat_template", "failed") == 0
+    assert channel_count(s, "wechat_template", "sent") < FOLLOWERS, "the retry's answer already showed them sent"
+    s.wait_until(lambda: channel_count(s, "wechat_template", "sent") == FOLLOWERS, "the counts to show the resent messages", timeout=15)
+    assert any(t > clicked for t in polls), "the counts changed without a poll"
+    assert s.page.evaluate("window.__same_document === true"), "the page was reloaded"
+    detail = s.api("GET", f"/api/admin/push/campaigns/{found[0]}")
+    template = next(c for c in detail["channels"] if c["channel"] == "wechat_template")
+    assert template["sent"] == FOLLOWERS and template["failed"] == 0, template
+    s.audit("campaign page, retried")
+
+
+@check("a source added and its draft published, seen in the public API")
+def source_flow(s):
+    stamp = int(time.time() * 1000)
+    title = f"订阅源文章 Feed item {s.lang} {stamp}"
+    name = f"Loopback {s.lang} {stamp}"
+    feed_url = FEEDS.serve(f"/feed-{stamp}.xml", title, f"https://blog.example.cn/posts/{stamp}")
+    s.goto("/admin/sources")
+    s.page.fill("#new-name", name)
+    s.page.fill("#new-feed_url", feed_url)
+    s.page.click("form[data-op=adminCreateSource] button[type=submit]")
+    link = s.page.locator("a[data-op=adminGetSource]", has_text=name)
+    link.wait_for()
+    s.audit("sources page")
+    link.click()
+    s.page.wait_for_url(re.compile(r".*/admin/sources/\d+$"))
+    s.page.wait_for_load_state("networkidle")
+    s.page.click("[data-op=adminFetchSource]")
+    s.wait_until(lambda: s.page.locator("[data-testid=items-imported]").inner_text() == "1", "the fetched item")
+    assert s.page.locator("[data-testid=http-status]").inner_text() == "200"
+    s.audit("source page")
+    s.goto("/admin/sources")
+    s.page.click("a[href='/admin/articles?status=draft&origin=source']")
+    s.page.wait_for_load_state("networkidle")
+    draft = s.page.locator("#article-table a[data-op=adminGetArticle]", has_text=title)
+    draft.click()
+    s.page.wait_for_selector("[data-op=adminPublishArticle]:not([disabled])")
+    s.page.click("[data-op=adminPublishArticle]")
+    s.page.wait_for_selector("[data-op=adminUnpublishArticle]:not([disabled])")
+    items = json.loads(urllib.request.urlopen(f"{s.base}/api/articles?limit=20").read())["items"]
+    assert any(a["title"] == title for a in items), [a["title"] for a in items]
+    s.audit("published draft")
+
+
+FRAGMENT_MAX = 15 * 1024
+
+
 def measure(s):
-    """First-load weight (compressed) and JS, fragment size, and list fragment server time."""
+    """Page weights and fragment timings on the seeded data: every page's first load (its HTML
+    and the assets it references, compressed as served) with its JavaScript, the htmx
+    fragments' sizes, and the list fragments' time (p95, measured by the client over loopback,
+    so an upper bound of the server's)."""
     def get(path, headers=None):
         cookies = {c["name"]: c["value"] for c in s.ctx.cookies()}
         h = {"Cookie": f"qshare_console={cookies['qshare_console']}", "Accept-Encoding": "gzip"}
@@ -308,31 +522,56 @@ def measure(s):
         t = time.perf_counter()
         body = urllib.request.urlopen(urllib.request.Request(s.base + path, headers=h)).read()
         return body, time.perf_counter() - t
-    assets = 0
-    js = 0
-    page, _ = get("/admin/moderation")
-    html = gzip.decompress(page).decode()
-    for attr in ('src="', 'href="'):
-        for chunk in html.split(attr)[1:]:
-            url = chunk.split('"')[0]
-            if url.startswith("/admin/assets/"):
-                body, _ = get(url)
-                assets += len(body)
-                js += len(body) if url.endswith(".js") else 0
-    print(f"measure: /admin/moderation first load {len(page) + assets} B compressed (html {len(page)}, js {js})")
-    for path in ["/admin", "/admin/articles", "/admin/jobs"]:
-        body, _ = get(path)
-        print(f"measure: {path} html {len(body)} B compressed")
-    frag, _ = get("/admin/moderation?kind=comments&status=pending", {"HX-Request": "true", "HX-Target": "queue"})
-    print(f"measure: moderation list fragment {len(frag)} B compressed")
-    for path in ["/admin/moderation?kind=comments&status=pending", "/admin/articles?status=published"]:
-        times = sorted(get(path, {"HX-Request": "true", "HX-Target": "x"})[1] for _ in range(40))
-        print(f"measure: {path} fragment p95 {times[int(len(times) * 0.95) - 1] * 1000:.1f} ms (n=40)")
+
+    def text(body):
+        return (gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body).decode()
+
+    job = s.api("GET", "/api/admin/jobs")["items"][0]["id"]
+    art = s.api("GET", "/api/admin/articles?limit=1")["items"][0]["id"]
+    campaign = s.api("GET", "/api/admin/push/campaigns")["items"][0]["id"]
+    source = s.api("GET", "/api/admin/sources")["items"][0]["id"]
+    assets = {}
+    worst = (0, 0, "")
+    for path in PAGES + ["/admin/sources", f"/admin/sources/{source}", f"/admin/jobs/{job}",
+                         f"/admin/articles/{art}", f"/admin/push/{campaign}"]:
+        page, _ = get(path)
+        total, js = len(page), 0
+        for url in sorted(set(re.findall(r'(?:src|href)="(/admin/assets/[^"]+)"', text(page)))):
+            if url not in assets:
+                assets[url] = len(get(url)[0])
+            total += assets[url]
+            js += assets[url] if url.endswith(".js") else 0
+        worst = max(worst, (total, js, path))
+        print(f"measure: first load {path}: {total} B compressed (html {len(page)} B, js {js} B)")
+    print(f"measure: heaviest first load {worst[2]}: {worst[0]} B, js {worst[1]} B")
+    fragments = [
+        ("moderation queue", "/admin/moderation?kind=comments&status=pending", "queue"),
+        ("articles table", "/admin/articles?status=published", "article-table"),
+        ("drafts from sources", "/admin/articles?status=draft&origin=source", "article-table"),
+        ("job runs", f"/admin/jobs/{job}/runs", "runs"),
+        ("campaign counts", f"/admin/push/{campaign}/counts", "counts"),
+    ]
+    for name, path, target in fragments:
+        body, _ = get(path, {"HX-Request": "true", "HX-Target": target})
+        raw = len(text(body).encode())
+        print(f"measure: fragment {name} ({path}): {len(body)} B compressed, {raw} B raw")
+        # Issue 19: an htmx fragment is at most 15 KB (raw, before compression).
+        if raw > FRAGMENT_MAX:
+            results["failed"] += 1
+            print(f"FAIL  fragment {name} is {raw} B raw, over {FRAGMENT_MAX} B", flush=True)
+        else:
+            results["passed"] += 1
+    for name, path, target in fragments[:4]:
+        times = sorted(get(path, {"HX-Request": "true", "HX-Target": target})[1] for _ in range(40))
+        print(f"measure: fragment {name} p95 {times[int(len(times) * 0.95) - 1] * 1000:.1f} ms,"
+              f" median {times[len(times) // 2] * 1000:.1f} ms (n=40)")
 
 
 def main():
     started = time.time()
-    server, base, data = start_server()
+    global WECHAT, FEEDS
+    WECHAT, FEEDS = FakeWechat(), FeedHost()
+    server, base, data = start_server(WECHAT)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
@@ -350,6 +589,8 @@ def main():
                 article_flow(s)
                 moderation_flow(s)
                 job_flow(s)
+                push_retry_flow(s)
+                source_flow(s)
                 if SHOTS and lang == "zh-CN":
                     for name, path in [("dashboard", "/admin"), ("jobs", "/admin/jobs"), ("moderation", "/admin/moderation")]:
                         s.goto(path)
@@ -361,6 +602,8 @@ def main():
     finally:
         server.terminate()
         server.wait(timeout=10)
+        WECHAT.http.stop()
+        FEEDS.http.stop()
     print(f"{results['passed']} passed, {results['failed']} failed ({time.time() - started:.0f} s)")
     sys.exit(1 if results["failed"] else 0)
 

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::{
     cron_text::{self, DstNote},
+    errors::{self, Described},
     web::{self, Console, Ctx, Form, Guard, OrFail, htmx_location, signed_in},
 };
 use crate::{
@@ -223,7 +224,7 @@ struct Preview {
     c: Ctx,
     description: String,
     fires: Vec<Fire>,
-    error: Option<String>,
+    error: Option<Described>,
 }
 
 /// The live preview while editing: the same parse and the same fire times as the scheduler
@@ -253,7 +254,7 @@ pub async fn preview(req: &Request, guard: Guard, form: Form) -> Response {
             Preview {
                 description: String::new(),
                 fires: Vec::new(),
-                error: Some(err.to_string()),
+                error: Some(errors::describe(&err, c.t)),
                 c,
             },
         ),

@@ -16,6 +16,7 @@ mod assets;
 mod auth;
 mod cron_text;
 mod dashboard;
+mod errors;
 pub mod i18n;
 mod jobs;
 mod moderation;
@@ -40,6 +41,7 @@ pub fn routes() -> Route {
         .at("/articles/:id/:action", post(articles::action))
         .at("/moderation", get(moderation::queue_page))
         .at("/moderation/comments", post(moderation::bulk_comments))
+        .at("/moderation/comments/:id", get(moderation::comment_detail))
         .at(
             "/moderation/comments/:id/:action",
             post(moderation::one_comment),

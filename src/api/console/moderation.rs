@@ -136,6 +136,21 @@ struct CommentTable {
     done: Option<String>,
 }
 
+/// One comment in full (the queue shows excerpts), with its article and audit links.
+#[derive(Template)]
+#[template(path = "console/moderation_comment.html")]
+struct CommentDetail {
+    c: Ctx,
+    v: CommentView,
+}
+
+/// The queue's rows per page: small enough that a page of the longest comments stays a
+/// light fragment (issue 19: ≤ 15 KB), while "all matching" still reaches every page.
+pub const QUEUE_PAGE: u32 = 20;
+
+/// The characters of a comment its queue row shows (the rest is in its details row).
+pub const ROW_EXCERPT: usize = 60;
+
 #[derive(Template)]
 #[template(path = "console/moderation_guestbook.html")]
 struct GuestbookTable {
@@ -171,7 +186,7 @@ async fn table(
     let db = &web::state(req).db;
     let rendered = if f.is_guestbook() {
         let status = status_of(f.status.as_deref().unwrap_or_default()).or_fail(console)?;
-        let page = guestbook::queue(db, status, f.cursor.as_deref(), Some(50))
+        let page = guestbook::queue(db, status, f.cursor.as_deref(), Some(QUEUE_PAGE))
             .await
             .or_fail(console)?;
         GuestbookTable {
@@ -182,7 +197,7 @@ async fn table(
         .render()
     } else {
         let queue = f.queue().or_fail(console)?;
-        let page = comments::queue_filtered(db, &queue, f.cursor.as_deref(), Some(50))
+        let page = comments::queue_filtered(db, &queue, f.cursor.as_deref(), Some(QUEUE_PAGE))
             .await
             .or_fail(console)?;
         let total = comments::count_matching(db, &queue)
@@ -222,6 +237,26 @@ pub async fn queue_page(req: &Request, guard: Guard, Query(f): Query<Filter>) ->
             table,
         },
     )
+}
+
+/// One comment's whole text, on demand from its row.
+#[handler]
+pub async fn comment_detail(req: &Request, guard: Guard, Path(id): Path<i64>) -> Response {
+    let console = signed_in!(guard);
+    let result = async {
+        let v = comments::queue_item(&web::state(req).db, id)
+            .await
+            .or_fail(&console)?;
+        let body = CommentDetail {
+            c: console.ctx("moderation"),
+            v,
+        }
+        .render()
+        .map_err(|e| console.fail(AppError::Internal(anyhow::anyhow!("template: {e}"))))?;
+        Ok(fragment(req, body))
+    }
+    .await;
+    web::unwrap(result)
 }
 
 /// The bulk form: the ids checked, or every comment matching the filter when

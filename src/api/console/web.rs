@@ -11,7 +11,11 @@ use poem::{
     http::{HeaderValue, Method, StatusCode, header},
 };
 
-use super::{assets, i18n::Lang};
+use super::{
+    assets,
+    errors::{self, Described},
+    i18n::Lang,
+};
 use crate::{
     api::{actor, error::ApiError},
     error::AppError,
@@ -292,28 +296,29 @@ pub fn page(req: &Request, template: &impl Template) -> Response {
 #[template(path = "console/error.html")]
 struct ErrorPage<'a> {
     t: &'a Lang,
-    message: &'a str,
+    e: &'a Described,
     assets: &'static assets::Urls,
 }
 
 #[derive(Template)]
 #[template(path = "console/flash_error.html")]
 struct ErrorFlash<'a> {
-    message: &'a str,
+    t: &'a Lang,
+    e: &'a Described,
 }
 
-/// An error as HTML with its status (the API's mapping). For htmx it replaces the page's
-/// alert region; otherwise it is a small page of its own.
+/// An error as HTML with its status (the API's mapping), in the viewer's language
+/// (`errors::describe`). For htmx it replaces the page's alert region; otherwise it is a
+/// small page of its own.
 pub fn error_response(err: AppError, lang: &'static Lang, htmx: bool) -> Response {
-    let api = ApiError::from(err);
-    let (status, body) = api.parts();
-    let message = body.message.as_str();
+    let e = errors::describe(&err, lang);
+    let status = ApiError::from(err).parts().0;
     let rendered = if htmx {
-        ErrorFlash { message }.render()
+        ErrorFlash { t: lang, e: &e }.render()
     } else {
         ErrorPage {
             t: lang,
-            message,
+            e: &e,
             assets: assets::urls(),
         }
         .render()
@@ -321,7 +326,7 @@ pub fn error_response(err: AppError, lang: &'static Lang, htmx: bool) -> Respons
     let mut resp = html(
         false,
         status,
-        rendered.unwrap_or_else(|_| message.to_string()),
+        rendered.unwrap_or_else(|_| e.headline.to_string()),
     );
     if htmx {
         let headers = resp.headers_mut();

@@ -8,7 +8,7 @@ mod transition;
 use std::time::Duration;
 
 pub use screening::{Screening, has_blocked_word, initial_status};
-pub use text::{CommentText, MAX_CHARS, excerpt};
+pub use text::{CommentText, MAX_CHARS, excerpt, excerpt_of};
 pub use transition::{Moderated, ModerationAction, apply, find, transition};
 
 use super::rate_limit::{self, RateLimit};

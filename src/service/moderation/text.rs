@@ -23,11 +23,15 @@ parsed_string!(CommentText);
 
 /// A short excerpt for notifications and the audit log.
 pub fn excerpt(text: &str) -> String {
-    const MAX: usize = 80;
-    if text.chars().count() <= MAX {
+    excerpt_of(text, 80)
+}
+
+/// The first `max` characters of `text` (cut on a character boundary), with `…` when cut.
+pub fn excerpt_of(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
         text.to_string()
     } else {
-        format!("{}…", text.chars().take(MAX).collect::<String>())
+        format!("{}…", text.chars().take(max).collect::<String>())
     }
 }
 
