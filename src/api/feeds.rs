@@ -7,7 +7,10 @@ use poem::{IntoResponse, Request, Response, handler, web::Data};
 use quick_xml::escape::escape;
 use serde_json::json;
 
-use super::{edge::prepared_response, error::ApiError};
+use super::{
+    edge::{http_date, prepared_response},
+    error::ApiError,
+};
 use crate::{
     cache::read_through::Built,
     error::AppError,
@@ -246,7 +249,9 @@ fn json_feed(site: &str, self_url: &str, feed: &FeedContent) -> String {
             })
         })
         .collect();
+    // `_qshare.updated` first (JSON Feed extensions start with `_`): `last_modified` finds it.
     json!({
+        "_qshare": { "updated": updated(&feed.items).to_rfc3339() },
         "version": "https://jsonfeed.org/version/1.1",
         "title": feed.title,
         "home_page_url": site,
@@ -294,14 +299,70 @@ pub async fn endpoint(req: &Request, state: Data<&AppState>) -> Response {
         })
         .await;
     match built {
-        Ok(body) => prepared_response(body, format.content_type()),
+        Ok(body) => {
+            let modified = last_modified(format, body.bytes());
+            let mut resp = prepared_response(body, format.content_type());
+            if let Some(at) = modified {
+                resp.headers_mut()
+                    .insert(poem::http::header::LAST_MODIFIED, http_date(at));
+            }
+            resp
+        }
         Err(err) => ApiError::from(err).into_response(),
     }
+}
+
+/// The feed's own date, read back from its first bytes (where each renderer writes it), so
+/// a cached body, whichever instance built it, has its `Last-Modified`: RSS
+/// `lastBuildDate`, Atom's first `updated`, JSON Feed's `_qshare.updated`.
+pub fn last_modified(format: Format, body: &[u8]) -> Option<chrono::DateTime<chrono::Utc>> {
+    let head = &body[..body.len().min(4096)];
+    let head = match std::str::from_utf8(head) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).ok()?,
+    };
+    let between = |open: &str, close: &str| {
+        let start = head.find(open)? + open.len();
+        let len = head[start..].find(close)?;
+        Some(head[start..start + len].to_string())
+    };
+    let at = match format {
+        Format::Rss => chrono::DateTime::parse_from_rfc2822(&between(
+            "<lastBuildDate>",
+            "</lastBuildDate>",
+        )?)
+        .ok()?,
+        Format::Atom => {
+            chrono::DateTime::parse_from_rfc3339(&between("<updated>", "</updated>")?).ok()?
+        }
+        Format::Json => chrono::DateTime::parse_from_rfc3339(&between(
+            "\"_qshare\":{\"updated\":\"",
+            "\"",
+        )?)
+        .ok()?,
+    };
+    Some(at.with_timezone(&chrono::Utc))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_format_gives_back_the_date_it_wrote() {
+        let feed = FeedContent {
+            title: "t".into(),
+            items: Vec::new(),
+        };
+        for format in [Format::Rss, Format::Atom, Format::Json] {
+            let body = render(format, "https://s.example", "https://s.example/f", &feed);
+            assert_eq!(
+                last_modified(format, &body),
+                Some(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH),
+                "{format:?}"
+            );
+        }
+    }
 
     #[test]
     fn feed_paths_name_a_scope_and_a_format() {

@@ -330,6 +330,7 @@ pub async fn seed(db: &DatabaseConnection, read_cache: &ReadCache) -> AppResult<
                     size_bytes: Some(24_117_248),
                     download_url: Some(url.into()),
                     notes: Some(notes.into()),
+                    ..Default::default()
                 },
             )
             .await?;
