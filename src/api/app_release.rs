@@ -48,6 +48,7 @@ pub struct ReleaseCheck {
     pub size_bytes: i64,
     pub download_url: String,
     /// Lowercase hex SHA-256 of the package; verify the download against it when present.
+    #[oai(nullable)]
     pub sha256: Option<String>,
     /// Release notes in zh-CN.
     pub notes: String,

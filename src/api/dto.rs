@@ -430,6 +430,7 @@ pub struct AppRelease {
     pub size_bytes: i64,
     pub download_url: String,
     /// Lowercase hex SHA-256 of the package, when known.
+    #[oai(nullable)]
     pub sha256: Option<String>,
     /// Release notes in zh-CN.
     pub notes: String,

@@ -300,7 +300,7 @@ pub async fn endpoint(req: &Request, state: Data<&AppState>) -> Response {
         .await;
     match built {
         Ok(body) => {
-            let modified = last_modified(format, body.bytes());
+            let modified = last_modified(format, body.bytes()).and_then(settled_date);
             let mut resp = prepared_response(body, format.content_type());
             if let Some(at) = modified {
                 resp.headers_mut()
@@ -310,6 +310,27 @@ pub async fn endpoint(req: &Request, state: Data<&AppState>) -> Response {
         }
         Err(err) => ApiError::from(err).into_response(),
     }
+}
+
+/// How long after a feed's newest change its `Last-Modified` is sent: more than the time
+/// a change takes to reach every instance's read cache.
+const LAST_MODIFIED_SETTLE: chrono::Duration = chrono::Duration::seconds(2);
+
+/// The `Last-Modified` to send for a feed whose newest change is `at`, if any. An HTTP date
+/// has whole seconds, so a second change within the second of `at` would leave the date
+/// unchanged and a client revalidating with `If-Modified-Since` would get a stale 304. So
+/// the date is `at` rounded up to the second, sent only once that second (and the time a
+/// change takes to reach every instance) has passed: any later change then has a later
+/// date. Until then the feed revalidates by its `ETag` only.
+fn settled_date(at: chrono::DateTime<chrono::Utc>) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::SubsecRound;
+    let whole = at.trunc_subsecs(0);
+    let up = if whole == at {
+        whole
+    } else {
+        whole + chrono::Duration::seconds(1)
+    };
+    (crate::time::now() >= up + LAST_MODIFIED_SETTLE).then_some(up)
 }
 
 /// The feed's own date, read back from its first bytes (where each renderer writes it), so

@@ -231,13 +231,28 @@ struct ReleasesPage {
     items: Vec<app_release::Model>,
 }
 
-/// The channels, in the order the console lists them.
-pub const CHANNELS: [&str; 7] = [
-    "official", "appstore", "huawei", "xiaomi", "oppo", "vivo", "honor",
+/// The channels, in the order the console lists them: form value and the key of its name.
+pub const CHANNELS: [(&str, &str); 7] = [
+    ("official", "release.channel.official"),
+    ("appstore", "release.channel.appstore"),
+    ("huawei", "release.channel.huawei"),
+    ("xiaomi", "release.channel.xiaomi"),
+    ("oppo", "release.channel.oppo"),
+    ("vivo", "release.channel.vivo"),
+    ("honor", "release.channel.honor"),
 ];
 
 pub fn channel_name(c: impl std::borrow::Borrow<Channel>) -> &'static str {
     c.borrow().as_str()
+}
+
+/// The key of a channel's name.
+pub fn channel_key(c: impl std::borrow::Borrow<Channel>) -> &'static str {
+    let name = c.borrow().as_str();
+    CHANNELS
+        .iter()
+        .find(|(value, _)| *value == name)
+        .map_or("release.channel", |(_, key)| key)
 }
 
 fn channel(form: &Form) -> AppResult<Option<Channel>> {
@@ -250,7 +265,10 @@ fn channel(form: &Form) -> AppResult<Option<Channel>> {
         "oppo" => Channel::Oppo,
         "vivo" => Channel::Vivo,
         "honor" => Channel::Honor,
-        _ => return Err(AppError::bad_field("channel", CHANNELS.join(", "))),
+        _ => {
+            let names: Vec<&str> = CHANNELS.iter().map(|(value, _)| *value).collect();
+            return Err(AppError::bad_field("channel", names.join(", ")));
+        }
     }))
 }
 
