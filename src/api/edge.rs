@@ -191,7 +191,10 @@ fn not_modified_since(headers: &HeaderMap, since: Option<&HeaderValue>) -> bool 
             .ok()
             .and_then(|s| chrono::DateTime::parse_from_rfc2822(s.trim()).ok())
     };
-    match (headers.get(header::LAST_MODIFIED).and_then(date), since.and_then(date)) {
+    match (
+        headers.get(header::LAST_MODIFIED).and_then(date),
+        since.and_then(date),
+    ) {
         (Some(modified), Some(since)) => modified <= since,
         _ => false,
     }

@@ -348,19 +348,17 @@ pub fn last_modified(format: Format, body: &[u8]) -> Option<chrono::DateTime<chr
         Some(head[start..start + len].to_string())
     };
     let at = match format {
-        Format::Rss => chrono::DateTime::parse_from_rfc2822(&between(
-            "<lastBuildDate>",
-            "</lastBuildDate>",
-        )?)
-        .ok()?,
+        Format::Rss => {
+            chrono::DateTime::parse_from_rfc2822(&between("<lastBuildDate>", "</lastBuildDate>")?)
+                .ok()?
+        }
         Format::Atom => {
             chrono::DateTime::parse_from_rfc3339(&between("<updated>", "</updated>")?).ok()?
         }
-        Format::Json => chrono::DateTime::parse_from_rfc3339(&between(
-            "\"_qshare\":{\"updated\":\"",
-            "\"",
-        )?)
-        .ok()?,
+        Format::Json => {
+            chrono::DateTime::parse_from_rfc3339(&between("\"_qshare\":{\"updated\":\"", "\"")?)
+                .ok()?
+        }
     };
     Some(at.with_timezone(&chrono::Utc))
 }

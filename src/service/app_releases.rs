@@ -263,7 +263,10 @@ fn check_channel(platform: Platform, channel: Channel) -> AppResult<()> {
     if !ok {
         return Err(AppError::bad_field(
             "channel",
-            format!("channel {} does not exist on this platform", channel.as_str()),
+            format!(
+                "channel {} does not exist on this platform",
+                channel.as_str()
+            ),
         ));
     }
     Ok(())

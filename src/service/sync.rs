@@ -150,7 +150,10 @@ pub async fn changes(
     since: Option<&str>,
     limit: Option<u32>,
 ) -> AppResult<SyncPage> {
-    let since = since.map(SyncCursor::decode).transpose()?.unwrap_or_default();
+    let since = since
+        .map(SyncCursor::decode)
+        .transpose()?
+        .unwrap_or_default();
     let limit = match limit {
         None => DEFAULT_LIMIT,
         Some(n) if (1..=MAX_LIMIT).contains(&n) => n,
@@ -209,7 +212,10 @@ pub async fn changes(
     let changed = with_taxonomy(db, published, |a| (a.id, a.category_id)).await?;
     Ok(SyncPage {
         changed,
-        removed: removed.into_iter().map(|(_, id, gone)| (id, gone)).collect(),
+        removed: removed
+            .into_iter()
+            .map(|(_, id, gone)| (id, gone))
+            .collect(),
         next,
         has_more,
     })

@@ -222,7 +222,9 @@ async fn each_channel_gets_its_own_releases_and_a_build_orders_one_version() {
     )
     .await;
     let check = |channel: &str, version: &str, build: &str| {
-        format!("/api/app/release?platform=android&channel={channel}&version={version}&build={build}")
+        format!(
+            "/api/app/release?platform=android&channel={channel}&version={version}&build={build}"
+        )
     };
     let huawei = app
         .get_json(&check("huawei", "2.0.0", "7"), StatusCode::OK)
@@ -281,8 +283,14 @@ async fn bad_release_fields_are_400s_naming_the_field_and_change_nothing() {
         b
     };
     for (body, field) in [
-        (with("rollout_basis_points", json!(10001)), "rollout_basis_points"),
-        (with("rollout_basis_points", json!(-1)), "rollout_basis_points"),
+        (
+            with("rollout_basis_points", json!(10001)),
+            "rollout_basis_points",
+        ),
+        (
+            with("rollout_basis_points", json!(-1)),
+            "rollout_basis_points",
+        ),
         (with("sha256", json!("g".repeat(64))), "sha256"),
         (with("sha256", json!("ab12")), "sha256"),
         (with("sha256", json!("a".repeat(65))), "sha256"),
@@ -329,12 +337,7 @@ async fn bad_release_fields_are_400s_naming_the_field_and_change_nothing() {
     assert_eq!(err["details"]["field"], "channel", "no vendor store on iOS");
 
     let list = app
-        .admin_json(
-            Method::GET,
-            "/api/admin/app/releases",
-            None,
-            StatusCode::OK,
-        )
+        .admin_json(Method::GET, "/api/admin/app/releases", None, StatusCode::OK)
         .await;
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "nothing was created: {list}");

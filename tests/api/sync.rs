@@ -149,7 +149,13 @@ async fn sync_sends_new_and_edited_articles_and_tombstones_but_not_count_changes
         json!([{ "id": b, "reason": "unpublished" }])
     );
 
-    admin_ok(&app, Method::DELETE, &format!("/api/admin/articles/{a}"), None).await;
+    admin_ok(
+        &app,
+        Method::DELETE,
+        &format!("/api/admin/articles/{a}"),
+        None,
+    )
+    .await;
     reader.catch_up(&app, 1).await;
     assert!(reader.held.is_empty(), "{:?}", reader.held);
     // Page by page, the edit's row and the delete's row each say "deleted" by now.
@@ -178,7 +184,10 @@ async fn a_reader_polling_during_concurrent_writes_ends_with_every_latest_state_
     const ROUNDS: usize = 12;
     let mut ids = Vec::new();
     for i in 0..WRITERS * PER_WRITER {
-        ids.push(app.published_article(&format!("start {i}"), json!({})).await);
+        ids.push(
+            app.published_article(&format!("start {i}"), json!({}))
+                .await,
+        );
     }
 
     let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -200,8 +209,8 @@ async fn a_reader_polling_during_concurrent_writes_ends_with_every_latest_state_
         let app = app.clone();
         let mine: Vec<i64> = ids[w * PER_WRITER..(w + 1) * PER_WRITER].to_vec();
         writers.push(tokio::spawn(async move {
-            let mut published = vec![true; PER_WRITER];
-            let mut gone = vec![false; PER_WRITER];
+            let mut published = [true; PER_WRITER];
+            let mut gone = [false; PER_WRITER];
             for round in 0..ROUNDS {
                 let k = (round * 7 + w * 3) % PER_WRITER;
                 let id = mine[k];
@@ -210,10 +219,9 @@ async fn a_reader_polling_during_concurrent_writes_ends_with_every_latest_state_
                 }
                 let path = format!("/api/admin/articles/{id}");
                 match (round + w) % 5 {
-                    0 | 1 | 2 => {
+                    0..=2 => {
                         let title = format!("writer {w} round {round}");
-                        admin_ok(&app, Method::PATCH, &path, Some(json!({ "title": title })))
-                            .await;
+                        admin_ok(&app, Method::PATCH, &path, Some(json!({ "title": title }))).await;
                     }
                     3 => {
                         let op = if published[k] { "unpublish" } else { "publish" };
@@ -240,7 +248,10 @@ async fn a_reader_polling_during_concurrent_writes_ends_with_every_latest_state_
 
     let expected = truth(&app, &ids).await;
     assert!(polls > 1, "the reader polled during the writes");
-    assert_eq!(reader.held, expected, "the reader holds the latest public state");
+    assert_eq!(
+        reader.held, expected,
+        "the reader holds the latest public state"
+    );
     let mut deleted_now = Vec::new();
     for &id in &ids {
         let resp = app
