@@ -269,3 +269,33 @@ async fn a_reader_polling_during_concurrent_writes_ends_with_every_latest_state_
         );
     }
 }
+
+#[tokio::test]
+async fn a_scheduled_article_enters_the_sync_when_the_publishing_job_publishes_it() {
+    let app = spawn_app().await;
+    let mut reader = Reader::default();
+    reader.catch_up(&app, 100).await;
+    let id = app.create_article("Scheduled", json!({})).await;
+    let at = chrono::Utc::now() + chrono::Duration::milliseconds(400);
+    admin_ok(
+        &app,
+        Method::POST,
+        &format!("/api/admin/articles/{id}/schedule"),
+        Some(json!({ "publish_at": at.to_rfc3339() })),
+    )
+    .await;
+    reader.catch_up(&app, 100).await;
+    assert!(reader.held.is_empty(), "scheduled is not public yet");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // What the `publish_scheduled` job runs.
+    let published = qshare::service::article_admin::publish_due(
+        &app.state.db,
+        &app.state.read_cache,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(published, 1);
+    reader.catch_up(&app, 100).await;
+    assert_eq!(reader.held, BTreeMap::from([(id, "Scheduled".to_string())]));
+}
