@@ -299,3 +299,14 @@ async fn a_scheduled_article_enters_the_sync_when_the_publishing_job_publishes_i
     reader.catch_up(&app, 100).await;
     assert_eq!(reader.held, BTreeMap::from([(id, "Scheduled".to_string())]));
 }
+
+#[tokio::test]
+async fn bulk_seeded_articles_are_in_a_first_sync() {
+    let app = spawn_app().await;
+    qshare::service::demo_content::seed_bulk(&app.state.db, 30)
+        .await
+        .unwrap();
+    let mut reader = Reader::default();
+    reader.catch_up(&app, 7).await;
+    assert_eq!(reader.held.len(), 30);
+}
