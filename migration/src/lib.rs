@@ -16,6 +16,8 @@ mod m20261201_000001_push_chunks;
 mod m20261202_000001_devices;
 mod m20261203_000001_article_reads;
 mod m20261204_000001_sources;
+mod m20261205_000001_release_rollout;
+mod m20261205_000002_change_log;
 
 pub struct Migrator;
 
@@ -35,6 +37,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_devices::Migration),
             Box::new(m20261203_000001_article_reads::Migration),
             Box::new(m20261204_000001_sources::Migration),
+            Box::new(m20261205_000001_release_rollout::Migration),
+            Box::new(m20261205_000002_change_log::Migration),
         ]
     }
 }

@@ -374,15 +374,68 @@ impl From<app_release::Platform> for Platform {
     }
 }
 
+/// Where the app was installed from (closed set; anything else is a 400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Channel {
+    Official,
+    Appstore,
+    Huawei,
+    Xiaomi,
+    Oppo,
+    Vivo,
+    Honor,
+}
+
+impl From<Channel> for app_release::Channel {
+    fn from(c: Channel) -> Self {
+        match c {
+            Channel::Official => Self::Official,
+            Channel::Appstore => Self::Appstore,
+            Channel::Huawei => Self::Huawei,
+            Channel::Xiaomi => Self::Xiaomi,
+            Channel::Oppo => Self::Oppo,
+            Channel::Vivo => Self::Vivo,
+            Channel::Honor => Self::Honor,
+        }
+    }
+}
+
+impl From<app_release::Channel> for Channel {
+    fn from(c: app_release::Channel) -> Self {
+        match c {
+            app_release::Channel::Official => Self::Official,
+            app_release::Channel::Appstore => Self::Appstore,
+            app_release::Channel::Huawei => Self::Huawei,
+            app_release::Channel::Xiaomi => Self::Xiaomi,
+            app_release::Channel::Oppo => Self::Oppo,
+            app_release::Channel::Vivo => Self::Vivo,
+            app_release::Channel::Honor => Self::Honor,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Object)]
 pub struct AppRelease {
     pub id: i64,
     pub platform: Platform,
+    pub channel: Channel,
     pub version: String,
+    pub build: i64,
     pub min_supported_version: String,
+    /// The share of devices offered this release, 0..=10000.
+    pub rollout_basis_points: i32,
+    /// A halted release is offered to nobody.
+    pub halted: bool,
     pub size_bytes: i64,
     pub download_url: String,
+    /// Lowercase hex SHA-256 of the package, when known.
+    #[oai(nullable)]
+    pub sha256: Option<String>,
+    /// Release notes in zh-CN.
     pub notes: String,
+    /// Release notes in English.
+    pub notes_en: String,
     pub created_at: Timestamp,
 }
 
@@ -391,11 +444,17 @@ impl From<app_release::Model> for AppRelease {
         Self {
             id: r.id,
             platform: r.platform.into(),
+            channel: r.channel.into(),
             version: r.version,
+            build: r.build,
             min_supported_version: r.min_supported_version,
+            rollout_basis_points: r.rollout_basis_points,
+            halted: r.halted,
             size_bytes: r.size_bytes,
             download_url: r.download_url,
+            sha256: r.sha256,
             notes: r.notes,
+            notes_en: r.notes_en,
             created_at: r.created_at.into(),
         }
     }

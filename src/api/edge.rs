@@ -101,6 +101,7 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
                 .and_then(|v| v.to_str().ok()),
         );
         let if_none_match = req.headers().get(header::IF_NONE_MATCH).cloned();
+        let if_modified_since = req.headers().get(header::IF_MODIFIED_SINCE).cloned();
         let path: Box<str> = req.uri().path().into();
 
         let mut resp = match self.inner.call(req).await {
@@ -139,10 +140,11 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             None => etag::coded(&etag::of(&bytes), coding),
         });
         if let Some(tag) = &tag {
-            let hit = if_none_match
-                .as_ref()
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| etag::none_match_hits(v, tag));
+            // If-None-Match wins; If-Modified-Since counts only without it (RFC 9110 §13.2.2).
+            let hit = match &if_none_match {
+                Some(v) => v.to_str().is_ok_and(|v| etag::none_match_hits(v, tag)),
+                None => not_modified_since(resp.headers(), if_modified_since.as_ref()),
+            };
             if hit {
                 return Ok(not_modified(&resp, tag, caching));
             }
@@ -181,6 +183,29 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
     }
 }
 
+/// Whether the answer's `Last-Modified` is no later than the request's
+/// `If-Modified-Since` (both HTTP dates, whole seconds). No `Last-Modified`: never.
+fn not_modified_since(headers: &HeaderMap, since: Option<&HeaderValue>) -> bool {
+    let date = |v: &HeaderValue| {
+        v.to_str()
+            .ok()
+            .and_then(|s| chrono::DateTime::parse_from_rfc2822(s.trim()).ok())
+    };
+    match (
+        headers.get(header::LAST_MODIFIED).and_then(date),
+        since.and_then(date),
+    ) {
+        (Some(modified), Some(since)) => modified <= since,
+        _ => false,
+    }
+}
+
+/// A `Last-Modified` value: the HTTP date of `at`, whole seconds.
+pub fn http_date(at: chrono::DateTime<chrono::Utc>) -> HeaderValue {
+    HeaderValue::from_str(&at.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
+        .expect("an HTTP date is a header value")
+}
+
 /// The 304 for `resp`: its tag, and the headers a 304 must repeat (RFC 9110 §15.4.5).
 fn not_modified(resp: &Response, tag: &str, caching: Caching) -> Response {
     let value = HeaderValue::from_str(tag).expect("a base64url tag is a header value");
@@ -192,6 +217,7 @@ fn not_modified(resp: &Response, tag: &str, caching: Caching) -> Response {
         header::CONTENT_LOCATION,
         header::EXPIRES,
         header::CACHE_CONTROL,
+        header::LAST_MODIFIED,
     ] {
         if let Some(v) = resp.headers().get(&name) {
             out.headers_mut().insert(name, v.clone());

@@ -7,7 +7,10 @@ use poem::{IntoResponse, Request, Response, handler, web::Data};
 use quick_xml::escape::escape;
 use serde_json::json;
 
-use super::{edge::prepared_response, error::ApiError};
+use super::{
+    edge::{http_date, prepared_response},
+    error::ApiError,
+};
 use crate::{
     cache::read_through::Built,
     error::AppError,
@@ -246,7 +249,9 @@ fn json_feed(site: &str, self_url: &str, feed: &FeedContent) -> String {
             })
         })
         .collect();
+    // `_qshare.updated` first (JSON Feed extensions start with `_`): `last_modified` finds it.
     json!({
+        "_qshare": { "updated": updated(&feed.items).to_rfc3339() },
         "version": "https://jsonfeed.org/version/1.1",
         "title": feed.title,
         "home_page_url": site,
@@ -294,14 +299,89 @@ pub async fn endpoint(req: &Request, state: Data<&AppState>) -> Response {
         })
         .await;
     match built {
-        Ok(body) => prepared_response(body, format.content_type()),
+        Ok(body) => {
+            let modified = last_modified(format, body.bytes()).and_then(settled_date);
+            let mut resp = prepared_response(body, format.content_type());
+            if let Some(at) = modified {
+                resp.headers_mut()
+                    .insert(poem::http::header::LAST_MODIFIED, http_date(at));
+            }
+            resp
+        }
         Err(err) => ApiError::from(err).into_response(),
     }
+}
+
+/// How long after a feed's newest change its `Last-Modified` is sent: more than the time
+/// a change takes to reach every instance's read cache.
+const LAST_MODIFIED_SETTLE: chrono::Duration = chrono::Duration::seconds(2);
+
+/// The `Last-Modified` to send for a feed whose newest change is `at`, if any. An HTTP date
+/// has whole seconds, so a second change within the second of `at` would leave the date
+/// unchanged and a client revalidating with `If-Modified-Since` would get a stale 304. So
+/// the date is `at` rounded up to the second, sent only once that second (and the time a
+/// change takes to reach every instance) has passed: any later change then has a later
+/// date. Until then the feed revalidates by its `ETag` only.
+fn settled_date(at: chrono::DateTime<chrono::Utc>) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::SubsecRound;
+    let whole = at.trunc_subsecs(0);
+    let up = if whole == at {
+        whole
+    } else {
+        whole + chrono::Duration::seconds(1)
+    };
+    (crate::time::now() >= up + LAST_MODIFIED_SETTLE).then_some(up)
+}
+
+/// The feed's own date, read back from its first bytes (where each renderer writes it), so
+/// a cached body, whichever instance built it, has its `Last-Modified`: RSS
+/// `lastBuildDate`, Atom's first `updated`, JSON Feed's `_qshare.updated`.
+pub fn last_modified(format: Format, body: &[u8]) -> Option<chrono::DateTime<chrono::Utc>> {
+    let head = &body[..body.len().min(4096)];
+    let head = match std::str::from_utf8(head) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).ok()?,
+    };
+    let between = |open: &str, close: &str| {
+        let start = head.find(open)? + open.len();
+        let len = head[start..].find(close)?;
+        Some(head[start..start + len].to_string())
+    };
+    let at = match format {
+        Format::Rss => {
+            chrono::DateTime::parse_from_rfc2822(&between("<lastBuildDate>", "</lastBuildDate>")?)
+                .ok()?
+        }
+        Format::Atom => {
+            chrono::DateTime::parse_from_rfc3339(&between("<updated>", "</updated>")?).ok()?
+        }
+        Format::Json => {
+            chrono::DateTime::parse_from_rfc3339(&between("\"_qshare\":{\"updated\":\"", "\"")?)
+                .ok()?
+        }
+    };
+    Some(at.with_timezone(&chrono::Utc))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_format_gives_back_the_date_it_wrote() {
+        let feed = FeedContent {
+            title: "t".into(),
+            items: Vec::new(),
+        };
+        for format in [Format::Rss, Format::Atom, Format::Json] {
+            let body = render(format, "https://s.example", "https://s.example/f", &feed);
+            assert_eq!(
+                last_modified(format, &body),
+                Some(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH),
+                "{format:?}"
+            );
+        }
+    }
 
     #[test]
     fn feed_paths_name_a_scope_and_a_format() {

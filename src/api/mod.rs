@@ -29,6 +29,7 @@ mod search;
 pub mod security;
 mod security_headers;
 pub mod slow_clients;
+mod sync;
 mod tags;
 mod taxonomy;
 pub mod types;
@@ -55,6 +56,7 @@ type PublicApis = (
     comments::CommentsApi,
     guestbook::GuestbookApi,
     search::SearchApi,
+    sync::SyncApi,
 );
 
 /// `/api/admin/*`.
@@ -87,6 +89,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
         comments::CommentsApi,
         guestbook::GuestbookApi,
         search::SearchApi,
+        sync::SyncApi,
     );
     let admin = (
         admin::AdminArticlesApi,

@@ -10,7 +10,10 @@ use std::collections::BTreeSet;
 use poem::{Endpoint, IntoResponse, Response, handler, web::Data};
 use serde_json::Value;
 
-use crate::{pagination, service::articles};
+use crate::{
+    pagination,
+    service::{articles, sync},
+};
 
 /// The document, computed once at start-up.
 #[derive(Clone)]
@@ -68,6 +71,8 @@ fn bound_page_limits(spec: &mut Value) {
     for operation in operations {
         let (max, default) = if operation["operationId"] == "listRelatedArticles" {
             (articles::RELATED_MAX, articles::RELATED_DEFAULT)
+        } else if operation["operationId"] == "syncArticles" {
+            (sync::MAX_LIMIT, sync::DEFAULT_LIMIT)
         } else {
             (pagination::MAX_LIMIT, pagination::DEFAULT_LIMIT)
         };

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use super::{
     articles::{ArticleCard, ArticleView, CardView, with_taxonomy},
     audit::{self, Actor, Entry},
+    sync,
     validate::{self, HttpUrl},
 };
 use crate::{
@@ -336,6 +337,7 @@ pub async fn update(
 ) -> AppResult<ArticleView> {
     let txn = db::begin_write(db).await?;
     let current = find(&txn, id).await?;
+    let visible = current.is_published();
     let mut before = audit_summary(&current);
     let mut model: article::ActiveModel = current.into();
     if let Some(v) = &changes.title {
@@ -392,6 +394,9 @@ pub async fn update(
     }
     let entry = Entry::new("article.update", "article", id).changes(before, after);
     audit::record(&txn, actor, entry).await?;
+    if visible {
+        sync::record(&txn, &[id]).await?;
+    }
     txn.commit().await?;
     read_cache.invalidate().await;
     get(db, id).await
@@ -418,6 +423,7 @@ pub async fn publish(
         let entry =
             Entry::new("article.publish", "article", id).changes(before, audit_summary(&saved));
         audit::record(&txn, actor, entry).await?;
+        sync::record(&txn, &[id]).await?;
     }
     txn.commit().await?;
     if changed {
@@ -473,6 +479,7 @@ pub async fn unpublish(
 ) -> AppResult<ArticleView> {
     let txn = db::begin_write(db).await?;
     let current = find(&txn, id).await?;
+    let visible = current.is_published();
     let before = audit_summary(&current);
     let mut model: article::ActiveModel = current.into();
     model.status = Set(ArticleStatus::Draft);
@@ -482,6 +489,9 @@ pub async fn unpublish(
     let entry =
         Entry::new("article.unpublish", "article", id).changes(before, audit_summary(&saved));
     audit::record(&txn, actor, entry).await?;
+    if visible {
+        sync::record(&txn, &[id]).await?;
+    }
     txn.commit().await?;
     read_cache.invalidate().await;
     get(db, id).await
@@ -505,6 +515,7 @@ pub async fn set_featured(
         });
     }
     let changed = current.featured != featured;
+    let visible = current.is_published();
     if changed {
         let now = time::now();
         let before = audit_summary(&current);
@@ -520,6 +531,9 @@ pub async fn set_featured(
         };
         let entry = Entry::new(action, "article", id).changes(before, audit_summary(&saved));
         audit::record(&txn, actor, entry).await?;
+        if visible {
+            sync::record(&txn, &[id]).await?;
+        }
     }
     txn.commit().await?;
     if changed {
@@ -540,6 +554,9 @@ pub async fn delete(
     article::Entity::delete_by_id(id).exec(&txn).await?;
     let entry = Entry::new("article.delete", "article", id).before(before);
     audit::record(&txn, actor, entry).await?;
+    if current.is_published() {
+        sync::record(&txn, &[id]).await?;
+    }
     txn.commit().await?;
     read_cache.invalidate().await;
     Ok(())
@@ -552,16 +569,29 @@ pub async fn publish_due(
     read_cache: &ReadCache,
     now: DateTime<Utc>,
 ) -> AppResult<u64> {
+    let txn = db::begin_write(db).await?;
+    let due: Vec<i64> = article::Entity::find()
+        .select_only()
+        .column(article::Column::Id)
+        .filter(article::Column::Status.eq(ArticleStatus::Scheduled))
+        .filter(article::Column::PublishedAt.lte(now))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
     let result = article::Entity::update_many()
         .col_expr(
             article::Column::Status,
             Expr::value(ArticleStatus::Published),
         )
         .col_expr(article::Column::UpdatedAt, Expr::value(now))
-        .filter(article::Column::Status.eq(ArticleStatus::Scheduled))
-        .filter(article::Column::PublishedAt.lte(now))
-        .exec(db)
+        .filter(article::Column::Id.is_in(due.clone()))
+        .exec(&txn)
         .await?;
+    sync::record(&txn, &due).await?;
+    txn.commit().await?;
     if result.rows_affected > 0 {
         read_cache.invalidate().await;
     }

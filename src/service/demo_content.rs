@@ -8,16 +8,20 @@ use entity::{
     category,
     resource::DownloadLink,
 };
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, PaginatorTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QuerySelect,
+};
 
 use super::{
     app_releases::{self, ReleaseInput},
     article_admin::{self, NewArticle, default_copyright_notice},
     audit::Actor,
     resources::{self, ResourceInput},
+    sync,
     taxonomy::{self, CategoryInput, TagInput},
 };
-use crate::{cache::read_through::ReadCache, error::AppResult, time};
+use crate::{cache::read_through::ReadCache, db, error::AppResult, time};
 
 /// True when the database holds no catalogue at all.
 pub async fn is_empty(db: &DatabaseConnection) -> AppResult<bool> {
@@ -330,6 +334,7 @@ pub async fn seed(db: &DatabaseConnection, read_cache: &ReadCache) -> AppResult<
                     size_bytes: Some(24_117_248),
                     download_url: Some(url.into()),
                     notes: Some(notes.into()),
+                    ..Default::default()
                 },
             )
             .await?;
@@ -473,7 +478,21 @@ async fn seed_bulk_with(
                 ..Default::default()
             }
         });
-        article::Entity::insert_many(models).exec(db).await?;
+        // One transaction per batch, entered in the sync's change log like any publication.
+        let urls: Vec<String> = (chunk_start..(chunk_start + BATCH).min(count))
+            .map(|i| format!("https://bench.example.com/articles/{i}"))
+            .collect();
+        let txn = db::begin_write(db).await?;
+        article::Entity::insert_many(models).exec(&txn).await?;
+        let ids: Vec<i64> = article::Entity::find()
+            .select_only()
+            .column(article::Column::Id)
+            .filter(article::Column::SourceUrl.is_in(urls))
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        sync::record(&txn, &ids).await?;
+        txn.commit().await?;
     }
     Ok(())
 }

@@ -25,6 +25,7 @@ pub mod read_limits;
 pub mod resources;
 pub mod search;
 pub mod sources;
+pub mod sync;
 pub mod taxonomy;
 pub mod tokens;
 pub mod validate;

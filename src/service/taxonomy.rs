@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::{
     audit::{self, Actor, Entry},
+    sync,
     validate::{self, Slug},
 };
 use crate::{
@@ -225,6 +226,10 @@ pub async fn update_category(
     let entry =
         Entry::new("category.update", "category", id).changes(before, category_summary(&saved));
     audit::record(&txn, actor, entry).await?;
+    if input.slug.is_some() || input.name.is_some() {
+        // The articles show the category's slug and name.
+        sync::record(&txn, &sync::published_in_category(&txn, id).await?).await?;
+    }
     txn.commit().await?;
     read_cache.invalidate().await;
     let article_count = published_in_category(db, saved.id).await?;
@@ -243,9 +248,11 @@ pub async fn delete_category(
 ) -> AppResult<()> {
     let txn = db::begin_write(db).await?;
     let current = find_category(&txn, id).await?;
+    let shown = sync::published_in_category(&txn, id).await?;
     category::Entity::delete_by_id(id).exec(&txn).await?;
     let entry = Entry::new("category.delete", "category", id).before(category_summary(&current));
     audit::record(&txn, actor, entry).await?;
+    sync::record(&txn, &shown).await?;
     txn.commit().await?;
     read_cache.invalidate().await;
     Ok(())
@@ -299,6 +306,7 @@ pub async fn update_tag(
     let saved = model.update(&txn).await.on_unique(&TAG_SLUG, slug_taken)?;
     let entry = Entry::new("tag.update", "tag", id).changes(before, tag_summary(&saved));
     audit::record(&txn, actor, entry).await?;
+    sync::record(&txn, &sync::published_with_tag(&txn, id).await?).await?;
     txn.commit().await?;
     read_cache.invalidate().await;
     let article_count = published_with_tag(db, saved.id).await?;
@@ -317,9 +325,11 @@ pub async fn delete_tag(
 ) -> AppResult<()> {
     let txn = db::begin_write(db).await?;
     let current = find_tag(&txn, id).await?;
+    let shown = sync::published_with_tag(&txn, id).await?;
     tag::Entity::delete_by_id(id).exec(&txn).await?;
     let entry = Entry::new("tag.delete", "tag", id).before(tag_summary(&current));
     audit::record(&txn, actor, entry).await?;
+    sync::record(&txn, &shown).await?;
     txn.commit().await?;
     read_cache.invalidate().await;
     Ok(())

@@ -438,6 +438,17 @@ async fn every_admin_operation_in_the_openapi_document_has_a_console_control() {
     app.admin_json(Method::POST, "/api/admin/app/releases",
         Some(json!({ "platform": "ios", "version": "1.2.0", "download_url": "https://apps.example.com/q" })),
         StatusCode::CREATED).await;
+    // And a halted one, so that both the halt and the resume controls show.
+    let halted = app.admin_json(Method::POST, "/api/admin/app/releases",
+        Some(json!({ "platform": "android", "version": "1.2.0", "download_url": "https://apps.example.com/a" })),
+        StatusCode::CREATED).await["id"].as_i64().unwrap();
+    app.admin_json(
+        Method::POST,
+        &format!("/api/admin/app/releases/{halted}/halt"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
     // One source enabled and one disabled, so that both the enable and disable controls show.
     let source = app
         .admin_json(

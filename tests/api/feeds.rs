@@ -230,3 +230,79 @@ async fn the_api_root_advertises_the_feeds() {
         );
     }
 }
+
+#[tokio::test]
+async fn feeds_carry_last_modified_once_settled_and_answer_if_modified_since_with_304() {
+    let app = spawn_app().await;
+    let id = app.published_article("Dated", json!({})).await;
+    // Right after a change the date is not sent yet: a second change within the same
+    // second would not move it.
+    let fresh = app.get("/feeds/all.rss").await;
+    assert_eq!(fresh.status(), StatusCode::OK);
+    assert!(fresh.headers().get(header::LAST_MODIFIED).is_none());
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+
+    for path in ["/feeds/all.rss", "/feeds/all.atom", "/feeds/all.json"] {
+        let first = app.get(path).await;
+        let modified = first.headers()[header::LAST_MODIFIED]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let at = chrono::DateTime::parse_from_rfc2822(&modified).expect("an HTTP date");
+        assert!(modified.ends_with(" GMT"), "{modified}");
+        let tag = first.headers()[header::ETAG].to_str().unwrap().to_owned();
+        let ask = |since: String, none_match: Option<&str>| {
+            let mut req = app
+                .client
+                .get(app.url(path))
+                .header(header::IF_MODIFIED_SINCE, since);
+            if let Some(t) = none_match {
+                req = req.header(header::IF_NONE_MATCH, t.to_owned());
+            }
+            req.send()
+        };
+        let same = ask(modified.clone(), None).await.unwrap();
+        assert_eq!(same.status(), StatusCode::NOT_MODIFIED, "{path}");
+        assert_eq!(same.headers()[header::LAST_MODIFIED], modified.as_str());
+        assert_eq!(same.headers()[header::ETAG], tag.as_str());
+        let before = (at - chrono::Duration::seconds(1))
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        assert_eq!(ask(before, None).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(
+            ask("not a date".into(), None).await.unwrap().status(),
+            StatusCode::OK
+        );
+        // If-None-Match wins over If-Modified-Since.
+        assert_eq!(
+            ask(modified.clone(), Some("\"other\""))
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+
+    // An edit moves the date: the old one no longer gets a 304.
+    let old = app.get("/feeds/all.rss").await.headers()[header::LAST_MODIFIED]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    app.admin_json(
+        Method::PATCH,
+        &format!("/api/admin/articles/{id}"),
+        Some(json!({ "title": "Dated, edited" })),
+        StatusCode::OK,
+    )
+    .await;
+    let after = app
+        .client
+        .get(app.url("/feeds/all.rss"))
+        .header(header::IF_MODIFIED_SINCE, old)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), StatusCode::OK);
+    assert!(after.text().await.unwrap().contains("Dated, edited"));
+}

@@ -5,7 +5,7 @@ use super::{Created, Deleted};
 use crate::api::security::AdminAuth;
 use crate::{
     api::{
-        dto::{AppRelease, AppReleaseList, Platform},
+        dto::{AppRelease, AppReleaseList, Channel, Platform},
         error::ApiResult,
         tags::ApiTags,
         types::Text,
@@ -15,11 +15,27 @@ use crate::{
 };
 
 /// Fields of a release; `platform`, `version` and `download_url` are required on create.
+/// Halting is its own operation (`adminHaltRelease`, `adminResumeRelease`).
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct AppReleaseWrite {
     #[oai(nullable)]
     pub platform: Option<Platform>,
+    /// `official` on create when absent. `appstore` is iOS's only; the Android vendors'
+    /// stores are not iOS's.
+    #[oai(nullable)]
+    pub channel: Option<Channel>,
+    /// The build number (0 or more); 0 on create when absent.
+    #[oai(nullable)]
+    pub build: Option<i64>,
+    /// The share of devices offered the release, 0..=10000 basis points; 10000 (everyone)
+    /// on create when absent. Raising it only adds devices.
+    #[oai(nullable)]
+    pub rollout_basis_points: Option<i32>,
+    /// 64 hex digits; an empty string clears it.
+    #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
+    pub sha256: Option<Text<{ crate::service::app_releases::SHA256_LEN }>>,
     /// Semantic version.
     #[oai(nullable)]
     #[oai(validator(custom = "crate::api::types::WithinMax"))]
@@ -33,15 +49,25 @@ pub struct AppReleaseWrite {
     #[oai(nullable)]
     #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub download_url: Option<Text<{ crate::service::validate::URL_MAX }>>,
+    /// Release notes in zh-CN.
     #[oai(nullable)]
     #[oai(validator(custom = "crate::api::types::WithinMax"))]
     pub notes: Option<Text<{ crate::service::app_releases::NOTES_MAX }>>,
+    /// Release notes in English.
+    #[oai(nullable)]
+    #[oai(validator(custom = "crate::api::types::WithinMax"))]
+    pub notes_en: Option<Text<{ crate::service::app_releases::NOTES_MAX }>>,
 }
 
 impl From<AppReleaseWrite> for ReleaseInput {
     fn from(b: AppReleaseWrite) -> Self {
         Self {
             platform: b.platform.map(Into::into),
+            channel: b.channel.map(Into::into),
+            build: b.build,
+            rollout_basis_points: b.rollout_basis_points,
+            sha256: b.sha256.map(Into::into),
+            notes_en: b.notes_en.map(Into::into),
             version: b.version.map(Into::into),
             min_supported_version: b.min_supported_version.map(Into::into),
             size_bytes: b.size_bytes,
@@ -66,8 +92,14 @@ impl AdminReleasesApi {
         _admin: AdminAuth,
         state: Data<&AppState>,
         platform: Query<Option<Platform>>,
+        channel: Query<Option<Channel>>,
     ) -> ApiResult<Json<AppReleaseList>> {
-        let items = app_releases::releases(&state.db, platform.0.map(Into::into)).await?;
+        let items = app_releases::releases(
+            &state.db,
+            platform.0.map(Into::into),
+            channel.0.map(Into::into),
+        )
+        .await?;
         Ok(Json(AppReleaseList {
             items: items.into_iter().map(Into::into).collect(),
         }))
@@ -107,6 +139,44 @@ impl AdminReleasesApi {
     ) -> ApiResult<Json<AppRelease>> {
         Ok(Json(
             app_releases::update(&state.db, admin.actor(), id.0, body.0.into())
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Halt a release's rollout: it is offered to nobody until resumed
+    #[oai(
+        path = "/app/releases/:id/halt",
+        method = "post",
+        operation_id = "adminHaltRelease"
+    )]
+    async fn admin_halt_release(
+        &self,
+        admin: AdminAuth,
+        state: Data<&AppState>,
+        id: Path<i64>,
+    ) -> ApiResult<Json<AppRelease>> {
+        Ok(Json(
+            app_releases::set_halted(&state.db, admin.actor(), id.0, true)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Resume a halted release's rollout (the same devices as before the halt)
+    #[oai(
+        path = "/app/releases/:id/resume",
+        method = "post",
+        operation_id = "adminResumeRelease"
+    )]
+    async fn admin_resume_release(
+        &self,
+        admin: AdminAuth,
+        state: Data<&AppState>,
+        id: Path<i64>,
+    ) -> ApiResult<Json<AppRelease>> {
+        Ok(Json(
+            app_releases::set_halted(&state.db, admin.actor(), id.0, false)
                 .await?
                 .into(),
         ))

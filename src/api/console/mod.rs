@@ -74,6 +74,8 @@ pub fn routes() -> Route {
         )
         .at("/releases/:id", post(others::update_release))
         .at("/releases/:id/delete", post(others::delete_release))
+        .at("/releases/:id/halt", post(others::halt_release))
+        .at("/releases/:id/resume", post(others::resume_release))
         .at("/taxonomy", get(others::taxonomy_page))
         .at("/taxonomy/:kind", post(others::create_term))
         .at("/taxonomy/:kind/:id", post(others::update_term))

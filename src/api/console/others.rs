@@ -3,7 +3,7 @@
 
 use askama::Template;
 use entity::{
-    app_release::{self, Platform},
+    app_release::{self, Channel, Platform},
     audit_log, category,
     resource::{self, DownloadLink},
     tag, wechat_follower,
@@ -231,6 +231,47 @@ struct ReleasesPage {
     items: Vec<app_release::Model>,
 }
 
+/// The channels, in the order the console lists them: form value and the key of its name.
+pub const CHANNELS: [(&str, &str); 7] = [
+    ("official", "release.channel.official"),
+    ("appstore", "release.channel.appstore"),
+    ("huawei", "release.channel.huawei"),
+    ("xiaomi", "release.channel.xiaomi"),
+    ("oppo", "release.channel.oppo"),
+    ("vivo", "release.channel.vivo"),
+    ("honor", "release.channel.honor"),
+];
+
+pub fn channel_name(c: impl std::borrow::Borrow<Channel>) -> &'static str {
+    c.borrow().as_str()
+}
+
+/// The key of a channel's name.
+pub fn channel_key(c: impl std::borrow::Borrow<Channel>) -> &'static str {
+    let name = c.borrow().as_str();
+    CHANNELS
+        .iter()
+        .find(|(value, _)| *value == name)
+        .map_or("release.channel", |(_, key)| key)
+}
+
+fn channel(form: &Form) -> AppResult<Option<Channel>> {
+    Ok(Some(match form.text("channel") {
+        "" => return Ok(None),
+        "official" => Channel::Official,
+        "appstore" => Channel::Appstore,
+        "huawei" => Channel::Huawei,
+        "xiaomi" => Channel::Xiaomi,
+        "oppo" => Channel::Oppo,
+        "vivo" => Channel::Vivo,
+        "honor" => Channel::Honor,
+        _ => {
+            let names: Vec<&str> = CHANNELS.iter().map(|(value, _)| *value).collect();
+            return Err(AppError::bad_field("channel", names.join(", ")));
+        }
+    }))
+}
+
 pub fn platform_name(p: &Platform) -> &'static str {
     match p {
         Platform::Android => "android",
@@ -249,6 +290,11 @@ fn release_input(form: &Form) -> AppResult<ReleaseInput> {
     };
     Ok(ReleaseInput {
         platform,
+        channel: channel(form)?,
+        build: number(form, "build")?,
+        rollout_basis_points: number(form, "rollout_basis_points")?,
+        sha256: optional(form, "sha256"),
+        notes_en: optional(form, "notes_en"),
         version: optional(form, "version"),
         min_supported_version: optional(form, "min_supported_version"),
         size_bytes: number(form, "size_bytes")?,
@@ -261,7 +307,7 @@ fn release_input(form: &Form) -> AppResult<ReleaseInput> {
 pub async fn releases(req: &Request, guard: Guard) -> Response {
     let console = signed_in!(guard);
     let db = &web::state(req).db;
-    match app_releases::releases(db, None).await {
+    match app_releases::releases(db, None, None).await {
         Ok(items) => web::page(
             req,
             &ReleasesPage {
@@ -301,6 +347,26 @@ pub async fn update_release(
             .map(drop),
         Err(e) => Err(e),
     };
+    back(&console, "/admin/releases", r)
+}
+
+#[handler]
+pub async fn halt_release(req: &Request, guard: Guard, Path(id): Path<i64>) -> Response {
+    let console = signed_in!(guard);
+    let db = &web::state(req).db;
+    let r = app_releases::set_halted(db, &console.actor, id, true)
+        .await
+        .map(drop);
+    back(&console, "/admin/releases", r)
+}
+
+#[handler]
+pub async fn resume_release(req: &Request, guard: Guard, Path(id): Path<i64>) -> Response {
+    let console = signed_in!(guard);
+    let db = &web::state(req).db;
+    let r = app_releases::set_halted(db, &console.actor, id, false)
+        .await
+        .map(drop);
     back(&console, "/admin/releases", r)
 }
 

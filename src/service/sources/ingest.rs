@@ -682,6 +682,9 @@ async fn insert_new(
         "status": saved.status,
     }));
     audit::record(&txn, &Actor::system("ingest"), entry).await?;
+    if published {
+        crate::service::sync::record(&txn, &[saved.id]).await?;
+    }
     txn.commit().await?;
     if published {
         state.read_cache.invalidate().await;
@@ -728,6 +731,9 @@ async fn update_known(
             let saved = model.update(&txn).await?;
             item_model.article_updated_at = Set(Some(saved.updated_at));
             result = Imported::Updated;
+            if published {
+                crate::service::sync::record(&txn, &[saved.id]).await?;
+            }
         }
     }
     item_model.update(&txn).await?;
