@@ -90,8 +90,17 @@ pub async fn send_batch(
                 .collect();
         }
     };
+    // The owners' badges, in one query for the batch rather than one per delivery.
+    let mut owners: Vec<i64> = devices.values().filter_map(|d| d.user_id).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    let badges = if owners.is_empty() {
+        Some(HashMap::new())
+    } else {
+        notifications::unread_counts(&state.db, &owners).await.ok()
+    };
     let paused = AtomicBool::new(false);
-    let (paused, devices) = (&paused, &devices);
+    let (paused, devices, badges) = (&paused, &devices, &badges);
     let concurrency = claimed.len().max(1);
     stream::iter(claimed.iter().cloned())
         .map(|d| async move {
@@ -111,7 +120,10 @@ pub async fn send_batch(
             if lost.load(Ordering::Relaxed) {
                 return (d.id, released(state, channel).await);
             }
-            let outcome = send_one(state, channel, &d, device, articles).await;
+            let badge = device
+                .user_id
+                .and_then(|u| badges.as_ref().map(|b| b.get(&u).copied().unwrap_or(0)));
+            let outcome = send_one(state, channel, &d, device, badge, articles).await;
             if matches!(outcome, Settle::Retry { uncount: true, .. }) {
                 // Paused (or backing off) the channel: the rest goes back unsent.
                 paused.store(
@@ -149,6 +161,7 @@ async fn send_one(
     channel: Channel,
     d: &push_delivery::Model,
     device: &device::Model,
+    badge: Option<u64>,
     articles: &HashMap<i64, Vec<ArticleBrief>>,
 ) -> Settle {
     if let Some(reason) = &device.invalid_reason {
@@ -170,10 +183,6 @@ async fn send_one(
     }
     let devices = &state.settings.push.devices;
     let (title, body) = message::device_text(&wanted, &device.locale);
-    let badge = match device.user_id {
-        Some(user) => notifications::unread_count(&state.db, user).await.ok(),
-        None => None,
-    };
     let ttl = std::time::Duration::from_secs(devices.ttl_secs);
     let n = Notification {
         title,
