@@ -578,6 +578,8 @@ impl fmt::Debug for ApnsChannel {
             .field("environment", &self.environment)
             .field("concurrency", &self.concurrency)
             .field("rate_per_sec", &self.rate_per_sec)
+            .field("token_ttl_secs", &self.token_ttl_secs)
+            .field("min_remint_secs", &self.min_remint_secs)
             .finish()
     }
 }

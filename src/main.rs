@@ -41,7 +41,30 @@ enum Command {
         /// With --bulk: varied Chinese and English tech text (the search benchmark).
         #[arg(long, requires = "bulk")]
         search_corpus: bool,
+        /// Also add this many anonymous devices (the device push benchmark), of
+        /// --device-provider.
+        #[arg(long)]
+        devices: Option<usize>,
+        #[arg(long, value_enum, default_value = "apns", requires = "devices")]
+        device_provider: DeviceProvider,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DeviceProvider {
+    Apns,
+    Fcm,
+    Harmony,
+}
+
+impl From<DeviceProvider> for entity::device::Provider {
+    fn from(p: DeviceProvider) -> Self {
+        match p {
+            DeviceProvider::Apns => Self::Apns,
+            DeviceProvider::Fcm => Self::Fcm,
+            DeviceProvider::Harmony => Self::Harmony,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -111,9 +134,15 @@ async fn main() -> anyhow::Result<()> {
         Command::SeedDemo {
             bulk,
             search_corpus,
+            devices,
+            device_provider,
         } => {
             let database = db::connect(&settings.database).await?;
             db::migrate(&database).await?;
+            if let Some(count) = devices {
+                demo_content::seed_bulk_devices(&database, device_provider.into(), count).await?;
+                tracing::info!(count, "bulk devices added");
+            }
             // Through the configured cache, so that running servers see the new content.
             let read_cache = ReadCache::start(Cache::from_settings(&settings.cache)?).await;
             match bulk {
@@ -131,6 +160,7 @@ async fn main() -> anyhow::Result<()> {
                     demo_content::seed(&database, &read_cache).await?;
                     tracing::info!("demo content seeded");
                 }
+                None if devices.is_some() => {}
                 None => tracing::warn!("the database already has content; nothing seeded"),
             }
         }

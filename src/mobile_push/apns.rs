@@ -92,18 +92,39 @@ impl ApnsClient {
         self.mints.load(Ordering::Relaxed)
     }
 
-    /// The instance's JWT: the current one while young enough, else a new one. `stale`
-    /// (APNs said ExpiredProviderToken for exactly this one) asks for a new one, granted
-    /// only past the re-mint floor. None when the key cannot sign (a configuration error).
-    fn bearer(&self, stale: Option<&str>) -> Option<String> {
+    /// The instance's JWT: the current one while younger than `token_ttl_secs`, else a new
+    /// one (never sooner than the re-mint floor after the last). None when the key cannot
+    /// sign (a configuration error).
+    fn bearer(&self) -> Option<String> {
         let mut slot = self.token.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(t) = slot.as_ref() {
             let age = t.at.elapsed();
-            let refused = stale == Some(t.jwt.as_str());
-            if (age < self.ttl && !refused) || age < self.min_remint {
+            if age < self.ttl || age < self.min_remint {
                 return Some(t.jwt.clone());
             }
         }
+        self.mint(&mut slot)
+    }
+
+    /// APNs said ExpiredProviderToken to `stale`: the JWT to retry with. Another request
+    /// may have replaced it already (then that one); otherwise a new one if the re-mint
+    /// floor has passed since the last, else `Err(wait)`: how long until it has (sending
+    /// with the refused JWT meanwhile would only be refused again).
+    fn replace(&self, stale: &str) -> Result<Option<String>, Duration> {
+        let mut slot = self.token.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = slot.as_ref() {
+            if t.jwt != stale {
+                return Ok(Some(t.jwt.clone()));
+            }
+            let age = t.at.elapsed();
+            if age < self.min_remint {
+                return Err(self.min_remint - age);
+            }
+        }
+        Ok(self.mint(&mut slot))
+    }
+
+    fn mint(&self, slot: &mut Option<Minted>) -> Option<String> {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.key_id.clone());
         let claims = Claims {
@@ -158,9 +179,9 @@ impl ApnsClient {
             Environment::Sandbox => &self.sandbox_url,
         };
         let url = format!("{base}/3/device/{token}");
-        let mut stale: Option<String> = None;
+        let mut next = self.bearer();
         for attempt in 0..2 {
-            let Some(jwt) = self.bearer(stale.as_deref()) else {
+            let Some(jwt) = next.take() else {
                 return Outcome::Config {
                     reason: "cannot sign the provider token".into(),
                 };
@@ -193,8 +214,20 @@ impl ApnsClient {
             });
             let reason = error.reason.unwrap_or_else(|| format!("HTTP {status}"));
             if status == 403 && reason == "ExpiredProviderToken" && attempt == 0 {
-                stale = Some(jwt);
-                continue;
+                match self.replace(&jwt) {
+                    Ok(newer) => {
+                        next = newer;
+                        continue;
+                    }
+                    // Inside the floor: hold the channel until a new JWT may be minted.
+                    Err(wait) => {
+                        return Outcome::Backoff {
+                            reason,
+                            after: wait.max(Duration::from_secs(1)),
+                            channel: true,
+                        };
+                    }
+                }
             }
             return classify(status, reason, error.timestamp, after);
         }

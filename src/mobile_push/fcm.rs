@@ -346,10 +346,51 @@ fn error_code(error: &Value) -> String {
         .to_string()
 }
 
+/// The `details[]` entries of type `google.rpc.{kind}`.
+fn details<'a>(error: &'a Value, kind: &str) -> impl Iterator<Item = &'a Value> {
+    let kind = format!("type.googleapis.com/google.rpc.{kind}");
+    error["error"]["details"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(move |d| d["@type"].as_str() == Some(kind.as_str()))
+}
+
+/// Whether an INVALID_ARGUMENT is about the registration token (then the token is dead):
+/// the message says so, or a `BadRequest` field violation names `message.token`.
+fn token_is_invalid(error: &Value) -> bool {
+    let message = error["error"]["message"].as_str().unwrap_or("");
+    message.to_ascii_lowercase().contains("registration token")
+        || details(error, "BadRequest").any(|d| {
+            d["fieldViolations"].as_array().is_some_and(|v| {
+                v.iter()
+                    .any(|f| f["field"].as_str() == Some("message.token"))
+            })
+        })
+}
+
+/// Whether a QUOTA_EXCEEDED is the per-device quota (240/min, 5,000/h per Android device:
+/// back off that device) rather than the project's (600k/min: back off the channel). The
+/// `QuotaFailure` detail's violations say which; without one it is taken as the project's,
+/// the safe side.
+fn quota_is_per_device(error: &Value) -> bool {
+    details(error, "QuotaFailure").any(|d| {
+        d["violations"].as_array().is_some_and(|v| {
+            v.iter().any(|v| {
+                let subject = v["subject"].as_str().unwrap_or("").to_ascii_lowercase();
+                let description = v["description"].as_str().unwrap_or("").to_ascii_lowercase();
+                !subject.starts_with("project")
+                    && (subject.contains("device")
+                        || subject.contains("token")
+                        || description.contains("device"))
+            })
+        })
+    })
+}
+
 /// FCM's answer per the reference table.
 pub fn classify(status: u16, error: &Value, retry_after: Option<Duration>) -> Outcome {
     let code = error_code(error);
-    let message = error["error"]["message"].as_str().unwrap_or("");
     match (status, code.as_str()) {
         (_, "UNREGISTERED") | (404, _) => Outcome::Dead {
             reason: "UNREGISTERED".into(),
@@ -360,7 +401,7 @@ pub fn classify(status: u16, error: &Value, retry_after: Option<Duration>) -> Ou
             at: None,
         },
         (_, "INVALID_ARGUMENT") | (400, _) => {
-            if message.to_ascii_lowercase().contains("registration token") {
+            if token_is_invalid(error) {
                 Outcome::Dead {
                     reason: "INVALID_ARGUMENT: registration token".into(),
                     at: None,
@@ -376,18 +417,15 @@ pub fn classify(status: u16, error: &Value, retry_after: Option<Duration>) -> Ou
         },
         (403, _) => Outcome::Config { reason: code },
         (429, _) | (_, "QUOTA_EXCEEDED") => {
-            let per_device = error["error"]["details"].as_array().is_some_and(|d| {
-                d.iter().any(|x| {
-                    x["violations"].as_array().is_some_and(|v| {
-                        v.iter().any(|v| {
-                            let text = format!("{} {}", v["subject"], v["description"]);
-                            text.to_ascii_lowercase().contains("device")
-                        })
-                    })
-                })
-            });
+            let per_device = quota_is_per_device(error);
             Outcome::Backoff {
-                reason: "QUOTA_EXCEEDED".into(),
+                reason: if per_device {
+                    "QUOTA_EXCEEDED (device)"
+                } else {
+                    "QUOTA_EXCEEDED"
+                }
+                .into(),
+                // Google's advice: honour Retry-After, else start at 60 s.
                 after: retry_after.unwrap_or(Duration::from_secs(60)),
                 channel: !per_device,
             }
@@ -459,6 +497,31 @@ mod tests {
         assert!(matches!(
             classify(429, &err("RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", ""), Some(Duration::from_secs(7))),
             Outcome::Backoff { channel: true, after, .. } if after == Duration::from_secs(7)
+        ));
+        // The shape FCM sends today: a generic message and a BadRequest on message.token.
+        let bad_token = json!({"error": {"code": 400, "status": "INVALID_ARGUMENT",
+            "message": "Request contains an invalid argument.", "details": [
+            {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "INVALID_ARGUMENT"},
+            {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [
+                {"field": "message.token", "description": "Invalid registration token"}]}]}});
+        assert!(matches!(
+            classify(400, &bad_token, None),
+            Outcome::Dead { .. }
+        ));
+        let quota = |subject: &str| {
+            json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "Quota exceeded.",
+                "details": [
+                {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "QUOTA_EXCEEDED"},
+                {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [
+                    {"subject": subject, "description": "Message rate exceeded"}]}]}})
+        };
+        assert!(matches!(
+            classify(429, &quota("device:fXk2"), None),
+            Outcome::Backoff { channel: false, after, .. } if after == Duration::from_secs(60)
+        ));
+        assert!(matches!(
+            classify(429, &quota("project:qshare-fake"), Some(Duration::from_secs(3))),
+            Outcome::Backoff { channel: true, after, .. } if after == Duration::from_secs(3)
         ));
         assert!(matches!(
             classify(503, &err("UNAVAILABLE", "UNAVAILABLE", ""), None),

@@ -106,6 +106,7 @@ impl HarmonyClient {
                 "title": title,
                 "body": body,
                 "clickAction": { "actionType": 1, "uri": n.deep_link },
+                "notifyId": n.notify_id,
             });
             if let Some(badge) = n.badge {
                 notification["badge"] = json!({ "setNum": badge });

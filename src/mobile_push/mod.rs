@@ -8,7 +8,7 @@
 pub mod apns;
 pub mod fcm;
 pub mod harmony;
-mod http;
+pub mod http;
 pub mod payload;
 
 use std::{sync::Arc, time::Duration};
@@ -29,8 +29,11 @@ pub struct Notification {
     pub badge: Option<u64>,
     /// The same for every send of one campaign: a resend replaces, never adds.
     pub collapse_id: String,
-    /// Harmony's collapse key is a small integer.
+    /// Harmony's `collapseKey`: an offline-cache group, 1..=100
+    /// (`push::message::harmony_collapse_key`).
     pub collapse_number: i32,
+    /// Harmony's `notifyId`: the same id replaces the notification shown.
+    pub notify_id: i32,
     pub ttl: Duration,
     /// When the provider may drop it (now + ttl).
     pub expires_at: DateTime<Utc>,

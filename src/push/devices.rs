@@ -90,8 +90,17 @@ pub async fn send_batch(
                 .collect();
         }
     };
+    // The owners' badges, in one query for the batch rather than one per delivery.
+    let mut owners: Vec<i64> = devices.values().filter_map(|d| d.user_id).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    let badges = if owners.is_empty() {
+        Some(HashMap::new())
+    } else {
+        notifications::unread_counts(&state.db, &owners).await.ok()
+    };
     let paused = AtomicBool::new(false);
-    let (paused, devices) = (&paused, &devices);
+    let (paused, devices, badges) = (&paused, &devices, &badges);
     let concurrency = claimed.len().max(1);
     stream::iter(claimed.iter().cloned())
         .map(|d| async move {
@@ -111,7 +120,10 @@ pub async fn send_batch(
             if lost.load(Ordering::Relaxed) {
                 return (d.id, released(state, channel).await);
             }
-            let outcome = send_one(state, channel, &d, device, articles).await;
+            let badge = device
+                .user_id
+                .and_then(|u| badges.as_ref().map(|b| b.get(&u).copied().unwrap_or(0)));
+            let outcome = send_one(state, channel, &d, device, badge, articles).await;
             if matches!(outcome, Settle::Retry { uncount: true, .. }) {
                 // Paused (or backing off) the channel: the rest goes back unsent.
                 paused.store(
@@ -149,6 +161,7 @@ async fn send_one(
     channel: Channel,
     d: &push_delivery::Model,
     device: &device::Model,
+    badge: Option<u64>,
     articles: &HashMap<i64, Vec<ArticleBrief>>,
 ) -> Settle {
     if let Some(reason) = &device.invalid_reason {
@@ -164,33 +177,12 @@ async fn send_one(
     let Some(first) = wanted.first() else {
         return skipped("the articles are gone");
     };
-    let cap = state.settings.push.devices.marketing_daily_cap;
-    let cap_key = format!(
-        "push:cap:{}:{}",
-        device.id,
-        Utc::now()
-            .with_timezone(&chrono_tz::Asia::Shanghai)
-            .format("%Y%m%d")
-    );
-    if cap > 0 {
-        let counted = state
-            .cache
-            .incr_or_local(&cap_key, 1, std::time::Duration::from_secs(2 * 86_400))
-            .await;
-        if counted.value > i64::from(cap) {
-            state
-                .cache
-                .incr_or_local(&cap_key, -1, std::time::Duration::from_secs(2 * 86_400))
-                .await;
-            return skipped("daily cap of marketing pushes reached");
-        }
+    let cap = DailyCap::new(state, device.id, d.campaign_id);
+    if !cap.spend().await {
+        return skipped("daily cap of marketing pushes reached");
     }
     let devices = &state.settings.push.devices;
     let (title, body) = message::device_text(&wanted, &device.locale);
-    let badge = match device.user_id {
-        Some(user) => notifications::unread_count(&state.db, user).await.ok(),
-        None => None,
-    };
     let ttl = std::time::Duration::from_secs(devices.ttl_secs);
     let n = Notification {
         title,
@@ -199,7 +191,8 @@ async fn send_one(
         article_id: first.id,
         badge,
         collapse_id: message::collapse_id(d.campaign_id),
-        collapse_number: (d.campaign_id % 100) as i32,
+        collapse_number: message::harmony_collapse_key(d.campaign_id),
+        notify_id: message::harmony_notify_id(d.campaign_id),
         ttl,
         expires_at: time::now() + Duration::seconds(devices.ttl_secs as i64),
     };
@@ -219,13 +212,78 @@ async fn send_one(
         },
         _ => not_configured(),
     };
-    if cap > 0 && outcome != Outcome::Sent {
-        state
-            .cache
-            .incr_or_local(&cap_key, -1, std::time::Duration::from_secs(2 * 86_400))
-            .await;
+    if outcome != Outcome::Sent {
+        cap.refund().await;
     }
     settle(state, channel, d, device, outcome).await
+}
+
+/// The cache key counting `device`'s marketing pushes on the day of `at` (Beijing time).
+pub fn daily_cap_key(device_id: i64, at: chrono::DateTime<Utc>) -> String {
+    format!(
+        "push:cap:{device_id}:{}",
+        at.with_timezone(&chrono_tz::Asia::Shanghai)
+            .format("%Y%m%d")
+    )
+}
+
+/// The per-device daily cap of marketing pushes (`push.devices.marketing_daily_cap`),
+/// spent at most once per (device, campaign): a marker beside the day's counter says this
+/// campaign already counted, so the resend of a crashed worker's claim (whose first send may
+/// well have arrived) does not spend the cap again.
+struct DailyCap<'a> {
+    state: &'a AppState,
+    cap: u32,
+    counter: String,
+    marker: String,
+}
+
+impl<'a> DailyCap<'a> {
+    const TTL: std::time::Duration = std::time::Duration::from_secs(2 * 86_400);
+
+    fn new(state: &'a AppState, device_id: i64, campaign_id: i64) -> Self {
+        let counter = daily_cap_key(device_id, Utc::now());
+        Self {
+            state,
+            cap: state.settings.push.devices.marketing_daily_cap,
+            marker: format!("{counter}:c{campaign_id}"),
+            counter,
+        }
+    }
+
+    /// Takes one of today's pushes for this campaign (or finds it already taken); false
+    /// when the day's cap is used up.
+    async fn spend(&self) -> bool {
+        if self.cap == 0 {
+            return true;
+        }
+        let cache = &self.state.cache;
+        // Without the cache the marker cannot be checked: count (a cap must not fail open).
+        let first = cache
+            .set_if_absent(&self.marker, "1", Self::TTL)
+            .await
+            .unwrap_or(true);
+        if !first {
+            return true;
+        }
+        let counted = cache.incr_or_local(&self.counter, 1, Self::TTL).await;
+        if counted.value > i64::from(self.cap) {
+            self.refund().await;
+            return false;
+        }
+        true
+    }
+
+    /// Gives the push back: it was not delivered (it will be counted when it is).
+    async fn refund(&self) {
+        if self.cap == 0 {
+            return;
+        }
+        let cache = &self.state.cache;
+        if cache.delete(&self.marker).await.unwrap_or(true) {
+            cache.incr_or_local(&self.counter, -1, Self::TTL).await;
+        }
+    }
 }
 
 fn not_configured() -> Outcome {

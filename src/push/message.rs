@@ -112,6 +112,22 @@ pub fn collapse_id(campaign_id: i64) -> String {
     format!("qshare-c{campaign_id}")
 }
 
+/// HarmonyOS Push Kit's `pushOptions.collapseKey` for a campaign: an offline-cache group
+/// (Push Kit keeps the newest message per group while the device is offline), 1..=100. Never
+/// -1 (keep every message) or 0 (the default policy): a resend after a crash must land in
+/// the same group as the first send. Campaigns 100 apart share a group; by then the older
+/// one is long past its TTL.
+pub fn harmony_collapse_key(campaign_id: i64) -> i32 {
+    (campaign_id - 1).rem_euclid(100) as i32 + 1
+}
+
+/// HarmonyOS' `notification.notifyId` for a campaign: a notification with the same id
+/// replaces the one shown, so a resend replaces instead of adding a second. Non-negative
+/// (-1 means "a new id each time").
+pub fn harmony_notify_id(campaign_id: i64) -> i32 {
+    campaign_id.rem_euclid(i64::from(i32::MAX)) as i32
+}
+
 /// The template `client_msg_id`: one per campaign and openid, so a resend after a crash is
 /// answered with the first message instead of a second one.
 pub fn client_msg_id(campaign_id: i64, openid: &str) -> String {
@@ -166,6 +182,21 @@ mod tests {
         assert_eq!(device_text(&a, "en").0, "2 featured articles");
         assert_eq!(device_text(&a, "zh-CN").1, "Tokio 实战、Axum 入门");
         assert!(collapse_id(i64::MAX).len() <= 64);
+    }
+
+    #[test]
+    fn harmony_collapse_keys_are_push_kit_groups_derived_from_the_campaign() {
+        assert_eq!(harmony_collapse_key(1), 1);
+        assert_eq!(
+            harmony_collapse_key(100),
+            100,
+            "a group, not the default policy (0)"
+        );
+        assert_eq!(harmony_collapse_key(101), 1);
+        assert_eq!(harmony_collapse_key(200), 100);
+        assert!((1..=100).contains(&harmony_collapse_key(i64::MAX)));
+        assert_eq!(harmony_notify_id(42), 42);
+        assert!(harmony_notify_id(i64::MAX) >= 0);
     }
 
     #[test]

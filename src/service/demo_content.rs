@@ -5,7 +5,7 @@ use chrono::Duration;
 use entity::{
     app_release::Platform,
     article::{self, ArticleStatus},
-    category,
+    category, device,
     resource::DownloadLink,
 };
 use sea_orm::{
@@ -493,6 +493,61 @@ async fn seed_bulk_with(
             .await?;
         sync::record(&txn, &ids).await?;
         txn.commit().await?;
+    }
+    Ok(())
+}
+
+/// The token of generated device `i` of `provider` (benchmarks): 64 hex digits for APNs, a
+/// registration-token-like string otherwise. `scripts/bench-device-push.sh` sends its bare
+/// loop to the same tokens.
+pub fn bulk_device_token(provider: device::Provider, i: usize) -> String {
+    match provider {
+        device::Provider::Apns => format!("{:064x}", 0xbe4c_0000_0000_0000u64 + i as u64),
+        device::Provider::Fcm => format!("bench-fcm:APA91b{i:09}"),
+        device::Provider::Harmony => format!("bench-harmony-{i:09}"),
+    }
+}
+
+/// Inserts `count` anonymous, valid devices of `provider` (benchmarks), in batches; a token
+/// that already exists is left as it is, so running it twice adds nothing.
+pub async fn seed_bulk_devices(
+    db: &DatabaseConnection,
+    provider: device::Provider,
+    count: usize,
+) -> AppResult<()> {
+    use sea_orm::sea_query::OnConflict;
+    const BATCH: usize = 1000;
+    let now = time::now();
+    for start in (0..count).step_by(BATCH) {
+        let rows = (start..(start + BATCH).min(count)).map(|i| device::ActiveModel {
+            provider: Set(provider),
+            token: Set(bulk_device_token(provider, i)),
+            user_id: Set(None),
+            session_id: Set(None),
+            secret_hash: Set(None),
+            app_id: Set(None),
+            environment: Set(device::Environment::Production),
+            locale: Set(if i % 5 == 0 { "en-US" } else { "zh-CN" }.into()),
+            timezone: Set("Asia/Shanghai".into()),
+            app_version: Set(Some("1.0.0".into())),
+            opted_out: Set(false),
+            quiet_start_minute: Set(None),
+            quiet_end_minute: Set(None),
+            invalid_at: Set(None),
+            invalid_reason: Set(None),
+            registered_at: Set(now),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        });
+        device::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([device::Column::Provider, device::Column::Token])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
     }
     Ok(())
 }

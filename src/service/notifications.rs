@@ -152,6 +152,29 @@ pub async fn unread_count(db: &DatabaseConnection, user_id: i64) -> AppResult<u6
         .await?)
 }
 
+/// The unread counts of several users in one query per 500 (a push batch's badges); users
+/// without unread notifications are absent.
+pub async fn unread_counts(
+    db: &DatabaseConnection,
+    user_ids: &[i64],
+) -> AppResult<std::collections::HashMap<i64, u64>> {
+    let mut counts = std::collections::HashMap::new();
+    for ids in user_ids.chunks(500) {
+        let rows: Vec<(i64, i64)> = notification::Entity::find()
+            .select_only()
+            .column(notification::Column::UserId)
+            .column_as(notification::Column::Id.count(), "n")
+            .filter(notification::Column::UserId.is_in(ids.iter().copied()))
+            .filter(notification::Column::ReadAt.is_null())
+            .group_by(notification::Column::UserId)
+            .into_tuple()
+            .all(db)
+            .await?;
+        counts.extend(rows.into_iter().map(|(user, n)| (user, n.max(0) as u64)));
+    }
+    Ok(counts)
+}
+
 /// Ids one mark-read call may list.
 pub const MAX_MARK_IDS: usize = 100;
 

@@ -18,7 +18,7 @@ use std::{
     path::PathBuf,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -89,6 +89,24 @@ impl Answer {
         )
     }
 
+    /// FCM's 429 QUOTA_EXCEEDED with its `QuotaFailure` detail: the per-device quota
+    /// (subject `device:{token}`) or the project's (`project:{id}`).
+    pub fn fcm_quota(per_device_token: Option<&str>) -> Self {
+        let subject = match per_device_token {
+            Some(token) => format!("device:{token}"),
+            None => format!("project:{FCM_PROJECT}"),
+        };
+        Self::new(
+            429,
+            json!({ "error": { "code": 429, "message": "Quota exceeded.", "status": "RESOURCE_EXHAUSTED",
+                "details": [
+                    { "@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "QUOTA_EXCEEDED" },
+                    { "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                      "violations": [{ "subject": subject, "description": "Message rate exceeded" }] },
+                ] } }),
+        )
+    }
+
     /// A Push Kit answer code with HTTP `status`.
     pub fn harmony(status: u16, code: &str) -> Self {
         Self::new(
@@ -138,6 +156,8 @@ struct State {
     max_jwts_per_connection: u64,
     /// 403 InvalidProviderToken for every APNs request (a revoked key).
     apns_refuse_all: bool,
+    /// APNs provider JWTs answered 403 ExpiredProviderToken from now on.
+    apns_expired: HashSet<String>,
     /// Provider JWTs whose signature checked out, with their `iat` (each is verified once:
     /// a signature check per request would make the fake, not the sender, the bottleneck).
     verified: HashMap<String, i64>,
@@ -154,6 +174,9 @@ struct Shared {
     /// Delay before every answer, in milliseconds.
     latency_ms: AtomicU64,
     token_uri: Mutex<String>,
+    /// Keep a copy of every accepted request (`received`); off for benchmarks, where the
+    /// copies would cost the fake more than the sender.
+    record_received: AtomicBool,
 }
 
 /// A running fake; stops when dropped.
@@ -216,6 +239,7 @@ impl FakePush {
             fcm_token_lifetime: AtomicU64::new(3600),
             latency_ms: AtomicU64::new(0),
             token_uri: Mutex::new(format!("https://localhost:{}/token", addr.port())),
+            record_received: AtomicBool::new(true),
         });
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let serving = shared.clone();
@@ -308,11 +332,24 @@ impl FakePush {
         self.shared.state.lock().unwrap().apns_refuse_all = on;
     }
 
+    /// Every APNs provider JWT seen so far is answered 403 ExpiredProviderToken from now
+    /// on (as Apple does once a token is an hour old); JWTs minted later are accepted.
+    pub fn expire_apns_jwts(&self) {
+        let mut s = self.shared.state.lock().unwrap();
+        let seen: Vec<String> = s.apns_jwts.iter().cloned().collect();
+        s.apns_expired.extend(seen);
+    }
+
     /// Delays every answer (a slow provider; lets a test kill a worker mid-campaign).
     pub fn set_latency(&self, latency: Duration) {
         self.shared
             .latency_ms
             .store(latency.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Keeps copies of accepted requests for `received` (the default), or not.
+    pub fn set_record_received(&self, on: bool) {
+        self.shared.record_received.store(on, Ordering::Relaxed);
     }
 
     pub fn set_fcm_token_lifetime(&self, secs: u64) {
@@ -513,6 +550,7 @@ fn note_jwt(state: &mut State, seen: &Mutex<HashSet<String>>, jwt: &str, apns: b
 }
 
 fn count(
+    shared: &Shared,
     state: &mut State,
     service: &'static str,
     token: &str,
@@ -523,7 +561,7 @@ fn count(
     *state.attempts.entry(token.to_string()).or_default() += 1;
     if answer.status == 200 && (answer.body.is_null() || answer.body["code"] == "80000000") {
         *state.delivered.entry(token.to_string()).or_default() += 1;
-        if state.received.len() < 100_000 {
+        if shared.record_received.load(Ordering::Relaxed) && state.received.len() < 100_000 {
             state.received.push(Received {
                 service,
                 token: token.to_string(),
@@ -547,7 +585,7 @@ fn apns(
         Some(refused) => refused,
         None => scripted(&mut state, token).unwrap_or_else(ok),
     };
-    count(&mut state, "apns", token, headers, body, &answer);
+    count(shared, &mut state, "apns", token, headers, body, &answer);
     answer
 }
 
@@ -596,7 +634,9 @@ fn apns_check(
             iat
         }
     };
-    if chrono::Utc::now().timestamp() - iat > 3600 {
+    if chrono::Utc::now().timestamp() - iat > 3600
+        || shared.state.lock().unwrap().apns_expired.contains(jwt)
+    {
         return Some(Answer::apns(403, "ExpiredProviderToken"));
     }
     match headers.get("apns-topic").map(String::as_str) {
@@ -738,7 +778,7 @@ fn fcm_send(shared: &Shared, headers: &HashMap<String, String>, body: &[u8]) -> 
     } else {
         answer.clone()
     };
-    count(&mut state, "fcm", &token, headers, body, &counted);
+    count(shared, &mut state, "fcm", &token, headers, body, &counted);
     answer
 }
 
@@ -790,8 +830,27 @@ fn harmony_send(
     if body.len() > PAYLOAD_MAX + 1024 || !message["payload"]["notification"]["title"].is_string() {
         return Answer::harmony(400, "80100003");
     }
+    // collapseKey is -1 (cache every offline message) or a group 0..=100; notifyId an int.
+    let options = &message["pushOptions"];
+    if options.get("collapseKey").is_some()
+        && !options["collapseKey"]
+            .as_i64()
+            .is_some_and(|k| (-1..=100).contains(&k))
+    {
+        return Answer::harmony(400, "80100003");
+    }
+    let notify_id = &message["payload"]["notification"]["notifyId"];
+    if !notify_id.is_null()
+        && !notify_id
+            .as_i64()
+            .is_some_and(|n| n >= -1 && n <= i64::from(i32::MAX))
+    {
+        return Answer::harmony(400, "80100003");
+    }
     let mut state = shared.state.lock().unwrap();
     let answer = scripted(&mut state, &token).unwrap_or_else(|| Answer::harmony(200, "80000000"));
-    count(&mut state, "harmony", &token, headers, body, &answer);
+    count(
+        shared, &mut state, "harmony", &token, headers, body, &answer,
+    );
     answer
 }

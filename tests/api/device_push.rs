@@ -135,7 +135,16 @@ async fn every_provider_receives_the_campaign_in_the_device_language_with_collap
     );
     let hm = received.iter().find(|r| r.token == harmony).unwrap();
     assert_eq!(hm.body["pushOptions"]["ttl"], 86_400);
-    assert!(hm.body["pushOptions"]["collapseKey"].is_i64());
+    assert_eq!(
+        hm.body["pushOptions"]["collapseKey"],
+        qshare::push::message::harmony_collapse_key(id),
+        "an offline-cache group derived from the campaign"
+    );
+    assert_eq!(
+        hm.body["payload"]["notification"]["notifyId"],
+        qshare::push::message::harmony_notify_id(id),
+        "a resend replaces the notification shown"
+    );
     assert_eq!(hm.body["payload"]["notification"]["title"], "精选文章");
 }
 
@@ -210,8 +219,8 @@ async fn each_apns_error_settles_the_way_the_reference_table_says() {
     let busy = apns_token(12);
     let throttled = apns_token(13);
     let ours = apns_token(14);
-    let expired = apns_token(15);
-    for t in [&bad, &topic, &busy, &throttled, &ours, &expired] {
+    // ExpiredProviderToken has its own tests (the re-mint floor), below.
+    for t in [&bad, &topic, &busy, &throttled, &ours] {
         register_anonymous(&app, json!({"provider": "apns", "token": t})).await;
     }
     fake.always(&bad, Answer::apns(400, "BadDeviceToken"));
@@ -228,15 +237,13 @@ async fn each_apns_error_settles_the_way_the_reference_table_says() {
         vec![Answer::apns(429, "TooManyRequests").with_retry_after(1)],
     );
     fake.always(&ours, Answer::apns(400, "BadCollapseId"));
-    fake.script(&expired, vec![Answer::apns(403, "ExpiredProviderToken")]);
     let (id, c) = push_campaign(&app).await;
     let apns = device_channel(&c, "apns").unwrap();
-    assert_eq!(apns["sent"], 3, "busy, throttled, expired: {c:#}");
+    assert_eq!(apns["sent"], 2, "busy, throttled: {c:#}");
     assert_eq!(apns["skipped"], 2, "dead tokens: {c:#}");
     assert_eq!(apns["failed"], 1, "our bug: {c:#}");
     assert_eq!(fake.attempts(&busy), 3, "retried twice with backoff");
     assert_eq!(fake.attempts(&throttled), 2);
-    assert_eq!(fake.attempts(&expired), 2, "retried once");
     assert_eq!(fake.attempts(&ours), 1, "never retried");
     let rows = deliveries(&app, id).await;
     let failed = rows
@@ -610,4 +617,295 @@ async fn the_daily_marketing_cap_holds_per_device() {
         push_campaign(&app).await;
     }
     assert_eq!(fake.delivered(&token), 2, "the third is held back today");
+}
+
+/// Waits until campaign `id` settles, noting the first reason `channel` was seen paused
+/// for on the way (None: never paused).
+async fn settle_watching_pause(
+    app: &TestApp,
+    id: i64,
+    channel: Channel,
+) -> (Value, Option<String>) {
+    let start = Instant::now();
+    let mut paused = None;
+    loop {
+        if paused.is_none()
+            && let Some((_, reason)) = qshare::push::gate::pause_of(app.cache(), channel).await
+        {
+            paused = Some(reason);
+        }
+        let c = campaign(app, id).await;
+        if c["status"] == "done" || c["status"] == "failed" {
+            return (c, paused);
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{c:#}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// One FCM device channel only, sending one delivery at a time in device order.
+async fn fcm_app_one_at_a_time(fake: &FakePush) -> TestApp {
+    let (mut settings, dir) = device_settings(fake).await;
+    settings.push.channels.apns.enabled = false;
+    settings.push.channels.harmony.enabled = false;
+    settings.push.claim_batch = 1;
+    settings.push.loops_per_channel = 1;
+    spawn_app_with(settings, dir).await
+}
+
+fn sent_at(rows: &[entity::push_delivery::Model], device: &Value) -> chrono::DateTime<Utc> {
+    let id = device["id"].as_i64().unwrap().to_string();
+    rows.iter()
+        .find(|d| d.channel == Channel::Fcm && d.recipient == id)
+        .and_then(|d| d.sent_at)
+        .unwrap_or_else(|| panic!("device {id} not sent: {rows:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_fcm_quota_of_one_device_backs_off_that_device_and_not_the_channel() {
+    let fake = FakePush::start().await;
+    let app = fcm_app_one_at_a_time(&fake).await;
+    let throttled = fcm_token();
+    let others = [fcm_token(), fcm_token()];
+    let first = register_anonymous(&app, json!({"provider": "fcm", "token": throttled})).await;
+    let mut rest = Vec::new();
+    for t in &others {
+        rest.push(register_anonymous(&app, json!({"provider": "fcm", "token": t})).await);
+    }
+    fake.script(
+        &throttled,
+        vec![Answer::fcm_quota(Some(&throttled)).with_retry_after(1)],
+    );
+    let article = featured(&app, &unique_name("device quota "), json!({})).await;
+    let id = push_now(&app, article).await;
+    let (c, paused) = settle_watching_pause(&app, id, Channel::Fcm).await;
+    assert_eq!(paused, None, "a device's quota never pauses the channel");
+    assert_eq!(device_channel(&c, "fcm").unwrap()["sent"], 3, "{c:#}");
+    assert_eq!(
+        fake.attempts(&throttled),
+        2,
+        "tried again after Retry-After"
+    );
+    for t in &others {
+        assert_eq!(fake.attempts(t), 1);
+    }
+    let rows = deliveries(&app, id).await;
+    let retried = sent_at(&rows, &first);
+    for d in &rest {
+        assert!(
+            sent_at(&rows, d) + chrono::Duration::milliseconds(500) < retried,
+            "the others went out at once, the throttled device a second later"
+        );
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(
+            r#"qshare_push_provider_errors_total{channel="fcm",reason="QUOTA_EXCEEDED device"}"#
+        ),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_fcm_project_quota_pauses_the_channel_for_retry_after_then_everything_goes_out() {
+    let fake = FakePush::start().await;
+    let app = fcm_app_one_at_a_time(&fake).await;
+    let tokens = [fcm_token(), fcm_token(), fcm_token()];
+    let mut devices = Vec::new();
+    for t in &tokens {
+        devices.push(register_anonymous(&app, json!({"provider": "fcm", "token": t})).await);
+    }
+    fake.script(
+        &tokens[0],
+        vec![Answer::fcm_quota(None).with_retry_after(1)],
+    );
+    let article = featured(&app, &unique_name("project quota "), json!({})).await;
+    let before = Utc::now();
+    let id = push_now(&app, article).await;
+    let (c, paused) = settle_watching_pause(&app, id, Channel::Fcm).await;
+    assert_eq!(paused.as_deref(), Some("QUOTA_EXCEEDED"), "{c:#}");
+    assert_eq!(device_channel(&c, "fcm").unwrap()["sent"], 3, "{c:#}");
+    assert_eq!(fake.attempts(&tokens[0]), 2);
+    assert_eq!(fake.attempts(&tokens[1]), 1, "nothing sent into the quota");
+    let rows = deliveries(&app, id).await;
+    for d in &devices {
+        assert!(
+            sent_at(&rows, d) >= before + chrono::Duration::milliseconds(950),
+            "every send waited out the project's Retry-After"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_resend_of_a_crashed_workers_claim_does_not_spend_the_daily_cap_again() {
+    let fake = FakePush::start().await;
+    let (mut settings, dir) = device_settings(&fake).await;
+    settings.push.channels.apns.enabled = false;
+    settings.push.channels.fcm.enabled = false;
+    settings.push.devices.marketing_daily_cap = 2;
+    settings.push.lease_secs = 1;
+    let one = spawn_app_with(settings.clone(), dir).await;
+    let token = fcm_token();
+    let d = register_anonymous(&one, json!({"provider": "harmony", "token": token})).await;
+    let key = qshare::push::devices::daily_cap_key(d["id"].as_i64().unwrap(), Utc::now());
+    let spent = |app: &TestApp| {
+        let cache = app.cache().clone();
+        let key = key.clone();
+        async move { cache.counter(&key).await.unwrap().map_or(0, |c| c.value) }
+    };
+    // The worker spends today's first push, sends, and dies before it records the send.
+    fake.set_latency(Duration::from_millis(1500));
+    let article = featured(&one, &unique_name("capped crash "), json!({})).await;
+    let first = push_now(&one, article).await;
+    let start = Instant::now();
+    while spent(&one).await == 0 {
+        assert!(start.elapsed() < Duration::from_secs(30), "never sent");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    one.kill().await;
+    fake.set_latency(Duration::ZERO);
+    let two = spawn_app_sharing(settings, None, Some(one.cache().clone())).await;
+    let c = wait_settled(&two, first).await;
+    assert_eq!(device_channel(&c, "harmony").unwrap()["sent"], 1, "{c:#}");
+    assert_eq!(
+        spent(&two).await,
+        1,
+        "the resend did not count a second push"
+    );
+    // So the day's second campaign still reaches the device, and only the third is held.
+    let (second, c) = push_campaign(&two).await;
+    assert_eq!(device_channel(&c, "harmony").unwrap()["sent"], 1, "{c:#}");
+    let (_, c) = push_campaign(&two).await;
+    let hm = device_channel(&c, "harmony").unwrap();
+    assert_eq!(hm["skipped"], 1, "{c:#}");
+    assert_eq!(spent(&two).await, 2);
+    let key = qshare::push::message::harmony_collapse_key(second);
+    assert!(
+        fake.received()
+            .iter()
+            .any(|r| r.token == token && r.body["pushOptions"]["collapseKey"] == key),
+        "the second campaign arrived"
+    );
+}
+
+/// An APNs-only app on `fake` with `min_remint_secs` (production: 1200).
+async fn apns_app(fake: &FakePush, min_remint_secs: Option<u64>) -> TestApp {
+    let (mut settings, dir) = device_settings(fake).await;
+    settings.push.channels.fcm.enabled = false;
+    settings.push.channels.harmony.enabled = false;
+    assert_eq!(
+        settings.push.channels.apns.min_remint_secs, 1200,
+        "the default floor"
+    );
+    if let Some(floor) = min_remint_secs {
+        settings.push.channels.apns.min_remint_secs = floor;
+    }
+    spawn_app_with(settings, dir).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_apns_jwt_inside_the_twenty_minute_floor_holds_the_channel_instead_of_minting() {
+    let fake = FakePush::start().await;
+    let app = apns_app(&fake, None).await;
+    insert_devices(&app, device::Provider::Apns, 20).await;
+    let (_, c) = push_campaign(&app).await;
+    assert_eq!(device_channel(&c, "apns").unwrap()["sent"], 20, "{c:#}");
+    // Apple now calls the (minutes-old) JWT expired: a new one may not be minted yet.
+    fake.expire_apns_jwts();
+    let article = featured(&app, &unique_name("expired jwt "), json!({})).await;
+    let id = push_now(&app, article).await;
+    let start = Instant::now();
+    let c = loop {
+        let c = campaign(&app, id).await;
+        let held = c["paused_channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["channel"] == "apns")
+            .cloned();
+        if let Some(p) = held
+            && device_channel(&c, "apns").is_some_and(|a| a["pending"] == 20)
+        {
+            assert_eq!(p["reason"], "ExpiredProviderToken", "{c:#}");
+            break c;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{c:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(device_channel(&c, "apns").unwrap()["failed"], 0, "{c:#}");
+    assert_eq!(fake.apns_jwts(), 1, "no second JWT inside the floor");
+    assert_eq!(app.state.push_providers.apns.as_ref().unwrap().mints(), 1);
+    let until = qshare::push::gate::paused_until(app.cache(), Channel::Apns)
+        .await
+        .unwrap();
+    assert!(
+        until > Utc::now() + chrono::Duration::minutes(19),
+        "held until the floor has passed: {until}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn past_the_floor_an_expired_apns_jwt_is_replaced_once_for_the_whole_burst() {
+    let fake = FakePush::start().await;
+    // The floor shortened for this test only (production keeps 20 minutes).
+    let app = apns_app(&fake, Some(1)).await;
+    let tokens = insert_devices(&app, device::Provider::Apns, 200).await;
+    push_campaign(&app).await;
+    assert_eq!(fake.apns_jwts(), 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    fake.expire_apns_jwts();
+    let (_, c) = push_campaign(&app).await;
+    assert_eq!(device_channel(&c, "apns").unwrap()["sent"], 200, "{c:#}");
+    assert_eq!(fake.apns_jwts(), 2, "one new JWT for 200 refused sends");
+    assert_eq!(app.state.push_providers.apns.as_ref().unwrap().mints(), 2);
+    assert!(tokens.iter().all(|t| fake.delivered(t) == 2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_that_answers_too_slowly_is_retried_with_backoff_not_failed() {
+    let fake = FakePush::start().await;
+    let (mut settings, dir) = device_settings(&fake).await;
+    settings.push.devices.request_timeout_ms = 1000;
+    let app = spawn_app_with(settings, dir).await;
+    let apple = apns_token(30);
+    let android = fcm_token();
+    let harmony = fcm_token();
+    register_anonymous(&app, json!({"provider": "apns", "token": apple})).await;
+    register_anonymous(&app, json!({"provider": "fcm", "token": android})).await;
+    register_anonymous(&app, json!({"provider": "harmony", "token": harmony})).await;
+    let slow = Duration::from_secs(3);
+    fake.script(
+        &apple,
+        vec![Answer::apns(500, "InternalServerError").delayed(slow)],
+    );
+    fake.script(
+        &android,
+        vec![Answer::fcm(503, "UNAVAILABLE", "UNAVAILABLE", "slow").delayed(slow)],
+    );
+    fake.script(&harmony, vec![Answer::harmony(503, "").delayed(slow)]);
+    let (id, c) = push_campaign(&app).await;
+    for name in ["apns", "fcm", "harmony"] {
+        let ch = device_channel(&c, name).unwrap();
+        assert_eq!(ch["sent"], 1, "{name}: {c:#}");
+        assert_eq!(ch["failed"], 0, "{name}: {c:#}");
+    }
+    for t in [&apple, &android, &harmony] {
+        assert_eq!(fake.attempts(t), 2, "timed out once, then sent");
+    }
+    let rows = deliveries(&app, id).await;
+    assert!(
+        rows.iter()
+            .filter(|d| d.channel != Channel::Inbox)
+            .all(|d| d.status == DeliveryStatus::Sent && d.attempts >= 2),
+        "sent on a later attempt: {rows:?}"
+    );
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for name in ["apns", "fcm", "harmony"] {
+        assert!(
+            metrics.contains(&format!(
+                r#"qshare_push_provider_errors_total{{channel="{name}",reason="timeout"}}"#
+            )),
+            "{name}: {metrics}"
+        );
+    }
 }

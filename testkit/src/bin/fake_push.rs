@@ -3,7 +3,8 @@
 //! `cargo run --bin fake_push -- --port 9443 --keys-dir /tmp/qshare-fake-push`, then point
 //! `push.channels.{apns,fcm,harmony}.base_url` at `https://localhost:9443` and their
 //! `ca_cert_path` at the printed CA file; the keys directory receives the test key and
-//! service accounts the fake accepts.
+//! service accounts the fake accepts. On SIGTERM or Ctrl-C it prints one `FAKE_STATS` line
+//! (messages accepted, tokens that got more than one, provider-token mints, connections).
 
 use std::{path::PathBuf, time::Duration};
 
@@ -23,6 +24,10 @@ struct Args {
     /// Print the counters every this many seconds (0: never).
     #[arg(long, default_value_t = 10)]
     report_secs: u64,
+    /// Keep a copy of every accepted request in memory (off: a benchmark's fake would
+    /// spend more on the copies than the sender on the messages).
+    #[arg(long)]
+    record_received: bool,
 }
 
 #[tokio::main]
@@ -55,19 +60,50 @@ async fn main() -> anyhow::Result<()> {
         "harmony: service_account_path {}",
         args.keys_dir.join("harmony.json").display()
     );
-    loop {
-        if args.report_secs == 0 {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            continue;
+    if !args.record_received {
+        server.set_record_received(false);
+    }
+    let report = async {
+        loop {
+            if args.report_secs == 0 {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                continue;
+            }
+            tokio::time::sleep(Duration::from_secs(args.report_secs)).await;
+            println!(
+                "delivered {} duplicates {} apns_jwts {} fcm_mints {} connections {}",
+                server.total_delivered(),
+                server.duplicates(),
+                server.apns_jwts(),
+                server.fcm_mints(),
+                server.connections()
+            );
         }
-        tokio::time::sleep(Duration::from_secs(args.report_secs)).await;
-        println!(
-            "delivered {} duplicates {} apns_jwts {} fcm_mints {} connections {}",
-            server.total_delivered(),
-            server.duplicates(),
-            server.apns_jwts(),
-            server.fcm_mints(),
-            server.connections()
-        );
+    };
+    tokio::select! {
+        () = report => {}
+        () = stop_signal() => {}
+    }
+    // One line for scripts (scripts/bench-device-push.sh).
+    println!(
+        "FAKE_STATS delivered={} tokens_with_several_messages={} apns_jwts={} harmony_jwts={} fcm_mints={} connections={} max_jwts_per_connection={}",
+        server.total_delivered(),
+        server.duplicates(),
+        server.apns_jwts(),
+        server.harmony_jwts(),
+        server.fcm_mints(),
+        server.connections(),
+        server.max_jwts_per_connection()
+    );
+    Ok(())
+}
+
+/// SIGINT or SIGTERM.
+async fn stop_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
