@@ -15,7 +15,10 @@
 //! A lone unknown character in a longer query is dropped (mostly 的, 和, 是); a query of only
 //! such characters searches them as prefixes.
 
-use std::{collections::HashSet, sync::LazyLock};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::LazyLock,
+};
 
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, Stemmer, TextAnalyzer, Token, TokenStream, Tokenizer,
@@ -29,20 +32,28 @@ pub const ANALYSIS_VERSION: u32 = 1;
 const LONGEST_TOKEN: usize = 48;
 
 struct Vocabulary {
-    words: HashSet<String>,
+    /// Every word (true) and every beginning of a word that is not itself one (false), so
+    /// that looking for words at a position stops as soon as no word can start that way.
+    entries: HashMap<String, bool>,
     /// Length of the longest word, in characters.
     longest: usize,
 }
 
 static VOCABULARY: LazyLock<Vocabulary> = LazyLock::new(|| {
-    let words: HashSet<String> = include_str!("vocabulary.txt")
+    let words: HashSet<&str> = include_str!("vocabulary.txt")
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(String::from)
         .collect();
     let longest = words.iter().map(|w| w.chars().count()).max().unwrap_or(1);
-    Vocabulary { words, longest }
+    let mut entries: HashMap<String, bool> = HashMap::new();
+    for word in &words {
+        for (end, _) in word.char_indices().skip(1) {
+            entries.entry(word[..end].to_string()).or_insert(false);
+        }
+        entries.insert((*word).to_string(), true);
+    }
+    Vocabulary { entries, longest }
 });
 
 /// One character of normalized text and the byte range it came from in the original.
@@ -134,14 +145,19 @@ fn runs(chars: &[NormChar]) -> Vec<Run> {
     out
 }
 
-fn is_word(chars: &[NormChar]) -> bool {
-    // Asked for every length at every position of a Han run: one buffer, not a String each.
+/// Some(true) for a word, Some(false) for the beginning of one, None for neither.
+fn vocabulary_entry(chars: &[NormChar]) -> Option<bool> {
+    // Asked at every position of a Han run: one buffer, not a String each time.
     thread_local!(static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) });
     TEXT.with_borrow_mut(|text| {
         text.clear();
         text.extend(chars.iter().map(|n| n.c));
-        VOCABULARY.words.contains(text.as_str())
+        VOCABULARY.entries.get(text.as_str()).copied()
     })
+}
+
+fn is_word(chars: &[NormChar]) -> bool {
+    vocabulary_entry(chars) == Some(true)
 }
 
 /// The tokens a document's text is indexed under (before lower-casing and stemming).
@@ -162,9 +178,12 @@ pub fn index_tokens(text: &str) -> Vec<RawToken> {
                         out.push(token(&han[i..i + 2]));
                     }
                     let longest = VOCABULARY.longest.min(han.len() - i);
-                    for len in (1..=longest).filter(|l| *l != 2) {
-                        if is_word(&han[i..i + len]) {
-                            out.push(token(&han[i..i + len]));
+                    for len in 1..=longest {
+                        match vocabulary_entry(&han[i..i + len]) {
+                            None => break,
+                            // Two-character words are among the pairs already.
+                            Some(true) if len != 2 => out.push(token(&han[i..i + len])),
+                            Some(_) => {}
                         }
                     }
                 }
