@@ -318,7 +318,17 @@ pub async fn sending(db: &DatabaseConnection) -> AppResult<Vec<i64>> {
 /// some deliveries failed (an admin can retry those).
 pub async fn finish_if_settled(db: &DatabaseConnection, campaign_id: i64) -> AppResult<bool> {
     use push_campaign::Column as C;
-    if super::chunks::unsettled(db, campaign_id).await? {
+    // Sending first, then settled: while a campaign is still being prepared, every chunk
+    // written so far may be settled before its last page of deliveries is written. A
+    // campaign is `sending` only once all its chunks are, so a check of the chunks after
+    // seeing it `sending` sees them all.
+    let status = push_campaign::Entity::find_by_id(campaign_id)
+        .select_only()
+        .column(C::Status)
+        .into_tuple::<CampaignStatus>()
+        .one(db)
+        .await?;
+    if status != Some(CampaignStatus::Sending) || super::chunks::unsettled(db, campaign_id).await? {
         return Ok(false);
     }
     let failed: i64 = deliveries::counts(db, &[campaign_id])
