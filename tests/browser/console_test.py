@@ -417,7 +417,10 @@ def job_flow(s):
     s.page.wait_for_selector("#runs td", timeout=10_000)
     s.page.wait_for_load_state("networkidle")
     assert s.page.locator("[data-testid=next-fire]").inner_text() == next_before
-    runs = s.api("GET", f"/api/admin/jobs/{job['id']}/runs")["items"]
+    # "Run now" starts the run in the background: the runs table may still be empty here.
+    runs_path = f"/api/admin/jobs/{job['id']}/runs"
+    s.wait_until(lambda: s.api("GET", runs_path)["items"], "the manual run recorded")
+    runs = s.api("GET", runs_path)["items"]
     assert runs and runs[0]["trigger"] == "manual", runs[:1]
     s.audit("job page")
 
