@@ -69,9 +69,14 @@ for route in /api/articles/hot /api/articles/featured "/api/articles/$article_id
   printf '%-28s %12.0f %10.2f %10s\n' "$route" "$rps" "$p99" "$ratio"
 done
 
-# The edge: revalidation and compression of the hot list, each against its own bare server.
+# The edge: revalidation and compression of the hot list, each against its own bare servers:
+# one that answers with the same status, tag and body only, and one that also repeats every
+# header qshare sends on that answer (captured below), so both put the same bytes on the wire.
+# The target rows compare with the second: "a bare poem server answering the same 304".
 hot=http://127.0.0.1:$QSHARE_PORT/api/articles/hot
 etag=$(curl -fsS -D - -o /dev/null "$hot" | awk 'tolower($1) == "etag:" { print $2 }' | tr -d '\r')
+curl -sS -H "If-None-Match: $etag" -D "$work/304.headers" -o /dev/null "$hot"
+head -n1 "$work/304.headers" | grep -q ' 304' || { echo "the hot list did not revalidate with 304" >&2; exit 1; }
 curl -fsS -H 'Accept-Encoding: br, gzip' -D "$work/br.headers" -o "$work/hot.br" "$hot"
 coding=$(awk 'tolower($1) == "content-encoding:" { print $2 }' "$work/br.headers" | tr -d '\r')
 [ "$coding" = br ] || { echo "the hot list was not sent as br (got '$coding')" >&2; exit 1; }
@@ -79,17 +84,28 @@ coding=$(awk 'tolower($1) == "content-encoding:" { print $2 }' "$work/br.headers
 pids+=($!)
 "$target_dir/release/bench_bare" $((BARE_PORT + 2)) "$work/hot.br" br &
 pids+=($!)
+"$target_dir/release/bench_bare" $((BARE_PORT + 3)) "$work/hot.json" - "$etag" "$work/304.headers" &
+pids+=($!)
+"$target_dir/release/bench_bare" $((BARE_PORT + 4)) "$work/hot.br" br - "$work/br.headers" &
+pids+=($!)
 sleep 0.5
 identity_bytes=$(wc -c < "$work/hot.json")
 br_bytes=$(wc -c < "$work/hot.br")
-printf '\n%-28s %12s %10s %10s %12s\n' "edge row" "req/s" "p99 ms" "ratio" "bytes saved"
+printf '\n%-36s %12s %10s %10s %12s\n' "edge row" "req/s" "p99 ms" "ratio" "bytes saved"
+edge_row() { # label, qshare rps, qshare p99, bare rps, bytes saved
+  printf '%-36s %12.0f %10.2f %10s %12s\n' "$1 (bare $(printf %.0f "$4"))" "$2" "$3" \
+    "$(python3 -c "print(f'{$2 / $4 * 100:.1f}%')")" "$5"
+}
 read -r bare304_rps _ < <(measure "http://127.0.0.1:$((BARE_PORT + 1))/" -H "If-None-Match: $etag")
+read -r same304_rps _ < <(measure "http://127.0.0.1:$((BARE_PORT + 3))/" -H "If-None-Match: $etag")
 read -r rps p99 < <(measure "$hot" -H "If-None-Match: $etag")
-ratio=$(python3 -c "print(f'{$rps / $bare304_rps * 100:.1f}%')")
-printf '%-28s %12.0f %10.2f %10s %12s\n' "hot 304 (bare $(printf %.0f "$bare304_rps"))" "$rps" "$p99" "$ratio" "$identity_bytes"
+edge_row "hot 304, bare with ETag only" "$rps" "$p99" "$bare304_rps" "$identity_bytes"
+edge_row "hot 304, bare with same headers" "$rps" "$p99" "$same304_rps" "$identity_bytes"
 read -r barebr_rps _ < <(measure "http://127.0.0.1:$((BARE_PORT + 2))/" -H "Accept-Encoding: br, gzip")
+read -r samebr_rps _ < <(measure "http://127.0.0.1:$((BARE_PORT + 4))/" -H "Accept-Encoding: br, gzip")
 read -r rps p99 < <(measure "$hot" -H "Accept-Encoding: br, gzip")
-ratio=$(python3 -c "print(f'{$rps / $barebr_rps * 100:.1f}%')")
-printf '%-28s %12.0f %10.2f %10s %12s\n' "hot br (bare $(printf %.0f "$barebr_rps"))" "$rps" "$p99" "$ratio" "$((identity_bytes - br_bytes))"
-printf '(hot list: %s bytes identity, %s bytes br)\n' "$identity_bytes" "$br_bytes"
+edge_row "hot br, bare with body only" "$rps" "$p99" "$barebr_rps" "$((identity_bytes - br_bytes))"
+edge_row "hot br, bare with same headers" "$rps" "$p99" "$samebr_rps" "$((identity_bytes - br_bytes))"
+printf '(qshare 304 headers: %s bytes; hot list: %s bytes identity, %s bytes br)\n' \
+  "$(wc -c < "$work/304.headers")" "$identity_bytes" "$br_bytes"
 grep -iE "error|panic" "$work/qshare.log" | head -5 || true

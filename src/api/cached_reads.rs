@@ -161,18 +161,23 @@ impl<E: Endpoint> Endpoint for FastLaneEndpoint<E> {
         if req.method() == Method::GET
             && let Some(read) = recognise(req.uri().path(), req.uri().query())
         {
-            let key = match &read {
-                CachedRead::List(key) => key.clone(),
-                CachedRead::Article(id) => article_key(*id),
+            let (key, article) = match read {
+                CachedRead::List(key) => (key, None),
+                CachedRead::Article(id) => (article_key(id), Some(id)),
             };
             if let Some(body) = self.state.read_cache.peek(&key) {
-                if let CachedRead::Article(id) = read {
-                    count_view(&req, &self.state, id).await;
+                if let Some(id) = article {
+                    Box::pin(count_view(&req, &self.state, id)).await;
                 }
                 return Ok(super::edge::prepared_response(body, JSON));
             }
         }
-        self.inner.call(req).await.map(IntoResponse::into_response)
+        // Boxed, as is counting a view: inline, their states (the whole route stack, cache
+        // and database calls) would make every request's future several kilobytes, and
+        // poem moves that future into its box on every request, hits included.
+        Box::pin(self.inner.call(req))
+            .await
+            .map(IntoResponse::into_response)
     }
 }
 

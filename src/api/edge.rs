@@ -13,6 +13,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response, Result,
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
@@ -39,13 +40,22 @@ pub struct EdgeEndpoint<E> {
     inner: E,
 }
 
+/// Room for every header an answer ends up with (type, tag, caching, `Vary`, coding, the
+/// security headers, the request id), so filling them never grows the map.
+const ANSWER_HEADERS: usize = 14;
+
 /// Attaches a prepared body to a response, for `Edge` to reuse.
 pub fn prepared_response(body: Arc<PreparedBody>, content_type: &'static str) -> Response {
-    let mut resp = Response::builder()
-        .content_type(content_type)
-        .body(body.bytes().clone());
+    let mut resp = Response::builder().body(body.bytes().clone());
+    let mut headers = HeaderMap::with_capacity(ANSWER_HEADERS);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    *resp.headers_mut() = headers;
     resp.extensions_mut().insert(body);
     resp
+}
+
+fn tag_value(tag: Bytes) -> HeaderValue {
+    HeaderValue::from_maybe_shared(tag).expect("a base64url tag is a header value")
 }
 
 fn coded_request(headers: &HeaderMap) -> bool {
@@ -102,14 +112,14 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         );
         let if_none_match = req.headers().get(header::IF_NONE_MATCH).cloned();
         let if_modified_since = req.headers().get(header::IF_MODIFIED_SINCE).cloned();
-        let path: Box<str> = req.uri().path().into();
+        let caching_if_ok = policy::of_request(safe, req.uri().path(), with_credentials);
 
         let mut resp = match self.inner.call(req).await {
             Ok(resp) => resp.into_response(),
             Err(err) => super::error::framework_error_response(err).await,
         };
         let status = resp.status();
-        let caching = policy::caching(safe, &path, with_credentials, status.as_u16());
+        let caching = caching_if_ok.for_status(status.as_u16());
         if status != StatusCode::OK {
             finish_headers(resp.headers_mut(), caching);
             return Ok(resp);
@@ -135,18 +145,19 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             },
             _ => (coding, None),
         };
-        let mut tag = revalidates.then(|| match &prepared {
-            Some(p) => p.etag(coding).to_owned(),
-            None => etag::coded(&etag::of(&bytes), coding),
+        let mut tag: Option<Bytes> = revalidates.then(|| match &prepared {
+            Some(p) => p.etag_bytes(coding).clone(),
+            None => etag::coded(&etag::of(&bytes), coding).into(),
         });
         if let Some(tag) = &tag {
+            let text = std::str::from_utf8(tag).unwrap_or_default();
             // If-None-Match wins; If-Modified-Since counts only without it (RFC 9110 §13.2.2).
             let hit = match &if_none_match {
-                Some(v) => v.to_str().is_ok_and(|v| etag::none_match_hits(v, tag)),
+                Some(v) => v.to_str().is_ok_and(|v| etag::none_match_hits(v, text)),
                 None => not_modified_since(resp.headers(), if_modified_since.as_ref()),
             };
             if hit {
-                return Ok(not_modified(&resp, tag, caching));
+                return Ok(not_modified(&resp, tag.clone(), caching));
             }
         }
         let body = match (coding, stored) {
@@ -169,14 +180,13 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             None => {
                 // Coding did not pay after all: the identity representation, its own tag.
                 if coding.is_some() {
-                    tag = tag.map(|_| etag::of(&bytes));
+                    tag = tag.map(|_| etag::of(&bytes).into());
                 }
                 resp.set_body(bytes);
             }
         }
         if let Some(tag) = tag {
-            let value = HeaderValue::from_str(&tag).expect("a base64url tag is a header value");
-            resp.headers_mut().insert(header::ETAG, value);
+            resp.headers_mut().insert(header::ETAG, tag_value(tag));
         }
         finish_headers(resp.headers_mut(), caching);
         Ok(resp)
@@ -207,12 +217,13 @@ pub fn http_date(at: chrono::DateTime<chrono::Utc>) -> HeaderValue {
 }
 
 /// The 304 for `resp`: its tag, and the headers a 304 must repeat (RFC 9110 §15.4.5).
-fn not_modified(resp: &Response, tag: &str, caching: Caching) -> Response {
-    let value = HeaderValue::from_str(tag).expect("a base64url tag is a header value");
+fn not_modified(resp: &Response, tag: Bytes, caching: Caching) -> Response {
     let mut out = Response::builder()
         .status(StatusCode::NOT_MODIFIED)
-        .header(header::ETAG, value)
         .finish();
+    let mut headers = HeaderMap::with_capacity(ANSWER_HEADERS);
+    headers.insert(header::ETAG, tag_value(tag));
+    *out.headers_mut() = headers;
     for name in [
         header::CONTENT_LOCATION,
         header::EXPIRES,

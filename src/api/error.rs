@@ -2,6 +2,7 @@
 //! status, and the framework's own errors (parse failures, unknown routes, oversized bodies)
 //! mapped to the same shape by `framework_error_response`.
 
+use futures_util::future::BoxFuture;
 use poem::{
     Response,
     error::{MethodNotAllowedError, NotFoundError, ParseJsonError, ReadBodyError},
@@ -191,62 +192,66 @@ fn over_maximum(reason: &str) -> Option<&str> {
 
 /// Turns any error that reached the top of the stack into the JSON error shape. Errors that
 /// already carry our JSON body (an `ApiError`) pass through unchanged.
-pub async fn framework_error_response(err: poem::Error) -> Response {
-    let status = err.status();
-    let body = if let Some(e) = err.downcast_ref::<ParseParamError>() {
-        ErrorBody::new(ErrorCode::InvalidInput, e.to_string()).with_field(Some(e.name))
-    } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
-        // poem-openapi names path variables `param0`, `param1`... internally; say "path".
-        ErrorBody::new(
-            ErrorCode::InvalidInput,
-            format!("invalid path parameter: {}", e.reason),
-        )
-        .with_field(Some("path"))
-    } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
-        match over_maximum(&e.reason) {
-            Some(field) => ErrorBody::new(
+pub fn framework_error_response(err: poem::Error) -> BoxFuture<'static, Response> {
+    // Boxed: this is the cold path of every middleware, and inline its state would make
+    // the future of every request larger (and moved on every call).
+    Box::pin(async move {
+        let status = err.status();
+        let body = if let Some(e) = err.downcast_ref::<ParseParamError>() {
+            ErrorBody::new(ErrorCode::InvalidInput, e.to_string()).with_field(Some(e.name))
+        } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
+            // poem-openapi names path variables `param0`, `param1`... internally; say "path".
+            ErrorBody::new(
                 ErrorCode::InvalidInput,
-                format!("{field} is {WITHIN_MAX_REFUSAL}"),
+                format!("invalid path parameter: {}", e.reason),
             )
-            .with_field(Some(field)),
-            None => ErrorBody::new(
-                ErrorCode::InvalidBody,
-                format!("invalid request body: {}", e.reason),
-            ),
-        }
-    } else if let Some(e) = err.downcast_ref::<ParseJsonError>() {
-        ErrorBody::new(ErrorCode::InvalidBody, format!("invalid JSON: {e}"))
-    } else if let Some(e) = err.downcast_ref::<ContentTypeError>() {
-        ErrorBody::new(ErrorCode::UnsupportedMediaType, e.to_string())
-    } else if err.is::<AuthorizationError>() {
-        ErrorBody::new(ErrorCode::Unauthorized, "missing or invalid credentials")
-    } else if err.is::<NotFoundError>() {
-        ErrorBody::new(ErrorCode::NotFound, "no such route")
-    } else if err.is::<MethodNotAllowedError>() {
-        ErrorBody::new(
-            ErrorCode::MethodNotAllowed,
-            "method not allowed on this route",
-        )
-    } else if let Some(ReadBodyError::PayloadTooLarge) = err.downcast_ref::<ReadBodyError>() {
-        ErrorBody::new(ErrorCode::PayloadTooLarge, "request body too large")
-    } else {
-        let resp = err.into_response();
-        let is_json = resp
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if is_json {
-            return resp;
-        }
-        let status = resp.status();
-        let text = resp.into_body().into_string().await.unwrap_or_default();
-        let message = if text.trim().is_empty() {
-            status.canonical_reason().unwrap_or("error").to_lowercase()
+            .with_field(Some("path"))
+        } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+            match over_maximum(&e.reason) {
+                Some(field) => ErrorBody::new(
+                    ErrorCode::InvalidInput,
+                    format!("{field} is {WITHIN_MAX_REFUSAL}"),
+                )
+                .with_field(Some(field)),
+                None => ErrorBody::new(
+                    ErrorCode::InvalidBody,
+                    format!("invalid request body: {}", e.reason),
+                ),
+            }
+        } else if let Some(e) = err.downcast_ref::<ParseJsonError>() {
+            ErrorBody::new(ErrorCode::InvalidBody, format!("invalid JSON: {e}"))
+        } else if let Some(e) = err.downcast_ref::<ContentTypeError>() {
+            ErrorBody::new(ErrorCode::UnsupportedMediaType, e.to_string())
+        } else if err.is::<AuthorizationError>() {
+            ErrorBody::new(ErrorCode::Unauthorized, "missing or invalid credentials")
+        } else if err.is::<NotFoundError>() {
+            ErrorBody::new(ErrorCode::NotFound, "no such route")
+        } else if err.is::<MethodNotAllowedError>() {
+            ErrorBody::new(
+                ErrorCode::MethodNotAllowed,
+                "method not allowed on this route",
+            )
+        } else if let Some(ReadBodyError::PayloadTooLarge) = err.downcast_ref::<ReadBodyError>() {
+            ErrorBody::new(ErrorCode::PayloadTooLarge, "request body too large")
         } else {
-            text
+            let resp = err.into_response();
+            let is_json = resp
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/json"));
+            if is_json {
+                return resp;
+            }
+            let status = resp.status();
+            let text = resp.into_body().into_string().await.unwrap_or_default();
+            let message = if text.trim().is_empty() {
+                status.canonical_reason().unwrap_or("error").to_lowercase()
+            } else {
+                text
+            };
+            return json_response(status, ErrorBody::new(code_for_status(status), message));
         };
-        return json_response(status, ErrorBody::new(code_for_status(status), message));
-    };
-    json_response(status, body)
+        json_response(status, body)
+    })
 }

@@ -18,7 +18,7 @@ pub struct RequestId(pub String);
 
 /// A request id unique across instances without a random draw per request: a random
 /// per-process prefix and a counter.
-fn next_request_id() -> String {
+fn next_request_id() -> HeaderValue {
     use std::sync::{
         OnceLock,
         atomic::{AtomicU64, Ordering},
@@ -26,10 +26,23 @@ fn next_request_id() -> String {
     static PREFIX: OnceLock<u64> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let prefix = *PREFIX.get_or_init(rand::random::<u64>);
-    format!(
-        "{prefix:016x}{:016x}",
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    // Hex digits written in place: this runs on every request.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = [0u8; 32];
+    for (i, byte) in id.iter_mut().enumerate() {
+        let word = if i < 16 { prefix } else { count };
+        *byte = HEX[((word >> (60 - 4 * (i % 16))) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&id).expect("hex digits are a header value")
+}
+
+/// The client's `X-Request-Id` when it is sane: short, printable ASCII.
+fn client_request_id(req: &Request) -> Option<HeaderValue> {
+    req.headers()
+        .get(REQUEST_ID)
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.as_bytes().iter().all(u8::is_ascii_graphic))
+        .cloned()
 }
 
 /// Gives every request an id (the client's `X-Request-Id` when it is sane), logs the request
@@ -49,18 +62,14 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> Result<Self::Output> {
-        let id = req
-            .headers()
-            .get(REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
-            .map(str::to_owned)
-            .unwrap_or_else(next_request_id);
+        let id = client_request_id(&req).unwrap_or_else(next_request_id);
+        // Printable ASCII either way.
+        let id_text = id.to_str().unwrap_or_default();
         // Only changes are audited; reads, the hot path, skip the allocation.
         if !matches!(*req.method(), Method::GET | Method::HEAD) {
-            req.extensions_mut().insert(RequestId(id.clone()));
+            req.extensions_mut().insert(RequestId(id_text.to_owned()));
         }
-        let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+        let span = tracing::info_span!("request", request_id = %id_text, method = %req.method(), path = %req.uri().path());
         async move {
             let started = Instant::now();
             let result = self.0.call(req).await;
@@ -75,9 +84,7 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
             } else {
                 tracing::info!(status, elapsed_ms, "request");
             }
-            if let Ok(value) = HeaderValue::from_str(&id) {
-                resp.headers_mut().insert(REQUEST_ID, value);
-            }
+            resp.headers_mut().insert(REQUEST_ID, id);
             Ok(resp)
         }
         .instrument(span)
@@ -168,5 +175,28 @@ impl<E: Endpoint> Endpoint for TimeoutEndpoint<E> {
                 Ok(resp)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_request_ids_are_32_hex_digits_sharing_a_prefix_and_never_repeating() {
+        let a = next_request_id();
+        let b = next_request_id();
+        let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+        for id in [a, b] {
+            assert_eq!(id.len(), 32);
+            assert!(
+                id.bytes()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            );
+        }
+        assert_eq!(a[..16], b[..16]);
+        assert_ne!(a, b);
+        let count = |id: &str| u64::from_str_radix(&id[16..], 16).unwrap();
+        assert!(count(b) > count(a));
     }
 }

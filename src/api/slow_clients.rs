@@ -66,6 +66,9 @@ pub struct HeaderDeadline<Io> {
     limit: Duration,
     phase: Phase,
     deadline: Pin<Box<Sleep>>,
+    /// Whether `deadline` runs for the current head. It is set only when a head spans more
+    /// than one read: most heads arrive whole in one read, and then no timer is touched.
+    armed: bool,
 }
 
 impl<Io> HeaderDeadline<Io> {
@@ -75,6 +78,7 @@ impl<Io> HeaderDeadline<Io> {
             limit,
             phase: Phase::Idle,
             deadline: Box::pin(tokio::time::sleep(limit)),
+            armed: false,
         }
     }
 
@@ -83,7 +87,7 @@ impl<Io> HeaderDeadline<Io> {
             match self.phase {
                 Phase::Rest => return,
                 Phase::Idle => {
-                    self.deadline.as_mut().reset(Instant::now() + self.limit);
+                    self.armed = false;
                     self.phase = Phase::Head { newlines: 0 };
                 }
                 Phase::Head { .. } => {}
@@ -115,6 +119,12 @@ impl<Io: AsyncRead + Unpin> AsyncRead for HeaderDeadline<Io> {
         let read = Pin::new(&mut this.io).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = read {
             this.observe(&buf.filled()[before..]);
+        }
+        if matches!(this.phase, Phase::Head { .. }) && !this.armed {
+            // The head began in this read and did not end in it: the deadline runs from now,
+            // the moment its first bytes arrived.
+            this.deadline.as_mut().reset(Instant::now() + this.limit);
+            this.armed = true;
         }
         if matches!(this.phase, Phase::Head { .. }) && this.deadline.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Err(io::Error::new(

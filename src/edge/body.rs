@@ -16,8 +16,9 @@ pub const MIN_COMPRESS_BYTES: usize = 1024;
 
 pub struct PreparedBody {
     bytes: Bytes,
-    /// The tag of each representation: identity, then one per `Coding`.
-    etags: [String; 4],
+    /// The tag of each representation, one per `Coding`, then identity; as bytes, so a
+    /// response can carry one without copying it.
+    etags: [Bytes; 4],
     /// One slot per `Coding`; `None` inside when that coding is not worth sending.
     encoded: [OnceLock<Option<Bytes>>; 3],
 }
@@ -26,10 +27,10 @@ impl PreparedBody {
     pub fn new(bytes: Bytes) -> Self {
         let tag = etag::of(&bytes);
         let etags = [
-            etag::coded(&tag, Some(Coding::ALL[0])),
-            etag::coded(&tag, Some(Coding::ALL[1])),
-            etag::coded(&tag, Some(Coding::ALL[2])),
-            tag,
+            etag::coded(&tag, Some(Coding::ALL[0])).into(),
+            etag::coded(&tag, Some(Coding::ALL[1])).into(),
+            etag::coded(&tag, Some(Coding::ALL[2])).into(),
+            tag.into(),
         ];
         Self {
             etags,
@@ -44,6 +45,11 @@ impl PreparedBody {
 
     /// The tag of the body sent in `coding` (`None`: identity).
     pub fn etag(&self, coding: Option<Coding>) -> &str {
+        std::str::from_utf8(self.etag_bytes(coding)).expect("a tag is ASCII")
+    }
+
+    /// The same tag as shared bytes (cloning them copies nothing).
+    pub fn etag_bytes(&self, coding: Option<Coding>) -> &Bytes {
         &self.etags[coding.map_or(3, Coding::index)]
     }
 

@@ -65,12 +65,29 @@ fn personal(path: &str) -> bool {
 /// The caching of the answer with `status` to a `safe` (GET or HEAD) or unsafe request for
 /// `path`, made with or without credentials.
 pub fn caching(safe: bool, path: &str, with_credentials: bool, status: u16) -> Caching {
-    if !safe || !(200..300).contains(&status) && status != 304 || never_stored(path) {
+    of_request(safe, path, with_credentials).for_status(status)
+}
+
+/// The caching a successful answer to this request may have (known before it is served,
+/// so the edge need not keep the path).
+pub fn of_request(safe: bool, path: &str, with_credentials: bool) -> Caching {
+    if !safe || never_stored(path) {
         Caching::NoStore
     } else if personal(path) || with_credentials {
         Caching::Private
     } else {
         Caching::Public
+    }
+}
+
+impl Caching {
+    /// Narrowed by the answer's status: only successes and 304s are kept.
+    pub fn for_status(self, status: u16) -> Self {
+        if (200..300).contains(&status) || status == 304 {
+            self
+        } else {
+            Self::NoStore
+        }
     }
 }
 
