@@ -747,11 +747,10 @@ async fn the_resend_of_a_crashed_workers_claim_does_not_spend_the_daily_cap_agai
     let one = spawn_app_with(settings.clone(), dir).await;
     let token = fcm_token();
     let d = register_anonymous(&one, json!({"provider": "harmony", "token": token})).await;
-    let key = qshare::push::devices::daily_cap_key(d["id"].as_i64().unwrap(), Utc::now());
+    let device_id = d["id"].as_i64().unwrap();
     let spent = |app: &TestApp| {
         let cache = app.cache().clone();
-        let key = key.clone();
-        async move { cache.counter(&key).await.unwrap().map_or(0, |c| c.value) }
+        async move { qshare::push::devices::daily_cap_spent(&cache, device_id, Utc::now()).await }
     };
     // The worker spends today's first push, sends, and dies before it records the send.
     fake.set_latency(Duration::from_millis(1500));
