@@ -908,3 +908,27 @@ async fn a_provider_that_answers_too_slowly_is_retried_with_backoff_not_failed()
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_device_whose_owner_set_no_preferences_gets_the_campaign_as_the_owners() {
+    let (app, fake) = app_with_fake().await;
+    let user = app.user_token("no_prefs_user").await;
+    let owned = fcm_token();
+    let mine = register_mine(&app, &user, json!({"provider": "fcm", "token": owned})).await;
+    let anon = fcm_token();
+    let theirs = register_anonymous(&app, json!({"provider": "fcm", "token": anon})).await;
+    let (id, c) = push_campaign(&app).await;
+    assert_eq!(device_channel(&c, "fcm").unwrap()["sent"], 2, "{c:#}");
+    assert_eq!(fake.delivered(&owned), 1);
+    assert_eq!(fake.delivered(&anon), 1);
+    let rows = deliveries(&app, id).await;
+    let row = |d: &Value| {
+        let recipient = d["id"].as_i64().unwrap().to_string();
+        rows.iter()
+            .find(|r| r.channel == Channel::Fcm && r.recipient == recipient)
+            .unwrap_or_else(|| panic!("no delivery for {d}: {rows:?}"))
+            .clone()
+    };
+    assert!(row(&mine).user_id.is_some(), "the owner is frozen with it");
+    assert_eq!(row(&theirs).user_id, None);
+}
