@@ -27,11 +27,34 @@ impl LocalCounters {
 
     /// Counts on the local stand-in after the shared counter failed with `err`.
     pub fn incr_after(&self, err: &CacheError, key: &str, by: i64, ttl: Duration) -> Counter {
+        self.note_down(err);
+        self.counters.incr(key, by, ttl)
+    }
+
+    /// `Cache::spend_once` on the local stand-in after the shared cache failed with `err`.
+    pub fn spend_once_after(
+        &self,
+        err: &CacheError,
+        key: &str,
+        field: &str,
+        member: &str,
+        cap: u32,
+        ttl: Duration,
+    ) -> bool {
+        self.note_down(err);
+        self.counters.spend_once(key, field, member, cap, ttl)
+    }
+
+    /// `Cache::unspend` on the local stand-in.
+    pub fn unspend(&self, key: &str, field: &str, member: &str) -> bool {
+        self.counters.unspend(key, field, member)
+    }
+
+    fn note_down(&self, err: &CacheError) {
         if !self.down.swap(true, Ordering::AcqRel) {
             self.outages.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(%err, "shared cache unavailable: rate limits count per instance until it is back");
         }
-        self.counters.incr(key, by, ttl)
     }
 
     /// The shared counter answered: ends an outage if one was going on.

@@ -8,7 +8,7 @@
 //! `count_once` stay atomic; moka only stores, weighs, expires and evicts.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex, MutexGuard},
     time::{Duration, Instant},
 };
@@ -30,6 +30,9 @@ enum Value {
     Set(HashSet<String>),
     /// Members sorted by score, highest first.
     Ranking(Vec<String>),
+    /// Small bounded sets by field (`spend_once`), each stored as its members joined by
+    /// commas, as in Redis: a few dozen bytes per field rather than an entry per set.
+    Slots(HashMap<Box<str>, Box<str>>),
 }
 
 impl Value {
@@ -39,6 +42,7 @@ impl Value {
             Self::Counter(_) => 8,
             Self::Set(m) => m.iter().map(|s| s.len() + 32).sum(),
             Self::Ranking(m) => m.iter().map(|s| s.len() + 24).sum(),
+            Self::Slots(m) => m.iter().map(|(f, v)| f.len() + v.len() + 48).sum(),
         }
     }
 }
@@ -184,7 +188,7 @@ impl MemoryCache {
                         .unwrap_or(0)
                         + by
                 }
-                Value::Set(_) | Value::Ranking(_) => by,
+                Value::Set(_) | Value::Ranking(_) | Value::Slots(_) => by,
             };
             *value = Value::Counter(n);
             return Counter {
@@ -317,6 +321,99 @@ impl MemoryCache {
         }
     }
 
+    /// In the bounded set at `field` of `key`: true when `member` is in it, or was added
+    /// because it held fewer than `cap` members; false when it is full without `member`.
+    /// A new `key` lives for `ttl`.
+    pub fn spend_once(
+        &self,
+        key: &str,
+        field: &str,
+        member: &str,
+        cap: u32,
+        ttl: Duration,
+    ) -> bool {
+        let key = self.key(key);
+        let _ops = self.lock();
+        let now = Instant::now();
+        let Some(entry) = self.live(&key, now) else {
+            let slots = HashMap::from([(field.into(), member.into())]);
+            self.put(key, Value::Slots(slots), now + ttl);
+            return true;
+        };
+        let mut value = entry.value();
+        let Value::Slots(slots) = &mut *value else {
+            drop(value);
+            let slots = HashMap::from([(field.into(), member.into())]);
+            self.put(key, Value::Slots(slots), now + ttl);
+            return true;
+        };
+        let members = slots.get(field).map_or("", |m| &**m);
+        if members.split(',').any(|m| m == member) {
+            return true;
+        }
+        let taken = if members.is_empty() {
+            0
+        } else {
+            members.split(',').count()
+        };
+        if taken >= cap as usize {
+            return false;
+        }
+        let joined = if members.is_empty() {
+            member.into()
+        } else {
+            format!("{members},{member}").into_boxed_str()
+        };
+        let grew = !slots.contains_key(field);
+        slots.insert(field.into(), joined);
+        // The weight moka bounds is taken when an entry is stored: store the map again as
+        // it doubles, so a growing map counts against the capacity like many entries would.
+        let fields = slots.len();
+        if grew && fields >= 64 && fields.is_power_of_two() {
+            let value = std::mem::replace(&mut *value, Value::Counter(0));
+            self.put(key, value, entry.expires_at);
+        }
+        true
+    }
+
+    /// Takes `member` out of the bounded set at `field` of `key`; true when it was there.
+    pub fn unspend(&self, key: &str, field: &str, member: &str) -> bool {
+        let key = self.key(key);
+        let _ops = self.lock();
+        let Some(entry) = self.live(&key, Instant::now()) else {
+            return false;
+        };
+        let mut value = entry.value();
+        let Value::Slots(slots) = &mut *value else {
+            return false;
+        };
+        let Some(members) = slots.get(field) else {
+            return false;
+        };
+        let rest: Vec<&str> = members.split(',').filter(|m| *m != member).collect();
+        if rest.len() == members.split(',').count() {
+            return false;
+        }
+        if rest.is_empty() {
+            slots.remove(field);
+        } else {
+            let joined = rest.join(",").into_boxed_str();
+            slots.insert(field.into(), joined);
+        }
+        true
+    }
+
+    /// How many members the bounded set at `field` of `key` holds.
+    pub fn spent(&self, key: &str, field: &str) -> u32 {
+        let key = self.key(key);
+        let _ops = self.lock();
+        self.live(&key, Instant::now())
+            .map_or(0, |e| match &*e.value() {
+                Value::Slots(slots) => slots.get(field).map_or(0, |m| m.split(',').count() as u32),
+                _ => 0,
+            })
+    }
+
     /// Removes and returns up to `max` members of a set.
     pub fn take_members(&self, set: &str, max: usize) -> Vec<String> {
         let set = self.key(set);
@@ -385,6 +482,44 @@ mod tests {
         assert!(count <= 110, "{count} entries held");
         // The newest entries are the ones kept (LRU admits every new entry).
         assert_eq!(cache.counter("rl:login:ip:19999").map(|c| c.value), Some(1));
+    }
+
+    #[test]
+    fn a_bounded_set_admits_each_member_once_up_to_its_cap() {
+        let cache = MemoryCache::new("t:", 1 << 20);
+        let day = Duration::from_secs(60);
+        assert!(cache.spend_once("cap", "7", "c1", 2, day));
+        assert!(
+            cache.spend_once("cap", "7", "c1", 2, day),
+            "already in: no second slot"
+        );
+        assert_eq!(cache.spent("cap", "7"), 1);
+        assert!(cache.spend_once("cap", "7", "c2", 2, day));
+        assert!(!cache.spend_once("cap", "7", "c3", 2, day), "full");
+        assert!(
+            cache.spend_once("cap", "8", "c3", 2, day),
+            "another field has its own"
+        );
+        assert!(cache.unspend("cap", "7", "c1"));
+        assert!(!cache.unspend("cap", "7", "c1"), "already out");
+        assert_eq!(cache.spent("cap", "7"), 1);
+        assert!(
+            cache.spend_once("cap", "7", "c3", 2, day),
+            "a slot came free"
+        );
+        assert!(cache.unspend("cap", "8", "c3"));
+        assert_eq!(cache.spent("cap", "8"), 0);
+    }
+
+    #[test]
+    fn a_growing_bounded_set_map_keeps_its_fields_when_stored_again() {
+        let cache = MemoryCache::new("t:", 1 << 24);
+        for field in 0..1000 {
+            assert!(cache.spend_once("cap", &field.to_string(), "c1", 1, Duration::from_secs(60)));
+        }
+        for field in 0..1000 {
+            assert_eq!(cache.spent("cap", &field.to_string()), 1, "field {field}");
+        }
     }
 
     #[test]

@@ -199,6 +199,54 @@ impl Cache {
         }
     }
 
+    /// A slot of a small quota, taken at most once per `member`: in the bounded set at
+    /// `field` of `key` (a hash, so a day's quotas of many fields are one key), true when
+    /// `member` holds a slot already or took one of the `cap`; false when all are taken.
+    /// A new `key` lives for `ttl`. `member` must not contain a comma. Never fails: while
+    /// the shared cache is unavailable it counts per instance (a cap must not fail open).
+    pub async fn spend_once_or_local(
+        &self,
+        key: &str,
+        field: &str,
+        member: &str,
+        cap: u32,
+        ttl: Duration,
+    ) -> bool {
+        debug_assert!(!member.contains(','));
+        let spent = match &self.backend {
+            Backend::Memory(c) => Ok(c.spend_once(key, field, member, cap, ttl)),
+            Backend::Redis(c) => c.spend_once(key, field, member, cap, ttl).await,
+        };
+        match spent {
+            Ok(spent) => {
+                self.local_counters.shared_ok();
+                spent
+            }
+            Err(err) => self
+                .local_counters
+                .spend_once_after(&err, key, field, member, cap, ttl),
+        }
+    }
+
+    /// Gives back `member`'s slot taken with `spend_once_or_local` (here or, during an
+    /// outage, on the local stand-in); true when it held one.
+    pub async fn unspend_or_local(&self, key: &str, field: &str, member: &str) -> bool {
+        let local = self.local_counters.unspend(key, field, member);
+        let shared = match &self.backend {
+            Backend::Memory(c) => c.unspend(key, field, member),
+            Backend::Redis(c) => c.unspend(key, field, member).await.unwrap_or(false),
+        };
+        local || shared
+    }
+
+    /// How many slots of the quota at `field` of `key` are taken.
+    pub async fn spent(&self, key: &str, field: &str) -> Result<u32, CacheError> {
+        match &self.backend {
+            Backend::Memory(c) => Ok(c.spent(key, field)),
+            Backend::Redis(c) => c.spent(key, field).await,
+        }
+    }
+
     /// Outages of the shared cache that `incr_or_local` has bridged since start.
     pub fn counter_outages(&self) -> u64 {
         self.local_counters.outages()

@@ -48,6 +48,39 @@ if v > c then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return v end
 return c
 ";
 
+/// In hash KEYS[1], the field ARGV[1] holds a bounded set of members joined by commas:
+/// 1 when ARGV[2] is in it or was added (fewer than ARGV[3] members), else 0. A new hash
+/// lives ARGV[4] ms.
+const SPEND_ONCE_SCRIPT: &str = r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+local n = 0
+if v then
+  for m in string.gmatch(v, '[^,]+') do
+    if m == ARGV[2] then return 1 end
+    n = n + 1
+  end
+end
+if n >= tonumber(ARGV[3]) then return 0 end
+if v then v = v .. ',' .. ARGV[2] else v = ARGV[2] end
+redis.call('HSET', KEYS[1], ARGV[1], v)
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+return 1
+";
+
+/// Takes ARGV[2] out of the bounded set at field ARGV[1] of hash KEYS[1]; 1 when it was in.
+const UNSPEND_SCRIPT: &str = r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local rest, found = {}, 0
+for m in string.gmatch(v, '[^,]+') do
+  if m == ARGV[2] then found = 1 else rest[#rest + 1] = m end
+end
+if found == 0 then return 0 end
+if #rest == 0 then redis.call('HDEL', KEYS[1], ARGV[1])
+else redis.call('HSET', KEYS[1], ARGV[1], table.concat(rest, ',')) end
+return 1
+";
+
 /// Compare-and-delete: release a lock only if we still hold it.
 const UNLOCK_SCRIPT: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -70,6 +103,8 @@ pub struct RedisCache {
     unlock_script: Arc<Script>,
     count_once_script: Arc<Script>,
     raise_script: Arc<Script>,
+    spend_once_script: Arc<Script>,
+    unspend_script: Arc<Script>,
     errors: Arc<AtomicU64>,
 }
 
@@ -98,6 +133,8 @@ impl RedisCache {
             unlock_script: Arc::new(Script::new(UNLOCK_SCRIPT)),
             count_once_script: Arc::new(Script::new(COUNT_ONCE_SCRIPT)),
             raise_script: Arc::new(Script::new(RAISE_SCRIPT)),
+            spend_once_script: Arc::new(Script::new(SPEND_ONCE_SCRIPT)),
+            unspend_script: Arc::new(Script::new(UNSPEND_SCRIPT)),
             errors: Arc::default(),
         })
     }
@@ -341,6 +378,58 @@ impl RedisCache {
                 .invoke_async(&mut c)
                 .await?;
             Ok(counted == 1)
+        })
+        .await
+    }
+
+    pub async fn spend_once(
+        &self,
+        key: &str,
+        field: &str,
+        member: &str,
+        cap: u32,
+        ttl: Duration,
+    ) -> Result<bool, CacheError> {
+        let key = self.key(key);
+        let millis = ttl.as_millis().max(1) as u64;
+        let (field, member) = (field.to_string(), member.to_string());
+        let script = self.spend_once_script.clone();
+        self.run(|mut c| async move {
+            let spent: i64 = script
+                .key(key)
+                .arg(field)
+                .arg(member)
+                .arg(cap)
+                .arg(millis)
+                .invoke_async(&mut c)
+                .await?;
+            Ok(spent == 1)
+        })
+        .await
+    }
+
+    pub async fn unspend(&self, key: &str, field: &str, member: &str) -> Result<bool, CacheError> {
+        let key = self.key(key);
+        let (field, member) = (field.to_string(), member.to_string());
+        let script = self.unspend_script.clone();
+        self.run(|mut c| async move {
+            let removed: i64 = script
+                .key(key)
+                .arg(field)
+                .arg(member)
+                .invoke_async(&mut c)
+                .await?;
+            Ok(removed == 1)
+        })
+        .await
+    }
+
+    pub async fn spent(&self, key: &str, field: &str) -> Result<u32, CacheError> {
+        let key = self.key(key);
+        let field = field.to_string();
+        self.run(|mut c| async move {
+            let v: Option<String> = c.hget(key, field).await?;
+            Ok(v.map_or(0, |v| v.split(',').filter(|m| !m.is_empty()).count() as u32))
         })
         .await
     }

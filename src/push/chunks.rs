@@ -147,19 +147,20 @@ pub fn rows_of(chunk: &push_chunk::Model, status: DeliveryStatus) -> sea_orm::Co
         .add(D::Status.eq(status))
 }
 
-/// Sets when the chunk is due next: its earliest pending delivery, or never.
+/// Sets when the chunk is due next: its earliest pending delivery, or never. One statement
+/// (the minimum as a subquery), not a read and a write.
 pub async fn reschedule(db: &impl ConnectionTrait, chunk: &push_chunk::Model) -> AppResult<()> {
     use push_delivery::Column as D;
-    let next: Option<DateTime<Utc>> = push_delivery::Entity::find()
+    let next = push_delivery::Entity::find()
         .select_only()
         .column_as(D::NextAttemptAt.min(), "next")
         .filter(rows_of(chunk, DeliveryStatus::Pending))
-        .into_tuple::<Option<DateTime<Utc>>>()
-        .one(db)
-        .await?
-        .flatten();
+        .into_query();
     push_chunk::Entity::update_many()
-        .col_expr(K::NextAttemptAt, Expr::value(next))
+        .col_expr(
+            K::NextAttemptAt,
+            Expr::SubQuery(None, Box::new(next.into())),
+        )
         .filter(K::Id.eq(chunk.id))
         .exec(db)
         .await?;

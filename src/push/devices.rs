@@ -218,36 +218,50 @@ async fn send_one(
     settle(state, channel, d, device, outcome).await
 }
 
-/// The cache key counting `device`'s marketing pushes on the day of `at` (Beijing time).
-pub fn daily_cap_key(device_id: i64, at: chrono::DateTime<Utc>) -> String {
+/// The cache key (a hash by device) of the marketing pushes spent on the day of `at`
+/// (Beijing time): one key per day for every device, not one per device.
+fn daily_cap_key(at: chrono::DateTime<Utc>) -> String {
     format!(
-        "push:cap:{device_id}:{}",
+        "push:cap:{}",
         at.with_timezone(&chrono_tz::Asia::Shanghai)
             .format("%Y%m%d")
     )
 }
 
+/// How many of `device_id`'s marketing pushes the day of `at` has spent.
+pub async fn daily_cap_spent(
+    cache: &crate::cache::Cache,
+    device_id: i64,
+    at: chrono::DateTime<Utc>,
+) -> u32 {
+    cache
+        .spent(&daily_cap_key(at), &device_id.to_string())
+        .await
+        .unwrap_or(0)
+}
+
 /// The per-device daily cap of marketing pushes (`push.devices.marketing_daily_cap`),
-/// spent at most once per (device, campaign): a marker beside the day's counter says this
-/// campaign already counted, so the resend of a crashed worker's claim (whose first send may
-/// well have arrived) does not spend the cap again.
+/// spent at most once per (device, campaign): the day's slots of a device name the
+/// campaigns that took them, so the resend of a crashed worker's claim (whose first send
+/// may well have arrived) finds its slot taken already and does not spend another.
 struct DailyCap<'a> {
     state: &'a AppState,
     cap: u32,
-    counter: String,
-    marker: String,
+    day: String,
+    device: String,
+    campaign: String,
 }
 
 impl<'a> DailyCap<'a> {
     const TTL: std::time::Duration = std::time::Duration::from_secs(2 * 86_400);
 
     fn new(state: &'a AppState, device_id: i64, campaign_id: i64) -> Self {
-        let counter = daily_cap_key(device_id, Utc::now());
         Self {
             state,
             cap: state.settings.push.devices.marketing_daily_cap,
-            marker: format!("{counter}:c{campaign_id}"),
-            counter,
+            day: daily_cap_key(Utc::now()),
+            device: device_id.to_string(),
+            campaign: campaign_id.to_string(),
         }
     }
 
@@ -257,21 +271,10 @@ impl<'a> DailyCap<'a> {
         if self.cap == 0 {
             return true;
         }
-        let cache = &self.state.cache;
-        // Without the cache the marker cannot be checked: count (a cap must not fail open).
-        let first = cache
-            .set_if_absent(&self.marker, "1", Self::TTL)
+        self.state
+            .cache
+            .spend_once_or_local(&self.day, &self.device, &self.campaign, self.cap, Self::TTL)
             .await
-            .unwrap_or(true);
-        if !first {
-            return true;
-        }
-        let counted = cache.incr_or_local(&self.counter, 1, Self::TTL).await;
-        if counted.value > i64::from(self.cap) {
-            self.refund().await;
-            return false;
-        }
-        true
     }
 
     /// Gives the push back: it was not delivered (it will be counted when it is).
@@ -279,10 +282,10 @@ impl<'a> DailyCap<'a> {
         if self.cap == 0 {
             return;
         }
-        let cache = &self.state.cache;
-        if cache.delete(&self.marker).await.unwrap_or(true) {
-            cache.incr_or_local(&self.counter, -1, Self::TTL).await;
-        }
+        self.state
+            .cache
+            .unspend_or_local(&self.day, &self.device, &self.campaign)
+            .await;
     }
 }
 

@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use entity::{
     device, miniprogram_subscription, push_campaign,
     push_delivery::{self, Channel, DeliveryStatus},
+    push_preference,
     user::{self, UserStatus},
     wechat_follower,
 };
@@ -299,6 +300,10 @@ pub async fn prepare(
 /// Valid devices of the enabled providers, one delivery each: an owned device follows its
 /// owner's preferences, an anonymous one its own. A device marked invalid is left out, so a
 /// token reported dead is never sent to again until it registers again.
+///
+/// Most devices have no preferences (anonymous ones that never set any, owners without a
+/// preferences row): the database copies those itself (INSERT ... SELECT, a range of ids at
+/// a time), as for unlinked followers. Only the rest are read, a page at a time, to decide.
 async fn devices(
     db: &DatabaseConnection,
     campaign: &push_campaign::Model,
@@ -308,12 +313,17 @@ async fn devices(
     instance: &str,
     lease: Duration,
 ) -> AppResult<()> {
+    for &provider in providers {
+        rows.summary.devices +=
+            devices_without_preferences(db, campaign, provider, rows, instance, lease).await?;
+    }
     let mut after = 0i64;
     loop {
         let page: Vec<device::Model> = device::Entity::find()
             .filter(device::Column::Id.gt(after))
             .filter(device::Column::InvalidAt.is_null())
             .filter(device::Column::Provider.is_in(providers.iter().copied()))
+            .filter(without_preferences().not())
             .order_by_asc(device::Column::Id)
             .limit(PAGE)
             .all(db)
@@ -340,6 +350,116 @@ async fn devices(
         campaigns::extend_lease(db, campaign.id, instance, time::now() + lease).await?;
         after = last;
     }
+}
+
+/// Devices whose preferences are the defaults (everything, now): anonymous ones that did
+/// not opt out or set quiet hours (`own_preferences`), owned ones whose owner has no
+/// preferences row (`push_preferences::get_many` leaves them out: the defaults).
+fn without_preferences() -> sea_orm::Condition {
+    use device::Column as V;
+    use sea_orm::Condition;
+    let owner_prefs = Query::select()
+        .expr(Expr::val(1))
+        .from(push_preference::Entity)
+        .and_where(sea_orm::ExprTrait::equals(
+            Expr::col((push_preference::Entity, push_preference::Column::UserId)),
+            (device::Entity, V::UserId),
+        ))
+        .to_owned();
+    Condition::any()
+        .add(
+            Condition::all()
+                .add(V::UserId.is_null())
+                .add(V::OptedOut.eq(false))
+                .add(
+                    Condition::any()
+                        .add(V::QuietStartMinute.is_null())
+                        .add(V::QuietEndMinute.is_null()),
+                ),
+        )
+        .add(
+            Condition::all()
+                .add(V::UserId.is_not_null())
+                .add(sea_orm::ExprTrait::not(Expr::exists(owner_prefs))),
+        )
+}
+
+/// The deliveries of `provider`'s devices without preferences, written by the database.
+async fn devices_without_preferences(
+    db: &DatabaseConnection,
+    campaign: &push_campaign::Model,
+    provider: device::Provider,
+    rows: &Rows<'_>,
+    instance: &str,
+    lease: Duration,
+) -> AppResult<u64> {
+    use device::Column as V;
+    use push_delivery::Column as D;
+    const RANGE: i64 = 10_000;
+    let channel = super::devices::channel_of(provider);
+    let top: Option<i64> = device::Entity::find()
+        .select_only()
+        .column_as(V::Id.max(), "top")
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await?
+        .flatten();
+    let mut written = 0;
+    let mut from = 0i64;
+    while from < top.unwrap_or(0) {
+        let to = from + RANGE;
+        let select = Query::select()
+            .expr(Expr::val(campaign.id))
+            .expr(Expr::val(channel.to_value()))
+            .expr(sea_orm::ExprTrait::cast_as(
+                Expr::col((device::Entity, V::Id)),
+                "TEXT",
+            ))
+            .column((device::Entity, V::UserId))
+            .expr(Expr::val(DeliveryStatus::Pending.to_value()))
+            .expr(Expr::val(rows.now))
+            .expr(Expr::val(rows.now))
+            .from(device::Entity)
+            .and_where(V::Id.gt(from))
+            .and_where(V::Id.lte(to))
+            .and_where(V::InvalidAt.is_null())
+            .and_where(V::Provider.eq(provider))
+            .cond_where(without_preferences())
+            .order_by((device::Entity, V::Id), sea_orm::Order::Asc)
+            .to_owned();
+        let mut insert = Query::insert()
+            .into_table(push_delivery::Entity)
+            .columns([
+                D::CampaignId,
+                D::Channel,
+                D::Recipient,
+                D::UserId,
+                D::Status,
+                D::NextAttemptAt,
+                D::CreatedAt,
+            ])
+            .select_from(select)
+            .map_err(|e| AppError::Internal(e.into()))?
+            .on_conflict(
+                OnConflict::columns([D::CampaignId, D::Channel, D::Recipient])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .to_owned();
+        insert.returning_col(D::Id);
+        let txn = db::begin_write(db).await?;
+        let mut ids = Vec::new();
+        for row in txn.query_all(&insert).await? {
+            ids.push(row.try_get::<i64>("", "id")?);
+        }
+        ids.sort_unstable();
+        chunks::add(&txn, campaign.id, channel, &ids, rows.chunk, rows.now).await?;
+        txn.commit().await?;
+        written += ids.len() as u64;
+        campaigns::extend_lease(db, campaign.id, instance, time::now() + lease).await?;
+        from = to;
+    }
+    Ok(written)
 }
 
 async fn app_users(

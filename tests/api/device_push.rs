@@ -747,11 +747,10 @@ async fn the_resend_of_a_crashed_workers_claim_does_not_spend_the_daily_cap_agai
     let one = spawn_app_with(settings.clone(), dir).await;
     let token = fcm_token();
     let d = register_anonymous(&one, json!({"provider": "harmony", "token": token})).await;
-    let key = qshare::push::devices::daily_cap_key(d["id"].as_i64().unwrap(), Utc::now());
+    let device_id = d["id"].as_i64().unwrap();
     let spent = |app: &TestApp| {
         let cache = app.cache().clone();
-        let key = key.clone();
-        async move { cache.counter(&key).await.unwrap().map_or(0, |c| c.value) }
+        async move { qshare::push::devices::daily_cap_spent(&cache, device_id, Utc::now()).await }
     };
     // The worker spends today's first push, sends, and dies before it records the send.
     fake.set_latency(Duration::from_millis(1500));
@@ -908,4 +907,28 @@ async fn a_provider_that_answers_too_slowly_is_retried_with_backoff_not_failed()
             "{name}: {metrics}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_device_whose_owner_set_no_preferences_gets_the_campaign_as_the_owners() {
+    let (app, fake) = app_with_fake().await;
+    let user = app.user_token("no_prefs_user").await;
+    let owned = fcm_token();
+    let mine = register_mine(&app, &user, json!({"provider": "fcm", "token": owned})).await;
+    let anon = fcm_token();
+    let theirs = register_anonymous(&app, json!({"provider": "fcm", "token": anon})).await;
+    let (id, c) = push_campaign(&app).await;
+    assert_eq!(device_channel(&c, "fcm").unwrap()["sent"], 2, "{c:#}");
+    assert_eq!(fake.delivered(&owned), 1);
+    assert_eq!(fake.delivered(&anon), 1);
+    let rows = deliveries(&app, id).await;
+    let row = |d: &Value| {
+        let recipient = d["id"].as_i64().unwrap().to_string();
+        rows.iter()
+            .find(|r| r.channel == Channel::Fcm && r.recipient == recipient)
+            .unwrap_or_else(|| panic!("no delivery for {d}: {rows:?}"))
+            .clone()
+    };
+    assert!(row(&mine).user_id.is_some(), "the owner is frozen with it");
+    assert_eq!(row(&theirs).user_id, None);
 }
