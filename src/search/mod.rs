@@ -9,6 +9,7 @@
 
 pub mod analysis;
 pub mod highlight;
+pub mod postings;
 pub mod sync;
 pub mod tantivy_engine;
 

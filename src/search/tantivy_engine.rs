@@ -38,6 +38,7 @@ use super::{
     Hit, Hits, IndexChanges, Indexed, MatchedField, SearchDoc, SearchEngine, SearchQuery,
     Suggestion, analysis,
     highlight::{self, Matcher},
+    postings,
 };
 use crate::error::AppError;
 
@@ -379,9 +380,15 @@ impl Inner {
             relaxed = true;
         }
         let matcher = terms.matcher();
+        let addresses: Vec<DocAddress> = top.iter().map(|(_, address)| *address).collect();
+        let held = self.fields_held(&searcher, &terms, &addresses)?;
         let hits = top
             .into_iter()
-            .map(|(score, address)| self.hit(&searcher, address, score, &matcher))
+            .enumerate()
+            .map(|(i, (score, address))| {
+                let held = held.each_ref().map(|field| field.as_ref().map(|h| h[i]));
+                self.hit(&searcher, address, score, &matcher, held)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Hits {
             hits,
@@ -390,12 +397,41 @@ impl Inner {
         })
     }
 
+    /// Per field of `HELD_FIELDS`, whether each hit holds a term of the query there (None
+    /// for a field whose prefix stood for too many words: the hit's text tells instead).
+    fn fields_held(
+        &self,
+        searcher: &tantivy::Searcher,
+        terms: &QueryTerms,
+        hits: &[DocAddress],
+    ) -> Result<[Option<Vec<bool>>; 6], AppError> {
+        let f = self.fields;
+        let mut out: [Option<Vec<bool>>; 6] = Default::default();
+        for (slot, field) in out
+            .iter_mut()
+            .zip([f.title, f.summary, f.body, f.tags, f.category, f.source])
+        {
+            *slot = postings::holding(
+                searcher,
+                field,
+                &terms.terms,
+                terms.prefix.as_deref(),
+                hits,
+            )
+            .map_err(internal("match fields"))?;
+        }
+        Ok(out)
+    }
+
+    /// `held`: per field (title, summary, body, tags, category, source), whether the index
+    /// says this hit holds a query term there, when known.
     fn hit(
         &self,
         searcher: &tantivy::Searcher,
         address: DocAddress,
         score: Score,
         matcher: &Matcher,
+        held: [Option<bool>; 6],
     ) -> Result<Hit, AppError> {
         let f = self.fields;
         let doc: TantivyDocument = searcher.doc(address).map_err(internal("read a hit"))?;
@@ -405,38 +441,49 @@ impl Inner {
             .get_first(f.id)
             .and_then(|v| v.as_i64())
             .ok_or_else(|| AppError::Internal(anyhow!("search hit without id")))?;
+        let [title_held, summary_held, body_held, tags_held, category_held, source_held] = held;
+        // Only a text that is shown and holds a match is tokenized for its marks.
+        let ranges = |known: Option<bool>, text: &str| -> Vec<(usize, usize)> {
+            if known == Some(false) {
+                Vec::new()
+            } else {
+                matcher.ranges(text)
+            }
+        };
         let title = text(f.title);
         let summary = text(f.summary);
         let body = text(f.body);
-        let title_ranges = matcher.ranges(title);
-        let summary_ranges = matcher.ranges(summary);
-        let body_ranges = matcher.ranges(body);
+        let title_ranges = ranges(title_held, title);
+        let summary_ranges = ranges(summary_held, summary);
+        let title_matched = title_held.unwrap_or(!title_ranges.is_empty());
+        let summary_matched = summary_held.unwrap_or(!summary_ranges.is_empty());
+        let body_matched = body_held.unwrap_or_else(|| matcher.any_in(body));
         let mut matched = Vec::new();
-        if !title_ranges.is_empty() {
+        if title_matched {
             matched.push(MatchedField::Title);
         }
-        if !summary_ranges.is_empty() {
+        if summary_matched {
             matched.push(MatchedField::Summary);
         }
-        if !body_ranges.is_empty() {
+        if body_matched {
             matched.push(MatchedField::Body);
         }
-        if doc
-            .get_all(f.tags)
-            .filter_map(|v| v.as_str())
-            .any(|t| matcher.any_in(t))
-        {
+        if tags_held.unwrap_or_else(|| {
+            doc.get_all(f.tags)
+                .filter_map(|v| v.as_str())
+                .any(|t| matcher.any_in(t))
+        }) {
             matched.push(MatchedField::Tags);
         }
-        if matcher.any_in(text(f.category)) {
+        if category_held.unwrap_or_else(|| matcher.any_in(text(f.category))) {
             matched.push(MatchedField::Category);
         }
-        if matcher.any_in(text(f.source)) {
+        if source_held.unwrap_or_else(|| matcher.any_in(text(f.source))) {
             matched.push(MatchedField::Source);
         }
         // The summary when it matched (or nothing else did), else the body's best fragment.
-        let snippet_html = if summary_ranges.is_empty() && !body_ranges.is_empty() {
-            highlight::fragment(body, &body_ranges, SNIPPET_CHARS)
+        let snippet_html = if !summary_matched && body_matched {
+            highlight::fragment(body, &matcher.ranges(body), SNIPPET_CHARS)
         } else {
             highlight::fragment(summary, &summary_ranges, SNIPPET_CHARS)
         };
