@@ -10,6 +10,7 @@
 pub mod analysis;
 pub mod highlight;
 pub mod postings;
+pub mod ranking;
 pub mod sync;
 pub mod tantivy_engine;
 

@@ -37,7 +37,11 @@ pub fn holding(
             }
         }
         if let Some(prefix) = prefix {
-            let mut words = inverted.terms().range().ge(prefix.as_bytes()).into_stream()?;
+            let mut words = inverted
+                .terms()
+                .range()
+                .ge(prefix.as_bytes())
+                .into_stream()?;
             while words.advance() && words.key().starts_with(prefix.as_bytes()) {
                 if infos.len() >= terms.len() + PREFIX_TERMS_MAX {
                     return Ok(None);

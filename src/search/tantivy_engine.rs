@@ -19,9 +19,7 @@ use anyhow::{Context, anyhow};
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use tantivy::{
-    DocAddress, DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader,
-    TantivyDocument, Term,
-    collector::{Count, TopDocs},
+    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Score, TantivyDocument, Term,
     directory::MmapDirectory,
     indexer::IndexWriterOptions,
     query::{
@@ -38,7 +36,7 @@ use super::{
     Hit, Hits, IndexChanges, Indexed, MatchedField, SearchDoc, SearchEngine, SearchQuery,
     Suggestion, analysis,
     highlight::{self, Matcher},
-    postings,
+    postings, ranking,
 };
 use crate::error::AppError;
 
@@ -355,18 +353,17 @@ impl Inner {
 
         let opened = self.opened();
         let searcher = opened.reader.searcher();
-        let collector = |offset: usize, limit: usize| {
-            (
-                Count,
-                TopDocs::with_limit(limit)
-                    .and_offset(offset)
-                    .tweak_score(boost_featured_and_recent(crate::time::now().timestamp())),
-            )
+        let collector = ranking::CountAndTop {
+            offset: q.offset,
+            limit: q.limit,
+            boost: ranking::Boost {
+                now: crate::time::now().timestamp(),
+            },
         };
         let copy = |qs: &[Box<dyn Query>]| qs.iter().map(|q| q.box_clone()).collect::<Vec<_>>();
         let strict = all_of(copy(&clauses), copy(&filters));
         let (mut total, mut top) = searcher
-            .search(&strict, &collector(q.offset, q.limit))
+            .search(&strict, &collector)
             .map_err(internal("search"))?;
         let mut relaxed = false;
         if total == 0 && clauses.len() > 1 {
@@ -375,7 +372,7 @@ impl Inner {
             ));
             let loose = BoostQuery::new(Box::new(all_of(vec![any], filters)), RELAXED_BOOST);
             (total, top) = searcher
-                .search(&loose, &collector(q.offset, q.limit))
+                .search(&loose, &collector)
                 .map_err(internal("search"))?;
             relaxed = true;
         }
@@ -411,14 +408,8 @@ impl Inner {
             .iter_mut()
             .zip([f.title, f.summary, f.body, f.tags, f.category, f.source])
         {
-            *slot = postings::holding(
-                searcher,
-                field,
-                &terms.terms,
-                terms.prefix.as_deref(),
-                hits,
-            )
-            .map_err(internal("match fields"))?;
+            *slot = postings::holding(searcher, field, &terms.terms, terms.prefix.as_deref(), hits)
+                .map_err(internal("match fields"))?;
         }
         Ok(out)
     }
@@ -441,7 +432,14 @@ impl Inner {
             .get_first(f.id)
             .and_then(|v| v.as_i64())
             .ok_or_else(|| AppError::Internal(anyhow!("search hit without id")))?;
-        let [title_held, summary_held, body_held, tags_held, category_held, source_held] = held;
+        let [
+            title_held,
+            summary_held,
+            body_held,
+            tags_held,
+            category_held,
+            source_held,
+        ] = held;
         // Only a text that is shown and holds a match is tokenized for its marks.
         let ranges = |known: Option<bool>, text: &str| -> Vec<(usize, usize)> {
             if known == Some(false) {
@@ -525,12 +523,15 @@ impl Inner {
         let opened = self.opened();
         let searcher = opened.reader.searcher();
         let want = limit - out.len();
-        let top = searcher
-            .search(
-                &query,
-                &TopDocs::with_limit(want.max(1))
-                    .tweak_score(boost_featured_and_recent(crate::time::now().timestamp())),
-            )
+        let collector = ranking::CountAndTop {
+            offset: 0,
+            limit: want.max(1),
+            boost: ranking::Boost {
+                now: crate::time::now().timestamp(),
+            },
+        };
+        let (_, top) = searcher
+            .search(&query, &collector)
             .map_err(internal("suggest"))?;
         for (_, address) in top.into_iter().take(want) {
             let doc: TantivyDocument = searcher.doc(address).map_err(internal("suggest"))?;
@@ -650,27 +651,6 @@ fn filter(field: Field, value: &str) -> Box<dyn Query> {
         )),
         0.0,
     ))
-}
-
-/// Featured articles get 10% more, and recent ones up to 10% more (halving every 90 days).
-fn boost_featured_and_recent(
-    now: i64,
-) -> impl Fn(&SegmentReader) -> Box<dyn Fn(DocId, Score) -> Score> + Send + Sync + 'static {
-    move |segment: &SegmentReader| {
-        let fast = segment.fast_fields();
-        let featured = fast.u64("featured").ok().map(|c| c.first_or_default_col(0));
-        let published = fast
-            .i64("published")
-            .ok()
-            .map(|c| c.first_or_default_col(0));
-        Box::new(move |doc: DocId, score: Score| {
-            let featured = featured.as_ref().map_or(0, |c| c.get_val(doc));
-            let published = published.as_ref().map_or(0, |c| c.get_val(doc));
-            let age_days = (now - published).max(0) as f32 / 86_400.0;
-            let recency = 0.5f32.powf(age_days / 90.0);
-            score * (1.0 + 0.1 * featured as f32 + 0.1 * recency)
-        })
-    }
 }
 
 fn blocking<T: Send + 'static>(
