@@ -65,28 +65,38 @@ echo "start on the existing index: ${ready_ms} ms to ready; $(grep -o 'reindexed
 echo "idle RSS: ${idle} MB before the first search, ${after_first} MB after it"
 echo
 
-# wrk output -> "requests_per_sec p50_ms p99_ms"
+# Server CPU (user + system) in milliseconds so far: unlike latency, its cost per request
+# hardly depends on what else the machine is doing.
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($14 + $15) * 1000 / hz }' "/proc/$pid/stat"; }
+
+# wrk output -> "requests_per_sec p50_ms p99_ms server_cpu_ms_per_1000_requests"
 measure() {
   wrk -t2 -c$CONNECTIONS -d1s "$1" >/dev/null   # warm-up
-  wrk -t2 -c$CONNECTIONS -d"${DURATION}s" --latency "$1" | awk '
+  local cpu0; cpu0=$(cpu_ms)
+  wrk -t2 -c$CONNECTIONS -d"${DURATION}s" --latency "$1" >"$work/wrk.out"
+  local cpu=$(( $(cpu_ms) - cpu0 ))
+  awk -v cpu="$cpu" '
     function ms(v) { if (v ~ /us$/) { sub(/us/, "", v); return v / 1000 } if (v ~ /ms$/) { sub(/ms/, "", v); return v } sub(/s/, "", v); return v * 1000 }
     /Requests\/sec/ { rps = $2 }
+    /requests in/ { n = $1 }
     /^ +50%/ { p50 = ms($2) }
     /^ +99%/ { p99 = ms($2) }
     /Non-2xx/ { bad = $NF }
-    END { if (bad) { print "non-2xx answers: " bad > "/dev/stderr" }; printf "%s %s %s\n", rps, p50, p99 }'
+    END { if (bad) { print "non-2xx answers: " bad > "/dev/stderr" }; printf "%s %s %s %s\n", rps, p50, p99, (n ? cpu * 1000 / n : 0) }' "$work/wrk.out"
 }
 enc() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$1"; }
 
-printf '%-34s %10s %10s %10s\n' "query" "req/s" "p50 ms" "p99 ms"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-34s %10s %10s %10s %12s\n' "query" "req/s" "p50 ms" "p99 ms" "cpu ms/1k"
 for q in "redis" "微服务" "负载均衡" "Rust 异步" "redis 缓存失效" "阿里雲" "kubernetes 灰度发布" "java 安全" "kube" "Kafka 消息队列 实战"; do
-  read -r rps p50 p99 < <(measure "http://127.0.0.1:$PORT/api/search?q=$(enc "$q")")
-  printf '%-34s %10.0f %10.2f %10.2f\n' "search: $q" "$rps" "$p50" "$p99"
+  read -r rps p50 p99 cpu < <(measure "http://127.0.0.1:$PORT/api/search?q=$(enc "$q")")
+  printf '%-34s %10.0f %10.2f %10.2f %12.0f\n' "search: $q" "$rps" "$p50" "$p99" "$cpu"
 done
 for q in "red" "微服" "kube"; do
-  read -r rps p50 p99 < <(measure "http://127.0.0.1:$PORT/api/search/suggest?q=$(enc "$q")")
-  printf '%-34s %10.0f %10.2f %10.2f\n' "suggest: $q" "$rps" "$p50" "$p99"
+  read -r rps p50 p99 cpu < <(measure "http://127.0.0.1:$PORT/api/search/suggest?q=$(enc "$q")")
+  printf '%-34s %10.0f %10.2f %10.2f %12.0f\n' "suggest: $q" "$rps" "$p50" "$p99" "$cpu"
 done
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "RSS after the load: $(rss_mb "$pid") MB"
 grep -iE "error|panic" "$work/second.log" | head -5 || true

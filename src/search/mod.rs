@@ -9,6 +9,8 @@
 
 pub mod analysis;
 pub mod highlight;
+pub mod postings;
+pub mod ranking;
 pub mod sync;
 pub mod tantivy_engine;
 

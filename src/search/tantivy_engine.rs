@@ -19,9 +19,7 @@ use anyhow::{Context, anyhow};
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use tantivy::{
-    DocAddress, DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader,
-    TantivyDocument, Term,
-    collector::{Count, TopDocs},
+    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Score, TantivyDocument, Term,
     directory::MmapDirectory,
     indexer::IndexWriterOptions,
     query::{
@@ -38,6 +36,7 @@ use super::{
     Hit, Hits, IndexChanges, Indexed, MatchedField, SearchDoc, SearchEngine, SearchQuery,
     Suggestion, analysis,
     highlight::{self, Matcher},
+    postings, ranking,
 };
 use crate::error::AppError;
 
@@ -354,18 +353,17 @@ impl Inner {
 
         let opened = self.opened();
         let searcher = opened.reader.searcher();
-        let collector = |offset: usize, limit: usize| {
-            (
-                Count,
-                TopDocs::with_limit(limit)
-                    .and_offset(offset)
-                    .tweak_score(boost_featured_and_recent(crate::time::now().timestamp())),
-            )
+        let collector = ranking::CountAndTop {
+            offset: q.offset,
+            limit: q.limit,
+            boost: ranking::Boost {
+                now: crate::time::now().timestamp(),
+            },
         };
         let copy = |qs: &[Box<dyn Query>]| qs.iter().map(|q| q.box_clone()).collect::<Vec<_>>();
         let strict = all_of(copy(&clauses), copy(&filters));
         let (mut total, mut top) = searcher
-            .search(&strict, &collector(q.offset, q.limit))
+            .search(&strict, &collector)
             .map_err(internal("search"))?;
         let mut relaxed = false;
         if total == 0 && clauses.len() > 1 {
@@ -374,14 +372,20 @@ impl Inner {
             ));
             let loose = BoostQuery::new(Box::new(all_of(vec![any], filters)), RELAXED_BOOST);
             (total, top) = searcher
-                .search(&loose, &collector(q.offset, q.limit))
+                .search(&loose, &collector)
                 .map_err(internal("search"))?;
             relaxed = true;
         }
         let matcher = terms.matcher();
+        let addresses: Vec<DocAddress> = top.iter().map(|(_, address)| *address).collect();
+        let held = self.fields_held(&searcher, &terms, &addresses)?;
         let hits = top
             .into_iter()
-            .map(|(score, address)| self.hit(&searcher, address, score, &matcher))
+            .enumerate()
+            .map(|(i, (score, address))| {
+                let held = held.each_ref().map(|field| field.as_ref().map(|h| h[i]));
+                self.hit(&searcher, address, score, &matcher, held)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Hits {
             hits,
@@ -390,12 +394,35 @@ impl Inner {
         })
     }
 
+    /// Per field of `HELD_FIELDS`, whether each hit holds a term of the query there (None
+    /// for a field whose prefix stood for too many words: the hit's text tells instead).
+    fn fields_held(
+        &self,
+        searcher: &tantivy::Searcher,
+        terms: &QueryTerms,
+        hits: &[DocAddress],
+    ) -> Result<[Option<Vec<bool>>; 6], AppError> {
+        let f = self.fields;
+        let mut out: [Option<Vec<bool>>; 6] = Default::default();
+        for (slot, field) in out
+            .iter_mut()
+            .zip([f.title, f.summary, f.body, f.tags, f.category, f.source])
+        {
+            *slot = postings::holding(searcher, field, &terms.terms, terms.prefix.as_deref(), hits)
+                .map_err(internal("match fields"))?;
+        }
+        Ok(out)
+    }
+
+    /// `held`: per field (title, summary, body, tags, category, source), whether the index
+    /// says this hit holds a query term there, when known.
     fn hit(
         &self,
         searcher: &tantivy::Searcher,
         address: DocAddress,
         score: Score,
         matcher: &Matcher,
+        held: [Option<bool>; 6],
     ) -> Result<Hit, AppError> {
         let f = self.fields;
         let doc: TantivyDocument = searcher.doc(address).map_err(internal("read a hit"))?;
@@ -405,38 +432,56 @@ impl Inner {
             .get_first(f.id)
             .and_then(|v| v.as_i64())
             .ok_or_else(|| AppError::Internal(anyhow!("search hit without id")))?;
+        let [
+            title_held,
+            summary_held,
+            body_held,
+            tags_held,
+            category_held,
+            source_held,
+        ] = held;
+        // Only a text that is shown and holds a match is tokenized for its marks.
+        let ranges = |known: Option<bool>, text: &str| -> Vec<(usize, usize)> {
+            if known == Some(false) {
+                Vec::new()
+            } else {
+                matcher.ranges(text)
+            }
+        };
         let title = text(f.title);
         let summary = text(f.summary);
         let body = text(f.body);
-        let title_ranges = matcher.ranges(title);
-        let summary_ranges = matcher.ranges(summary);
-        let body_ranges = matcher.ranges(body);
+        let title_ranges = ranges(title_held, title);
+        let summary_ranges = ranges(summary_held, summary);
+        let title_matched = title_held.unwrap_or(!title_ranges.is_empty());
+        let summary_matched = summary_held.unwrap_or(!summary_ranges.is_empty());
+        let body_matched = body_held.unwrap_or_else(|| matcher.any_in(body));
         let mut matched = Vec::new();
-        if !title_ranges.is_empty() {
+        if title_matched {
             matched.push(MatchedField::Title);
         }
-        if !summary_ranges.is_empty() {
+        if summary_matched {
             matched.push(MatchedField::Summary);
         }
-        if !body_ranges.is_empty() {
+        if body_matched {
             matched.push(MatchedField::Body);
         }
-        if doc
-            .get_all(f.tags)
-            .filter_map(|v| v.as_str())
-            .any(|t| matcher.any_in(t))
-        {
+        if tags_held.unwrap_or_else(|| {
+            doc.get_all(f.tags)
+                .filter_map(|v| v.as_str())
+                .any(|t| matcher.any_in(t))
+        }) {
             matched.push(MatchedField::Tags);
         }
-        if matcher.any_in(text(f.category)) {
+        if category_held.unwrap_or_else(|| matcher.any_in(text(f.category))) {
             matched.push(MatchedField::Category);
         }
-        if matcher.any_in(text(f.source)) {
+        if source_held.unwrap_or_else(|| matcher.any_in(text(f.source))) {
             matched.push(MatchedField::Source);
         }
         // The summary when it matched (or nothing else did), else the body's best fragment.
-        let snippet_html = if summary_ranges.is_empty() && !body_ranges.is_empty() {
-            highlight::fragment(body, &body_ranges, SNIPPET_CHARS)
+        let snippet_html = if !summary_matched && body_matched {
+            highlight::fragment(body, &matcher.ranges(body), SNIPPET_CHARS)
         } else {
             highlight::fragment(summary, &summary_ranges, SNIPPET_CHARS)
         };
@@ -478,12 +523,15 @@ impl Inner {
         let opened = self.opened();
         let searcher = opened.reader.searcher();
         let want = limit - out.len();
-        let top = searcher
-            .search(
-                &query,
-                &TopDocs::with_limit(want.max(1))
-                    .tweak_score(boost_featured_and_recent(crate::time::now().timestamp())),
-            )
+        let collector = ranking::CountAndTop {
+            offset: 0,
+            limit: want.max(1),
+            boost: ranking::Boost {
+                now: crate::time::now().timestamp(),
+            },
+        };
+        let (_, top) = searcher
+            .search(&query, &collector)
             .map_err(internal("suggest"))?;
         for (_, address) in top.into_iter().take(want) {
             let doc: TantivyDocument = searcher.doc(address).map_err(internal("suggest"))?;
@@ -603,27 +651,6 @@ fn filter(field: Field, value: &str) -> Box<dyn Query> {
         )),
         0.0,
     ))
-}
-
-/// Featured articles get 10% more, and recent ones up to 10% more (halving every 90 days).
-fn boost_featured_and_recent(
-    now: i64,
-) -> impl Fn(&SegmentReader) -> Box<dyn Fn(DocId, Score) -> Score> + Send + Sync + 'static {
-    move |segment: &SegmentReader| {
-        let fast = segment.fast_fields();
-        let featured = fast.u64("featured").ok().map(|c| c.first_or_default_col(0));
-        let published = fast
-            .i64("published")
-            .ok()
-            .map(|c| c.first_or_default_col(0));
-        Box::new(move |doc: DocId, score: Score| {
-            let featured = featured.as_ref().map_or(0, |c| c.get_val(doc));
-            let published = published.as_ref().map_or(0, |c| c.get_val(doc));
-            let age_days = (now - published).max(0) as f32 / 86_400.0;
-            let recency = 0.5f32.powf(age_days / 90.0);
-            score * (1.0 + 0.1 * featured as f32 + 0.1 * recency)
-        })
-    }
 }
 
 fn blocking<T: Send + 'static>(

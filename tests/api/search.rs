@@ -93,6 +93,49 @@ async fn search_ranks_title_matches_first_and_marks_what_matched() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matched_fields_hold_prefix_matches_and_words_a_prefix_stands_for_in_bulk() {
+    let app = spawn_app().await;
+    let typed = app
+        .published_article(
+            "Weekly notes",
+            json!({ "summary": "Odds and ends", "content": "Our Kubernetes upgrade went fine." }),
+        )
+        .await;
+    // 80 different pairs start with 哈 here: more than the index is asked about one by one.
+    let many: String = (0x4E00..0x4E50)
+        .filter_map(char::from_u32)
+        .map(|c| format!("哈{c}"))
+        .collect();
+    let lone = app
+        .published_article(
+            "Another note",
+            json!({ "summary": "Nothing special", "content": many }),
+        )
+        .await;
+
+    let page = search(&app, "kubern").await;
+    assert_eq!(hit_ids(&page), vec![typed], "{page}");
+    let hit = &page["items"][0];
+    assert_eq!(hit["matched_fields"], json!(["body"]), "{page}");
+    assert!(
+        hit["snippet"]
+            .as_str()
+            .unwrap()
+            .contains("<mark>Kubernetes</mark>"),
+        "{page}"
+    );
+
+    let page = search(&app, "哈").await;
+    assert_eq!(hit_ids(&page), vec![lone], "{page}");
+    let hit = &page["items"][0];
+    assert_eq!(hit["matched_fields"], json!(["body"]), "{page}");
+    assert!(
+        hit["snippet"].as_str().unwrap().contains("<mark>"),
+        "{page}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_words_must_match_unless_none_does_then_any_word_ranks_lower() {
     let app = spawn_app().await;
     let both = app
