@@ -15,12 +15,6 @@ use qshare::{
 };
 use serde_json::json;
 
-/// mimalloc rather than glibc's malloc: every request allocates small objects on every
-/// worker thread, and in the push benchmark mimalloc spent about a quarter less CPU per
-/// delivery than glibc (117-131 against 163-169 ms per 1,000 on SQLite).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "qshare", version, about = "qshare backend")]
 struct Cli {
@@ -99,32 +93,8 @@ fn read_password_from_stdin() -> anyhow::Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
-fn main() -> anyhow::Result<()> {
-    tune_allocator();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?
-        .block_on(run())
-}
-
-/// mimalloc's option numbers (`mi_option_t` in the bundled v3 `mimalloc.h`; the test below
-/// checks them against their documented defaults).
-const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Memory freed is given back to the OS at once, and arenas are committed as they are used
-/// rather than up front: after a push burst, mimalloc's defaults held about 160 MB against
-/// 115 MB with these, for the same throughput.
-fn tune_allocator() {
-    // SAFETY: plain setters of allocator options, called before other threads exist.
-    unsafe {
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
-        libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
-    }
-}
-
-async fn run() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load().context("configuration")?;
     telemetry::init(&settings.log);
@@ -196,22 +166,4 @@ async fn run() -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_allocator_option_numbers_name_the_options_we_mean() {
-        // SAFETY: reading allocator options.
-        let (eager, delay) = unsafe {
-            (
-                libmimalloc_sys::mi_option_get(MI_OPTION_ARENA_EAGER_COMMIT),
-                libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY),
-            )
-        };
-        // Their documented defaults (this test binary does not call tune_allocator).
-        assert_eq!((eager, delay), (2, 10));
-    }
 }
