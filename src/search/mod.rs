@@ -138,6 +138,22 @@ struct Shared {
     synced: tokio::sync::watch::Sender<u64>,
     /// Asks the sync task for a pass now.
     wake: tokio::sync::Notify,
+    /// One permit per core. A search is CPU from start to end: more of them at once than
+    /// cores only time-slice, so every one takes longer. Waiting in line (first come,
+    /// first served) keeps the tail close to the median.
+    running: tokio::sync::Semaphore,
+}
+
+impl Shared {
+    fn new(read_cache: ReadCache) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            read_cache,
+            synced: tokio::sync::watch::Sender::new(0),
+            wake: tokio::sync::Notify::new(),
+            running: tokio::sync::Semaphore::new(cores),
+        }
+    }
 }
 
 impl Search {
@@ -155,16 +171,103 @@ impl Search {
 
     pub async fn search(&self, query: SearchQuery) -> Result<Hits, AppError> {
         self.fresh().await;
+        let _turn = self.turn().await?;
         self.engine.search(query).await
     }
 
     pub async fn suggest(&self, prefix: String, limit: usize) -> Result<Vec<Suggestion>, AppError> {
         self.fresh().await;
+        let _turn = self.turn().await?;
         self.engine.suggest(prefix, limit).await
+    }
+
+    /// Waits for a core to run a search on.
+    async fn turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, AppError> {
+        self.shared
+            .running
+            .acquire()
+            .await
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("search is shutting down")))
     }
 
     /// Brings the index up to date with SQL now.
     pub async fn sync_now(&self, db: &sea_orm::DatabaseConnection) -> Result<usize, AppError> {
         sync::sync_and_record(db, self.engine.as_ref(), &self.shared).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::{cache::Cache, config::CacheSettings};
+
+    /// An engine whose searches take a while and count how many run at once.
+    #[derive(Default)]
+    struct Slow {
+        running: AtomicUsize,
+        most: AtomicUsize,
+    }
+
+    impl Slow {
+        async fn work(&self) {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    impl SearchEngine for Slow {
+        fn search(&self, _: SearchQuery) -> BoxFuture<'_, Result<Hits, AppError>> {
+            Box::pin(async move {
+                self.work().await;
+                Ok(Hits::default())
+            })
+        }
+        fn suggest(&self, _: String, _: usize) -> BoxFuture<'_, Result<Vec<Suggestion>, AppError>> {
+            Box::pin(async move {
+                self.work().await;
+                Ok(Vec::new())
+            })
+        }
+        fn indexed(&self) -> BoxFuture<'_, Result<Indexed, AppError>> {
+            Box::pin(async { Ok(Indexed::default()) })
+        }
+        fn apply(&self, _: IndexChanges) -> BoxFuture<'_, Result<(), AppError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn set_tags(&self, _: Vec<(String, String)>) {}
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn no_more_searches_run_at_once_than_there_are_cores() {
+        let cache = Cache::from_settings(&CacheSettings::default()).unwrap();
+        let engine = Arc::new(Slow::default());
+        let search = Search {
+            engine: engine.clone(),
+            shared: Arc::new(Shared::new(ReadCache::start(cache).await)),
+        };
+        let cores = std::thread::available_parallelism().unwrap().get();
+        let calls = (0..12).map(|i| {
+            let search = search.clone();
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    search.search(SearchQuery::default()).await.map(|_| ())
+                } else {
+                    search.suggest("re".into(), 10).await.map(|_| ())
+                }
+            })
+        });
+        for call in futures_util::future::join_all(calls).await {
+            call.unwrap().unwrap();
+        }
+        let most = engine.most.load(Ordering::SeqCst);
+        assert!(
+            most >= 1 && most <= cores,
+            "{most} ran at once on {cores} cores"
+        );
+        assert_eq!(engine.running.load(Ordering::SeqCst), 0);
     }
 }

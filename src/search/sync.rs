@@ -34,11 +34,7 @@ pub async fn start(
     engine: Arc<dyn SearchEngine>,
 ) -> anyhow::Result<Search> {
     let changes = cache.subscribe_changes();
-    let shared = Arc::new(Shared {
-        read_cache,
-        synced: tokio::sync::watch::Sender::new(0),
-        wake: tokio::sync::Notify::new(),
-    });
+    let shared = Arc::new(Shared::new(read_cache));
     let started = std::time::Instant::now();
     let applied = sync_and_record(&db, engine.as_ref(), &shared).await?;
     tracing::info!(
