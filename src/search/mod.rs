@@ -10,6 +10,7 @@
 pub mod analysis;
 pub mod highlight;
 pub mod postings;
+pub mod prefix;
 pub mod ranking;
 pub mod sync;
 pub mod tantivy_engine;
@@ -116,6 +117,9 @@ pub trait SearchEngine: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<Vec<Suggestion>, AppError>>;
     fn indexed(&self) -> BoxFuture<'_, Result<Indexed, AppError>>;
     fn apply(&self, changes: IndexChanges) -> BoxFuture<'_, Result<(), AppError>>;
+    /// Merges what many applies left behind into as few parts as the engine can (after a
+    /// rebuild): searches then read one dictionary and one postings list per term.
+    fn compact(&self) -> BoxFuture<'_, Result<(), AppError>>;
     /// Tag suggestions are kept in memory; the sync sets them at start.
     fn set_tags(&self, tags: Vec<(String, String)>);
 }
@@ -236,6 +240,9 @@ mod tests {
             Box::pin(async { Ok(Indexed::default()) })
         }
         fn apply(&self, _: IndexChanges) -> BoxFuture<'_, Result<(), AppError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn compact(&self) -> BoxFuture<'_, Result<(), AppError>> {
             Box::pin(async { Ok(()) })
         }
         fn set_tags(&self, _: Vec<(String, String)>) {}

@@ -37,16 +37,9 @@ pub fn holding(
             }
         }
         if let Some(prefix) = prefix {
-            let mut words = inverted
-                .terms()
-                .range()
-                .ge(prefix.as_bytes())
-                .into_stream()?;
-            while words.advance() && words.key().starts_with(prefix.as_bytes()) {
-                if infos.len() >= terms.len() + PREFIX_TERMS_MAX {
-                    return Ok(None);
-                }
-                infos.push(words.value().clone());
+            match super::prefix::words(&inverted, prefix, PREFIX_TERMS_MAX)? {
+                Some(words) => infos.extend(words),
+                None => return Ok(None),
             }
         }
         for info in &infos {

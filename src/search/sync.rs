@@ -193,6 +193,12 @@ pub async fn sync_once(
             })
             .await?;
     }
+    // A rebuild leaves a part per batch, and every search pays per part.
+    if applied > BATCH
+        && let Err(err) = engine.compact().await
+    {
+        tracing::warn!(error = %err, "search index not compacted");
+    }
     Ok(applied)
 }
 

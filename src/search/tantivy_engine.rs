@@ -22,10 +22,7 @@ use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Score, TantivyDocument, Term,
     directory::MmapDirectory,
     indexer::IndexWriterOptions,
-    query::{
-        BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, QueryClone,
-        TermQuery,
-    },
+    query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, QueryClone, TermQuery},
     schema::{
         FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
         TextOptions, Value,
@@ -36,7 +33,9 @@ use super::{
     Hit, Hits, IndexChanges, Indexed, MatchedField, SearchDoc, SearchEngine, SearchQuery,
     Suggestion, analysis,
     highlight::{self, Matcher},
-    postings, ranking,
+    postings,
+    prefix::PrefixQuery,
+    ranking,
 };
 use crate::error::AppError;
 
@@ -275,6 +274,25 @@ impl Inner {
         let mut commit = writer.prepare_commit().map_err(internal("commit"))?;
         commit.set_payload(&payload);
         commit.commit().map_err(internal("commit"))?;
+        opened.reader.reload().map_err(internal("reload"))?;
+        Ok(())
+    }
+
+    fn compact(&self) -> Result<(), AppError> {
+        let opened = self.opened();
+        let parts = opened
+            .index
+            .searchable_segment_ids()
+            .map_err(internal("list segments"))?;
+        if parts.len() < 2 {
+            return Ok(());
+        }
+        let mut writer = opened.writer.lock().unwrap_or_else(|e| e.into_inner());
+        writer.merge(&parts).wait().map_err(internal("merge"))?;
+        writer
+            .garbage_collect_files()
+            .wait()
+            .map_err(internal("remove merged files"))?;
         opened.reader.reload().map_err(internal("reload"))?;
         Ok(())
     }
@@ -610,11 +628,10 @@ impl QueryTerms {
                     && let Some(prefix) = &self.prefix
                 {
                     for (field, weight) in prefix_fields {
-                        let q = FuzzyTermQuery::new_prefix(
-                            Term::from_field_text(*field, prefix),
-                            0,
-                            true,
-                        );
+                        let q = PrefixQuery {
+                            field: *field,
+                            prefix: prefix.clone(),
+                        };
                         any_field.push((
                             Occur::Should,
                             Box::new(BoostQuery::new(Box::new(q), *weight)),
@@ -685,7 +702,75 @@ impl SearchEngine for TantivyEngine {
         blocking(self.inner.clone(), move |i| i.apply(changes))
     }
 
+    fn compact(&self) -> BoxFuture<'_, Result<(), AppError>> {
+        blocking(self.inner.clone(), |i| i.compact())
+    }
+
     fn set_tags(&self, tags: Vec<(String, String)>) {
         self.inner.set_tags(tags);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(id: i64, title: &str) -> SearchDoc {
+        SearchDoc {
+            id,
+            title: title.into(),
+            body: format!("{title} body"),
+            stamp: id,
+            ..Default::default()
+        }
+    }
+
+    /// Compacting leaves one part and changes no answer.
+    #[test]
+    fn compacting_merges_every_part_into_one_and_keeps_what_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = TantivyEngine::open(dir.path(), 15_000_000).unwrap();
+        let inner = &engine.inner;
+        for batch in 0..4 {
+            let upserts = (0..5)
+                .map(|i| {
+                    doc(
+                        batch * 5 + i,
+                        if i % 2 == 0 { "Redis 缓存" } else { "Kafka" },
+                    )
+                })
+                .collect();
+            inner
+                .apply(IndexChanges {
+                    upserts,
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        let parts = || inner.opened().index.searchable_segment_ids().unwrap().len();
+        let found = || {
+            let query = SearchQuery {
+                text: "redi".into(),
+                limit: 20,
+                ..Default::default()
+            };
+            let mut ids: Vec<i64> = inner
+                .search(query)
+                .unwrap()
+                .hits
+                .iter()
+                .map(|h| h.id)
+                .collect();
+            ids.sort_unstable();
+            ids
+        };
+        assert!(parts() > 1);
+        let before = found();
+        assert_eq!(before.len(), 12);
+        inner.compact().unwrap();
+        assert_eq!(parts(), 1);
+        assert_eq!(inner.opened().reader.searcher().segment_readers().len(), 1);
+        assert_eq!(found(), before);
+        assert_eq!(inner.indexed().unwrap().stamps.len(), 20);
     }
 }
