@@ -62,11 +62,7 @@ pub async fn claim(
     lease_until: DateTime<Utc>,
     limit: u64,
 ) -> AppResult<Vec<push_delivery::Model>> {
-    let due = push_delivery::Entity::find()
-        .filter(chunks::rows_of(chunk, DeliveryStatus::Pending))
-        .filter(C::NextAttemptAt.lte(now))
-        .order_by_asc(C::Id)
-        .limit(limit);
+    let due = due(chunk, now, limit);
     if deduplicates(chunk.channel) {
         let mut claimed = due.all(db).await?;
         for d in &mut claimed {
@@ -86,6 +82,20 @@ pub async fn claim(
         .exec_with_returning(db)
         .await?;
     Ok(claimed)
+}
+
+/// The first `limit` pending deliveries of `chunk` due at `now`, in id order: what a claim
+/// takes.
+pub fn due(
+    chunk: &push_chunk::Model,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> sea_orm::Select<push_delivery::Entity> {
+    push_delivery::Entity::find()
+        .filter(chunks::rows_of(chunk, DeliveryStatus::Pending))
+        .filter(C::NextAttemptAt.lte(now))
+        .order_by_asc(C::Id)
+        .limit(limit)
 }
 
 /// How a claimed delivery ended.

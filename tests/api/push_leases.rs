@@ -79,3 +79,113 @@ async fn loops_racing_for_many_chunks_each_send_the_chunk_they_claim_and_none_wa
     );
     assert_no_duplicates(&fake);
 }
+
+/// The plan of a claim on a campaign that just wrote its deliveries (the table's statistics
+/// know nothing of it yet): a range of the primary key, never the campaign's whole share of
+/// the unique (campaign, channel, recipient) index, which would read every delivery of the
+/// campaign to find the thousand of one chunk.
+#[tokio::test]
+async fn a_claim_reads_its_chunk_by_primary_key_range_on_a_table_without_statistics() {
+    use entity::{
+        push_campaign::{self, CampaignStatus, CampaignTrigger},
+        push_chunk,
+        push_delivery::Channel,
+    };
+    use sea_orm::{
+        ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbBackend, QueryTrait, Statement,
+    };
+
+    const DELIVERIES: i64 = 20_000;
+    let app = crate::helpers::spawn_app().await;
+    let db = &app.state.db;
+    let now = chrono::Utc::now();
+    let campaign = push_campaign::ActiveModel {
+        status: Set(CampaignStatus::Sending),
+        trigger: Set(CampaignTrigger::Manual),
+        title: Set("plan".into()),
+        article_ids: Set("[]".into()),
+        follower_horizon: Set(0),
+        user_horizon: Set(0),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .unwrap();
+    let backend = db.get_database_backend();
+    let numbers = match backend {
+        DbBackend::Postgres => format!("SELECT generate_series(1, {DELIVERIES}) AS i"),
+        _ => format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {DELIVERIES}) SELECT i FROM n"
+        ),
+    };
+    db.execute_unprepared(&format!(
+        "INSERT INTO push_deliveries (campaign_id, channel, recipient, status, attempts, batch_leader, next_attempt_at, created_at) \
+         SELECT {}, 'wechat_template', 'openid-' || i, 'pending', 0, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM ({numbers}) AS numbers",
+        campaign.id
+    ))
+    .await
+    .unwrap();
+    let first: i64 = db
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT MIN(id) FROM push_deliveries",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap();
+    let chunk = push_chunk::Model {
+        id: 1,
+        campaign_id: campaign.id,
+        channel: Channel::WechatTemplate,
+        first_id: first + 5_000,
+        last_id: first + 5_999,
+        next_attempt_at: Some(now),
+        claimed_by: None,
+        lease_until: None,
+    };
+    // The rows were written at the database's clock: a claim a minute on finds them due.
+    let at = now + chrono::Duration::minutes(1);
+    let claim = qshare::push::deliveries::due(&chunk, at, 1000).build(backend);
+    let (explain, column) = match backend {
+        DbBackend::Postgres => ("EXPLAIN", 0),
+        _ => ("EXPLAIN QUERY PLAN", 3),
+    };
+    let plan: Vec<String> = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            format!("{explain} {}", claim.sql),
+            claim.values.unwrap(),
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(column).unwrap())
+        .collect();
+    let plan = plan.join("\n");
+    assert!(
+        !plan.contains("uq_push_deliveries_recipient"),
+        "the claim walks the campaign's index:\n{plan}"
+    );
+    let by_key = match backend {
+        DbBackend::Postgres => "push_deliveries_pkey",
+        _ => "INTEGER PRIMARY KEY",
+    };
+    assert!(
+        plan.contains(by_key),
+        "the claim is not a key range:\n{plan}"
+    );
+
+    let claimed = qshare::push::deliveries::due(&chunk, at, 1000)
+        .all(db)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1000);
+    assert!(
+        claimed
+            .iter()
+            .all(|d| (chunk.first_id..=chunk.last_id).contains(&d.id))
+    );
+}
