@@ -861,6 +861,9 @@ impl WechatSettings {
         {
             return invalid("wechat.api_base_url must start with https:// or http://");
         }
+        if url::Url::parse(&self.api_base_url).is_err() {
+            return invalid("wechat.api_base_url is not a valid URL");
+        }
         let oa = &self.official_account;
         if !oa.encoding_aes_key.is_empty() && oa.encoding_aes_key.chars().count() != 43 {
             return invalid("wechat.official_account.encoding_aes_key must be 43 characters");

@@ -1,7 +1,7 @@
 //! What a push says: one article, or a digest when several qualify. WeChat's template
 //! fields hold at most 20 characters (`thing`), so titles are cut there.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 
 use crate::wechat::client::{MessageData, message_data};
 
@@ -62,10 +62,17 @@ pub fn template_data(articles: &[ArticleBrief], at: DateTime<Utc>) -> MessageDat
     } else {
         "新的精选文章".to_string()
     };
-    let when = at
-        .with_timezone(&chrono_tz::Asia::Shanghai)
-        .format("%Y-%m-%d %H:%M")
-        .to_string();
+    // Written out rather than through `format("%Y-%m-%d %H:%M")`, which parses its pattern
+    // again for every message of a campaign.
+    let local = at.with_timezone(&chrono_tz::Asia::Shanghai);
+    let when = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        local.year(),
+        local.month(),
+        local.day(),
+        local.hour(),
+        local.minute()
+    );
     message_data([
         ("thing1", title.as_str()),
         ("thing2", summary.as_str()),
@@ -172,6 +179,13 @@ mod tests {
         assert_eq!(data["thing2"].value, "本期共 2 篇精选文章");
         let text = mass_text(&a, "https://x.example/");
         assert!(text.contains("https://x.example/articles/2"), "{text}");
+    }
+
+    #[test]
+    fn the_template_time_is_beijing_time_to_the_minute() {
+        let at = "2026-01-02T16:05:59Z".parse::<DateTime<Utc>>().unwrap();
+        let data = template_data(&[brief(1, "Tokio 实战")], at);
+        assert_eq!(data["time3"].value, "2026-01-03 00:05");
     }
 
     #[test]

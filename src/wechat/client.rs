@@ -41,6 +41,9 @@ pub fn install_crypto_provider() {
 pub struct WechatClient {
     http: reqwest::Client,
     base_url: Arc<str>,
+    /// `base_url` parsed once: a call only sets its path on a copy. (Parsing the whole
+    /// address, its host through IDNA, on every call was a fifteenth of a push's CPU.)
+    base: reqwest::Url,
 }
 
 impl fmt::Debug for WechatClient {
@@ -331,9 +334,13 @@ impl WechatClient {
             .user_agent(concat!("qshare/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| WechatError::Transport(describe(&e)))?;
+        let base_url: Arc<str> = base_url.trim_end_matches('/').into();
+        let base = reqwest::Url::parse(&base_url)
+            .map_err(|e| WechatError::Transport(format!("invalid WeChat API address: {e}")))?;
         Ok(Self {
             http,
-            base_url: base_url.trim_end_matches('/').into(),
+            base_url,
+            base,
         })
     }
 
@@ -565,8 +572,10 @@ impl WechatClient {
         })
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
+    fn url(&self, path: &str) -> reqwest::Url {
+        let mut url = self.base.clone();
+        url.set_path(&format!("{}{path}", self.base.path().trim_end_matches('/')));
+        url
     }
 
     async fn get<T: DeserializeOwned>(
