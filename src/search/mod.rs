@@ -145,7 +145,7 @@ struct Shared {
     /// One permit per core. A search is CPU from start to end: more of them at once than
     /// cores only time-slice, so every one takes longer. Waiting in line (first come,
     /// first served) keeps the tail close to the median.
-    running: tokio::sync::Semaphore,
+    running: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -155,7 +155,7 @@ impl Shared {
             read_cache,
             synced: tokio::sync::watch::Sender::new(0),
             wake: tokio::sync::Notify::new(),
-            running: tokio::sync::Semaphore::new(cores),
+            running: Arc::new(tokio::sync::Semaphore::new(cores)),
         }
     }
 }
@@ -175,23 +175,40 @@ impl Search {
 
     pub async fn search(&self, query: SearchQuery) -> Result<Hits, AppError> {
         self.fresh().await;
-        let _turn = self.turn().await?;
-        self.engine.search(query).await
+        let engine = self.engine.clone();
+        self.in_turn(async move { engine.search(query).await })
+            .await
     }
 
     pub async fn suggest(&self, prefix: String, limit: usize) -> Result<Vec<Suggestion>, AppError> {
         self.fresh().await;
-        let _turn = self.turn().await?;
-        self.engine.suggest(prefix, limit).await
+        let engine = self.engine.clone();
+        self.in_turn(async move { engine.suggest(prefix, limit).await })
+            .await
     }
 
-    /// Waits for a core to run a search on.
-    async fn turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, AppError> {
-        self.shared
+    /// Runs `work` once a core is free and holds the core until `work` ends, even when the
+    /// caller stops waiting (a client that disconnects): the engine works on a blocking
+    /// thread that a dropped future does not stop, so the permit goes with the work, in a
+    /// task of its own, not with the caller's future.
+    async fn in_turn<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T, AppError>> + Send + 'static,
+    ) -> Result<T, AppError> {
+        let turn = self
+            .shared
             .running
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|_| AppError::Internal(anyhow::anyhow!("search is shutting down")))
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("search is shutting down")))?;
+        tokio::spawn(async move {
+            let out = work.await;
+            drop(turn);
+            out
+        })
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("search task failed: {e}")))?
     }
 
     /// Brings the index up to date with SQL now.
@@ -207,19 +224,31 @@ mod tests {
     use super::*;
     use crate::{cache::Cache, config::CacheSettings};
 
-    /// An engine whose searches take a while and count how many run at once.
+    /// How many searches run at once, and the most that ever did.
     #[derive(Default)]
-    struct Slow {
+    struct Counts {
         running: AtomicUsize,
         most: AtomicUsize,
     }
 
+    /// An engine whose searches take a while and count how many run at once.
+    #[derive(Default)]
+    struct Slow {
+        counts: Arc<Counts>,
+    }
+
     impl Slow {
+        /// 20 ms of work that, like the tantivy engine's blocking task, goes on when the
+        /// caller's future is dropped.
         async fn work(&self) {
-            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
-            self.most.fetch_max(now, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            self.running.fetch_sub(1, Ordering::SeqCst);
+            let counts = self.counts.clone();
+            let work = tokio::spawn(async move {
+                let now = counts.running.fetch_add(1, Ordering::SeqCst) + 1;
+                counts.most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                counts.running.fetch_sub(1, Ordering::SeqCst);
+            });
+            work.await.unwrap();
         }
     }
 
@@ -270,11 +299,46 @@ mod tests {
         for call in futures_util::future::join_all(calls).await {
             call.unwrap().unwrap();
         }
-        let most = engine.most.load(Ordering::SeqCst);
-        assert!(
-            most >= 1 && most <= cores,
-            "{most} ran at once on {cores} cores"
+        let most = engine.counts.most.load(Ordering::SeqCst);
+        assert_eq!(
+            most,
+            cores.min(12),
+            "{most} ran at once on {cores} cores: every core is used, and no more"
         );
-        assert_eq!(engine.running.load(Ordering::SeqCst), 0);
+        assert_eq!(engine.counts.running.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn callers_that_stop_waiting_do_not_free_a_core_their_search_still_uses() {
+        let cache = Cache::from_settings(&CacheSettings::default()).unwrap();
+        let engine = Arc::new(Slow::default());
+        let search = Search {
+            engine: engine.clone(),
+            shared: Arc::new(Shared::new(ReadCache::start(cache).await)),
+        };
+        let cores = std::thread::available_parallelism().unwrap().get();
+        // Twelve clients that each give up after 5 ms of a 20 ms search, as a client that
+        // disconnects does: their searches go on, and must keep their cores while they do.
+        let calls = (0..12).map(|i| {
+            let search = search.clone();
+            tokio::spawn(async move {
+                let give_up = Duration::from_millis(5);
+                if i % 2 == 0 {
+                    let _ =
+                        tokio::time::timeout(give_up, search.search(SearchQuery::default())).await;
+                } else {
+                    let _ = tokio::time::timeout(give_up, search.suggest("re".into(), 10)).await;
+                }
+            })
+        });
+        futures_util::future::join_all(calls).await;
+        // Whatever was started runs out.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let most = engine.counts.most.load(Ordering::SeqCst);
+        assert!(
+            most <= cores,
+            "{most} searches ran at once on {cores} cores after their callers left"
+        );
+        assert_eq!(engine.counts.running.load(Ordering::SeqCst), 0);
     }
 }
