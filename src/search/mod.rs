@@ -277,14 +277,20 @@ mod tests {
         fn set_tags(&self, _: Vec<(String, String)>) {}
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn no_more_searches_run_at_once_than_there_are_cores() {
+    /// A `Search` over a `Slow` engine.
+    async fn slow_search() -> (Arc<Slow>, Search) {
         let cache = Cache::from_settings(&CacheSettings::default()).unwrap();
         let engine = Arc::new(Slow::default());
         let search = Search {
             engine: engine.clone(),
             shared: Arc::new(Shared::new(ReadCache::start(cache).await)),
         };
+        (engine, search)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn no_more_searches_run_at_once_than_there_are_cores() {
+        let (engine, search) = slow_search().await;
         let cores = std::thread::available_parallelism().unwrap().get();
         let calls = (0..12).map(|i| {
             let search = search.clone();
@@ -310,12 +316,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn callers_that_stop_waiting_do_not_free_a_core_their_search_still_uses() {
-        let cache = Cache::from_settings(&CacheSettings::default()).unwrap();
-        let engine = Arc::new(Slow::default());
-        let search = Search {
-            engine: engine.clone(),
-            shared: Arc::new(Shared::new(ReadCache::start(cache).await)),
-        };
+        let (engine, search) = slow_search().await;
         let cores = std::thread::available_parallelism().unwrap().get();
         // Twelve clients that each give up after 5 ms of a 20 ms search, as a client that
         // disconnects does: their searches go on, and must keep their cores while they do.
