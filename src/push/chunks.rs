@@ -141,9 +141,9 @@ pub async fn release(
 ///
 /// The campaign is compared as `campaign_id + 0`, which no index matches: otherwise, with
 /// the statistics of a table that just received a whole campaign (or none yet), PostgreSQL
-/// prefers the unique (campaign, channel, recipient) index and reads every row of the
-/// campaign to find the thousand of one chunk (45 ms a claim on 100,000 deliveries,
-/// against well under 1 ms for the range).
+/// and SQLite both prefer the unique (campaign, channel, recipient) index and read every
+/// row of the campaign to find the thousand of one chunk (45 ms a claim on 100,000
+/// deliveries on PostgreSQL, against 2 ms for the range).
 pub fn rows_of(chunk: &push_chunk::Model, status: DeliveryStatus) -> sea_orm::Condition {
     use push_delivery::Column as D;
     sea_orm::Condition::all()

@@ -659,6 +659,10 @@ fn wechat_settings_are_validated_and_their_secrets_hidden() {
             "wechat:\n  api_base_url: \"ftp://x\"\n".to_string(),
             "wechat.api_base_url",
         ),
+        (
+            "wechat:\n  api_base_url: \"http://\"\n".to_string(),
+            "wechat.api_base_url is not a valid URL",
+        ),
     ] {
         std::fs::write(dir.path().join("test.local.yaml"), &yaml).unwrap();
         let err = Settings::load_from(dir.path(), AppEnv::Test).unwrap_err();
