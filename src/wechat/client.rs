@@ -11,7 +11,6 @@ use std::{
     borrow::Cow,
     collections::BTreeMap,
     fmt,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
