@@ -184,10 +184,12 @@ impl Application {
         let server = &self.state.settings.server;
         let acceptor = api::slow_clients::HeaderTimeoutAcceptor::new(
             self.acceptor,
-            Duration::from_secs(server.header_read_timeout_secs),
+            api::slow_clients::Limits {
+                header: Duration::from_secs(server.header_read_timeout_secs),
+                idle: Duration::from_secs(server.idle_timeout_secs),
+            },
         );
         let served = Server::new_with_acceptor(acceptor)
-            .idle_timeout(Duration::from_secs(server.idle_timeout_secs))
             .run_with_graceful_shutdown(api::routes(self.state), stop, Some(SHUTDOWN_GRACE))
             .await;
         // Jobs and deliveries in flight finish (up to the grace period) after the last

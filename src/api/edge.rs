@@ -20,7 +20,7 @@ use poem::{
 };
 
 use crate::edge::{
-    PreparedBody,
+    Coding, PreparedBody,
     body::MIN_COMPRESS_BYTES,
     encoding::{self, Effort},
     etag,
@@ -46,11 +46,17 @@ const ANSWER_HEADERS: usize = 14;
 
 /// Attaches a prepared body to a response, for `Edge` to reuse.
 pub fn prepared_response(body: Arc<PreparedBody>, content_type: &'static str) -> Response {
-    let mut resp = Response::builder().body(body.bytes().clone());
+    let mut resp = response_of(body.bytes().clone(), content_type);
+    resp.extensions_mut().insert(body);
+    resp
+}
+
+/// A 200 with `bytes` of `content_type`, room made for the headers it will get.
+fn response_of(bytes: Bytes, content_type: &'static str) -> Response {
+    let mut resp = Response::builder().body(bytes);
     let mut headers = HeaderMap::with_capacity(ANSWER_HEADERS);
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     *resp.headers_mut() = headers;
-    resp.extensions_mut().insert(body);
     resp
 }
 
@@ -66,27 +72,34 @@ fn coded_request(headers: &HeaderMap) -> bool {
 
 /// Worth compressing: text-like content not already coded.
 fn compressible(resp: &Response) -> bool {
-    if resp.headers().contains_key(header::CONTENT_ENCODING) {
-        return false;
-    }
-    resp.headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| {
-            t.starts_with("text/")
-                || t.contains("json")
-                || t.contains("xml")
-                || t.contains("javascript")
-        })
+    !resp.headers().contains_key(header::CONTENT_ENCODING)
+        && resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(compressible_type)
+}
+
+/// Text-like content types.
+fn compressible_type(t: &str) -> bool {
+    t.starts_with("text/") || t.contains("json") || t.contains("xml") || t.contains("javascript")
 }
 
 fn add_vary(headers: &mut HeaderMap, name: &'static str) {
-    let present = headers.get_all(header::VARY).iter().any(|v| {
+    // Most answers have no `Vary` yet: one lookup, no parsing.
+    let mut vary = match headers.entry(header::VARY) {
+        header::Entry::Vacant(slot) => {
+            slot.insert(HeaderValue::from_static(name));
+            return;
+        }
+        header::Entry::Occupied(vary) => vary,
+    };
+    let present = vary.iter().any(|v| {
         v.to_str()
             .is_ok_and(|v| v.split(',').any(|n| n.trim().eq_ignore_ascii_case(name)))
     });
     if !present {
-        headers.append(header::VARY, HeaderValue::from_static(name));
+        vary.append(HeaderValue::from_static(name));
     }
 }
 
@@ -103,93 +116,191 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             finish_headers(resp.headers_mut(), Caching::NoStore);
             return Ok(resp);
         }
-        let safe = matches!(*req.method(), Method::GET | Method::HEAD);
-        let with_credentials = req.headers().contains_key(header::AUTHORIZATION);
-        let coding = encoding::negotiate(
-            req.headers()
-                .get(header::ACCEPT_ENCODING)
-                .and_then(|v| v.to_str().ok()),
-        );
-        let if_none_match = req.headers().get(header::IF_NONE_MATCH).cloned();
-        let if_modified_since = req.headers().get(header::IF_MODIFIED_SINCE).cloned();
-        let caching_if_ok = policy::of_request(safe, req.uri().path(), with_credentials);
-
-        let mut resp = match self.inner.call(req).await {
+        let conditions = Conditions::of(&req);
+        let resp = match self.inner.call(req).await {
             Ok(resp) => resp.into_response(),
             Err(err) => super::error::framework_error_response(err).await,
         };
+        conditions.answer(resp).await
+    }
+}
+
+/// What a request asks of the edge, read before the request is served (so the edge need not
+/// keep the request): safety, the coding it accepts, its validators, and the caching a
+/// successful answer may have.
+pub struct Conditions {
+    safe: bool,
+    coding: Option<Coding>,
+    if_none_match: Option<HeaderValue>,
+    if_modified_since: Option<HeaderValue>,
+    caching_if_ok: Caching,
+}
+
+impl Conditions {
+    pub fn of(req: &Request) -> Self {
+        let safe = matches!(*req.method(), Method::GET | Method::HEAD);
+        // One pass over the request's few headers (the first of a repeated one counts, as
+        // with `get`) costs less than a lookup for each.
+        let (mut accept_encoding, mut if_none_match, mut if_modified_since) = (None, None, None);
+        let mut with_credentials = false;
+        for (name, value) in req.headers() {
+            let slot = if name == header::ACCEPT_ENCODING {
+                &mut accept_encoding
+            } else if name == header::IF_NONE_MATCH {
+                &mut if_none_match
+            } else if name == header::IF_MODIFIED_SINCE {
+                &mut if_modified_since
+            } else {
+                with_credentials |= name == header::AUTHORIZATION;
+                continue;
+            };
+            slot.get_or_insert(value);
+        }
+        Self {
+            safe,
+            coding: encoding::negotiate(accept_encoding.and_then(|v| v.to_str().ok())),
+            if_none_match: if_none_match.cloned(),
+            if_modified_since: if_modified_since.cloned(),
+            caching_if_ok: policy::of_request(safe, req.uri().path(), with_credentials),
+        }
+    }
+
+    /// The answer to send for `resp`: its tag, caching and coding, or a 304.
+    pub async fn answer(self, mut resp: Response) -> Result<Response> {
         let status = resp.status();
-        let caching = caching_if_ok.for_status(status.as_u16());
+        let caching = self.caching_if_ok.for_status(status.as_u16());
         if status != StatusCode::OK {
             finish_headers(resp.headers_mut(), caching);
             return Ok(resp);
         }
-        let prepared = resp.extensions().get::<Arc<PreparedBody>>().cloned();
-        let revalidates = safe && caching.revalidates();
-        let coding = coding.filter(|_| compressible(&resp));
-        if prepared.is_none() && !revalidates && coding.is_none() {
+        if let Some(prepared) = resp.extensions().get::<Arc<PreparedBody>>().cloned() {
+            return Ok(self.answer_prepared(resp, &prepared));
+        }
+        let revalidates = self.safe && caching.revalidates();
+        let coding = self.coding.filter(|_| compressible(&resp));
+        if !revalidates && coding.is_none() {
             finish_headers(resp.headers_mut(), caching);
             return Ok(resp);
         }
-        let bytes = match &prepared {
-            Some(p) => p.bytes().clone(),
-            None => resp.take_body().into_bytes().await?,
-        };
+        let bytes = resp.take_body().into_bytes().await?;
         let coding = coding.filter(|_| bytes.len() >= MIN_COMPRESS_BYTES);
-        // The representation to send. A prepared body knows its coded forms (made once);
-        // any other is coded below, after the 304 check, so a 304 costs no compression.
-        let (coding, stored) = match (&prepared, coding) {
-            (Some(p), Some(c)) => match p.encoded(c) {
-                Some(coded) => (Some(c), Some(coded.clone())),
-                None => (None, None),
-            },
-            _ => (coding, None),
-        };
-        let mut tag: Option<Bytes> = revalidates.then(|| match &prepared {
-            Some(p) => p.etag_bytes(coding).clone(),
-            None => etag::coded(&etag::of(&bytes), coding).into(),
-        });
-        if let Some(tag) = &tag {
-            let text = std::str::from_utf8(tag).unwrap_or_default();
-            // If-None-Match wins; If-Modified-Since counts only without it (RFC 9110 §13.2.2).
-            let hit = match &if_none_match {
-                Some(v) => v.to_str().is_ok_and(|v| etag::none_match_hits(v, text)),
-                None => not_modified_since(resp.headers(), if_modified_since.as_ref()),
-            };
-            if hit {
-                return Ok(not_modified(&resp, tag.clone(), caching));
+        // Coded after the 304 check, so a 304 costs no compression; when coding does not
+        // pay, the identity representation goes out under its own tag.
+        let identity_tag = revalidates.then(|| etag::of(&bytes));
+        if let Some(identity) = &identity_tag {
+            let tag = Bytes::from(etag::coded(identity, coding));
+            if self.revalidated(resp.headers(), &tag) {
+                return Ok(not_modified(resp.headers(), tag, caching));
             }
         }
-        let body = match (coding, stored) {
-            (Some(c), Some(coded)) => Some((c, coded)),
-            (Some(c), None) => encoding::encode(c, &bytes, Effort::Dynamic)
+        let coded = coding.and_then(|c| {
+            encoding::encode(c, &bytes, Effort::Dynamic)
                 .ok()
                 .filter(|coded| coded.len() < bytes.len())
-                .map(|coded| (c, coded)),
-            (None, _) => None,
-        };
-        match body {
-            Some((coding, coded)) => {
-                resp.headers_mut().insert(
-                    header::CONTENT_ENCODING,
-                    HeaderValue::from_static(coding.token()),
-                );
-                resp.headers_mut().remove(header::CONTENT_LENGTH);
-                resp.set_body(coded);
-            }
-            None => {
-                // Coding did not pay after all: the identity representation, its own tag.
-                if coding.is_some() {
-                    tag = tag.map(|_| etag::of(&bytes).into());
-                }
-                resp.set_body(bytes);
+                .map(|coded| (c, coded))
+        });
+        if let Some(identity) = identity_tag {
+            let tag = etag::coded(&identity, coded.as_ref().map(|(c, _)| *c));
+            resp.headers_mut()
+                .insert(header::ETAG, tag_value(tag.into()));
+        }
+        send(&mut resp, coded, bytes);
+        finish_headers(resp.headers_mut(), caching);
+        Ok(resp)
+    }
+
+    /// The answer for a 200 whose body was prepared once (a cached read): its tag and coded
+    /// forms are reused, so this neither hashes nor compresses.
+    pub fn answer_prepared(self, mut resp: Response, prepared: &PreparedBody) -> Response {
+        let compressible = compressible(&resp);
+        match self.decide(prepared, compressible, resp.headers()) {
+            Prepared::NotModified(tag) => not_modified(resp.headers(), tag, self.caching_if_ok),
+            Prepared::Send { tag, coded } => {
+                self.send_prepared(&mut resp, prepared, tag, coded);
+                resp
             }
         }
+    }
+
+    /// `answer_prepared` for the answer `prepared_response(prepared, content_type)` would
+    /// be, without building that answer when a 304 replaces it (the fast lane's case).
+    pub fn answer_cached(
+        self,
+        prepared: &Arc<PreparedBody>,
+        content_type: &'static str,
+    ) -> Response {
+        let no_headers = HeaderMap::new();
+        match self.decide(prepared, compressible_type(content_type), &no_headers) {
+            Prepared::NotModified(tag) => not_modified(&no_headers, tag, self.caching_if_ok),
+            Prepared::Send { tag, coded } => {
+                let mut resp = response_of(prepared.bytes().clone(), content_type);
+                self.send_prepared(&mut resp, prepared, tag, coded);
+                resp
+            }
+        }
+    }
+
+    /// A 304, or the tag and coded form to send, for a prepared body whose answer has
+    /// `headers` (its `Last-Modified` counts for `If-Modified-Since`).
+    fn decide(&self, prepared: &PreparedBody, compressible: bool, headers: &HeaderMap) -> Prepared {
+        let coded = self
+            .coding
+            .filter(|_| compressible)
+            .and_then(|c| prepared.encoded(c).map(|coded| (c, coded.clone())));
+        let tag = (self.safe && self.caching_if_ok.revalidates())
+            .then(|| prepared.etag_bytes(coded.as_ref().map(|(c, _)| *c)).clone());
+        match tag {
+            Some(tag) if self.revalidated(headers, &tag) => Prepared::NotModified(tag),
+            tag => Prepared::Send { tag, coded },
+        }
+    }
+
+    fn send_prepared(
+        &self,
+        resp: &mut Response,
+        prepared: &PreparedBody,
+        tag: Option<Bytes>,
+        coded: Option<(Coding, Bytes)>,
+    ) {
         if let Some(tag) = tag {
             resp.headers_mut().insert(header::ETAG, tag_value(tag));
         }
-        finish_headers(resp.headers_mut(), caching);
-        Ok(resp)
+        send(resp, coded, prepared.bytes().clone());
+        finish_headers(resp.headers_mut(), self.caching_if_ok);
+    }
+
+    /// Whether the client's copy is current: If-None-Match wins; If-Modified-Since counts
+    /// only without it (RFC 9110 §13.2.2).
+    fn revalidated(&self, answer: &HeaderMap, tag: &[u8]) -> bool {
+        let tag = std::str::from_utf8(tag).unwrap_or_default();
+        match &self.if_none_match {
+            Some(v) => v.to_str().is_ok_and(|v| etag::none_match_hits(v, tag)),
+            None => not_modified_since(answer, self.if_modified_since.as_ref()),
+        }
+    }
+}
+
+/// What to do with a prepared body.
+enum Prepared {
+    NotModified(Bytes),
+    Send {
+        tag: Option<Bytes>,
+        coded: Option<(Coding, Bytes)>,
+    },
+}
+
+/// Sets the body: `coded` when there is a coded form, else the identity `bytes`.
+fn send(resp: &mut Response, coded: Option<(Coding, Bytes)>, bytes: Bytes) {
+    match coded {
+        Some((coding, coded)) => {
+            resp.headers_mut().insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static(coding.token()),
+            );
+            resp.headers_mut().remove(header::CONTENT_LENGTH);
+            resp.set_body(coded);
+        }
+        None => resp.set_body(bytes),
     }
 }
 
@@ -217,7 +328,7 @@ pub fn http_date(at: chrono::DateTime<chrono::Utc>) -> HeaderValue {
 }
 
 /// The 304 for `resp`: its tag, and the headers a 304 must repeat (RFC 9110 §15.4.5).
-fn not_modified(resp: &Response, tag: Bytes, caching: Caching) -> Response {
+fn not_modified(answer: &HeaderMap, tag: Bytes, caching: Caching) -> Response {
     let mut out = Response::builder()
         .status(StatusCode::NOT_MODIFIED)
         .finish();
@@ -230,11 +341,11 @@ fn not_modified(resp: &Response, tag: Bytes, caching: Caching) -> Response {
         header::CACHE_CONTROL,
         header::LAST_MODIFIED,
     ] {
-        if let Some(v) = resp.headers().get(&name) {
+        if let Some(v) = answer.get(&name) {
             out.headers_mut().insert(name, v.clone());
         }
     }
-    for v in resp.headers().get_all(header::VARY) {
+    for v in answer.get_all(header::VARY) {
         out.headers_mut().append(header::VARY, v.clone());
     }
     finish_headers(out.headers_mut(), caching);

@@ -4,11 +4,11 @@
 //! of series stays bounded: poem's router leaves the matched pattern (`PathPattern`) on the
 //! response or error, and poem-openapi names its path variables `:param0`, `:param1`..., so
 //! the patterns of OpenAPI operations are translated back to their documented templates
-//! (`/api/articles/{id}`). The fast lane answers before any router runs; its answers are
-//! recognised by path (`CachedRoute`) and recorded through handles resolved once, which keeps
+//! (`/api/articles/{id}`). The fast lane answers before any layer runs and records its
+//! answers through `FastLaneSeries`, handles resolved once under the same labels, which keeps
 //! the hottest routes at a few atomic operations per request. Requests that match no route
 //! share the label `unmatched`, as do requests refused before routing (a body over the limit
-//! by its Content-Length, a timeout) on routes the fast lane does not serve. CORS preflights
+//! by its Content-Length, a timeout), except on the cached routes, which keep their label. CORS preflights
 //! are answered by the CORS layer outside this one and are not counted.
 
 use std::{collections::HashMap, sync::Arc, time::Instant};
@@ -88,10 +88,31 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// The series of one fast-lane route answering `GET` with 200, resolved once.
-struct Resolved {
-    requests: IntCounter,
-    duration: Histogram,
+/// The series of the fast lane's answers (`GET` with 200 on each cached route), resolved
+/// once, so that recording one is a few atomic operations.
+pub struct FastLaneSeries {
+    /// Indexed by `CachedRoute as usize`.
+    routes: [(IntCounter, Histogram); 4],
+}
+
+impl FastLaneSeries {
+    pub fn resolve() -> Self {
+        let http = metrics::http();
+        Self {
+            routes: CachedRoute::ALL.map(|route| {
+                (
+                    http.requests("GET", route.template(), StatusCode::OK.as_str()),
+                    http.duration("GET", route.template()),
+                )
+            }),
+        }
+    }
+
+    pub fn record(&self, route: CachedRoute, seconds: f64) {
+        let (requests, duration) = &self.routes[route as usize];
+        requests.inc();
+        duration.observe(seconds);
+    }
 }
 
 pub struct HttpMetrics {
@@ -110,15 +131,9 @@ impl<E: Endpoint> Middleware<E> for HttpMetrics {
     type Output = HttpMetricsEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        let http = metrics::http();
-        let fast_lane = CachedRoute::ALL.map(|route| Resolved {
-            requests: http.requests("GET", route.template(), StatusCode::OK.as_str()),
-            duration: http.duration("GET", route.template()),
-        });
         HttpMetricsEndpoint {
             inner,
             labels: self.labels.clone(),
-            fast_lane,
         }
     }
 }
@@ -126,8 +141,6 @@ impl<E: Endpoint> Middleware<E> for HttpMetrics {
 pub struct HttpMetricsEndpoint<E> {
     inner: E,
     labels: Arc<RouteLabels>,
-    /// Indexed by `CachedRoute as usize`.
-    fast_lane: [Resolved; 4],
 }
 
 impl<E: Endpoint> Endpoint for HttpMetricsEndpoint<E> {
@@ -145,22 +158,13 @@ impl<E: Endpoint> Endpoint for HttpMetricsEndpoint<E> {
             Err(err) if err.is::<NotFoundError>() => (err.status(), None),
             Err(err) => (err.status(), err.data::<PathPattern>()),
         };
-        match (pattern, cached_route) {
-            (None, Some(route)) if status == StatusCode::OK && method == "GET" => {
-                let resolved = &self.fast_lane[route as usize];
-                resolved.requests.inc();
-                resolved.duration.observe(seconds);
-            }
-            _ => {
-                let route = match pattern {
-                    Some(pattern) => self.labels.label(&pattern.0),
-                    None => cached_route.map_or(UNMATCHED, CachedRoute::template),
-                };
-                let http = metrics::http();
-                http.requests(method, route, status.as_str()).inc();
-                http.duration(method, route).observe(seconds);
-            }
-        }
+        let route = match pattern {
+            Some(pattern) => self.labels.label(&pattern.0),
+            None => cached_route.map_or(UNMATCHED, CachedRoute::template),
+        };
+        let http = metrics::http();
+        http.requests(method, route, status.as_str()).inc();
+        http.duration(method, route).observe(seconds);
         result
     }
 }

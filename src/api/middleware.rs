@@ -6,11 +6,12 @@ use std::time::{Duration, Instant};
 use poem::{
     Body, Endpoint, IntoResponse, Middleware, Request, Response, Result,
     error::ReadBodyError,
-    http::{HeaderValue, Method, header},
+    http::{HeaderName, HeaderValue, Method, header},
 };
 use tracing::Instrument;
 
-const REQUEST_ID: &str = "x-request-id";
+/// A constant, so that setting it on every answer parses no header name.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The id of the request being served, as a request extension (the audit log records it).
 #[derive(Debug, Clone)]
@@ -40,7 +41,7 @@ fn next_request_id() -> HeaderValue {
 /// The client's `X-Request-Id` when it is sane: short, printable ASCII.
 fn client_request_id(req: &Request) -> Option<HeaderValue> {
     req.headers()
-        .get(REQUEST_ID)
+        .get(&REQUEST_ID)
         .filter(|v| !v.is_empty() && v.len() <= 64 && v.as_bytes().iter().all(u8::is_ascii_graphic))
         .cloned()
 }
@@ -58,18 +59,41 @@ impl<E: Endpoint> Middleware<E> for RequestLog {
 
 pub struct RequestLogEndpoint<E>(E);
 
+/// This request's id: the client's `X-Request-Id` when it is sane, else a new one.
+pub fn request_id(req: &Request) -> HeaderValue {
+    client_request_id(req).unwrap_or_else(next_request_id)
+}
+
+/// The span a request is served in, carrying its id.
+pub fn request_span(req: &Request, id: &HeaderValue) -> tracing::Span {
+    // Printable ASCII either way.
+    let id = id.to_str().unwrap_or_default();
+    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+}
+
+/// Logs the answer (inside the request's span) and echoes the request id on it.
+pub fn log_answer(resp: &mut Response, id: HeaderValue, started: Instant) {
+    let status = resp.status().as_u16();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(status, elapsed_ms, "request failed");
+    } else {
+        tracing::info!(status, elapsed_ms, "request");
+    }
+    resp.headers_mut().insert(REQUEST_ID, id);
+}
+
 impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> Result<Self::Output> {
-        let id = client_request_id(&req).unwrap_or_else(next_request_id);
-        // Printable ASCII either way.
-        let id_text = id.to_str().unwrap_or_default();
+        let id = request_id(&req);
         // Only changes are audited; reads, the hot path, skip the allocation.
         if !matches!(*req.method(), Method::GET | Method::HEAD) {
-            req.extensions_mut().insert(RequestId(id_text.to_owned()));
+            req.extensions_mut()
+                .insert(RequestId(id.to_str().unwrap_or_default().to_owned()));
         }
-        let span = tracing::info_span!("request", request_id = %id_text, method = %req.method(), path = %req.uri().path());
+        let span = request_span(&req, &id);
         async move {
             let started = Instant::now();
             let result = self.0.call(req).await;
@@ -77,14 +101,7 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
                 Ok(resp) => resp.into_response(),
                 Err(err) => super::error::framework_error_response(err).await,
             };
-            let status = resp.status().as_u16();
-            let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-            if status >= 500 {
-                tracing::warn!(status, elapsed_ms, "request failed");
-            } else {
-                tracing::info!(status, elapsed_ms, "request");
-            }
-            resp.headers_mut().insert(REQUEST_ID, id);
+            log_answer(&mut resp, id, started);
             Ok(resp)
         }
         .instrument(span)

@@ -118,7 +118,8 @@ pub fn routes(state: AppState) -> impl Endpoint {
     let cors = &state.settings.server.cors;
     // Outermost last. Errors stay errors up to the metrics (which read the matched route
     // off them); CORS and the edge (tags, caching, compression) turn them into their JSON
-    // answers.
+    // answers. The fast lane, outermost, answers cached reads by the layers' own rules
+    // without entering them.
     Route::new()
         .nest("/", api)
         .at("/openapi.json", get(spec))
@@ -134,9 +135,6 @@ pub fn routes(state: AppState) -> impl Endpoint {
         // Outside the body limit, so that reading a body (chunked ones too) is timed.
         .with(middleware::Timeout { limit: timeout })
         .data(state.clone())
-        .with(cached_reads::FastLane {
-            state: state.clone(),
-        })
         .with(http_metrics::HttpMetrics::new(
             http_metrics::RouteLabels::of::<Apis>(),
         ))
@@ -144,4 +142,5 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .with(edge::Edge)
         .with(security_headers::SecurityHeaders)
         .with(middleware::RequestLog)
+        .with(cached_reads::FastLane { state })
 }

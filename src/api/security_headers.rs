@@ -8,7 +8,7 @@
 
 use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response, Result,
-    http::{HeaderName, HeaderValue, header},
+    http::{HeaderMap, HeaderName, HeaderValue, header},
 };
 
 const API_POLICY: &str =
@@ -39,6 +39,29 @@ fn is_console(path: &str) -> bool {
     path == "/admin" || path.starts_with("/admin/")
 }
 
+/// The content security policy of the answers for `path`.
+pub fn policy_of(path: &str) -> &'static str {
+    if is_docs(path) {
+        DOCS_POLICY
+    } else if is_console(path) {
+        CONSOLE_POLICY
+    } else {
+        API_POLICY
+    }
+}
+
+/// Adds the security headers, with content security `policy`, to an answer.
+pub fn apply(headers: &mut HeaderMap, policy: &'static str) {
+    headers.reserve(COMMON.len() + 1);
+    for (name, value) in COMMON {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(policy),
+    );
+}
+
 pub struct SecurityHeaders;
 
 impl<E: Endpoint> Middleware<E> for SecurityHeaders {
@@ -57,29 +80,13 @@ impl<E: Endpoint> Endpoint for SecurityHeadersEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> Result<Self::Output> {
-        let docs = is_docs(req.uri().path());
-        let console = is_console(req.uri().path());
+        let policy = policy_of(req.uri().path());
         let mut resp = match self.inner.call(req).await {
             Ok(resp) => resp.into_response(),
             // Errors become their JSON answer here, so that they carry the headers too.
             Err(err) => super::error::framework_error_response(err).await,
         };
-        let headers = resp.headers_mut();
-        headers.reserve(COMMON.len() + 1);
-        for (name, value) in COMMON {
-            headers.insert(name, HeaderValue::from_static(value));
-        }
-        let policy = if docs {
-            DOCS_POLICY
-        } else if console {
-            CONSOLE_POLICY
-        } else {
-            API_POLICY
-        };
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(policy),
-        );
+        apply(resp.headers_mut(), policy);
         Ok(resp)
     }
 }

@@ -164,3 +164,40 @@ async fn normal_requests_are_answered_promptly_while_500_connections_trickle() {
     }
     tricklers.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_idle_past_the_idle_timeout_is_closed_and_a_busy_one_is_kept() {
+    let (mut settings, dir) = test_settings().await;
+    settings.server.idle_timeout_secs = 1;
+    let app = spawn_app_with(settings, dir).await;
+    let request = b"GET /healthz HTTP/1.1\r\nHost: qshare\r\n\r\n";
+
+    // Requests every half second: never idle for a whole second, so never closed.
+    let mut busy = connect(&app).await;
+    for _ in 0..5 {
+        busy.write_all(request).await.unwrap();
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(2), busy.read(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // One that never sends a byte, and one silent after its answer: both dropped.
+    let started = Instant::now();
+    let mut silent = connect(&app).await;
+    let mut answered = connect(&app).await;
+    answered.write_all(request).await.unwrap();
+    let (text, closed) = read_until_closed(&mut answered, Duration::from_secs(4)).await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(closed, "an answered connection stays open while idle");
+    let (_, closed) = read_until_closed(&mut silent, Duration::from_secs(4)).await;
+    assert!(closed, "a silent connection stays open");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_millis(3500),
+        "closed after {took:?}, not about a second"
+    );
+}
