@@ -85,11 +85,29 @@ fn compressible_type(t: &str) -> bool {
     t.starts_with("text/") || t.contains("json") || t.contains("xml") || t.contains("javascript")
 }
 
-fn add_vary(headers: &mut HeaderMap, name: &'static str) {
+/// `Vary: Accept-Encoding`, made at compile time (see `cache_control`).
+static VARY_ACCEPT_ENCODING: HeaderValue = HeaderValue::from_static("Accept-Encoding");
+
+/// The `Cache-Control` value of `caching`. The values are made at compile time:
+/// `HeaderValue::from_static` checks every byte when it runs, on every answer.
+fn cache_control(caching: Caching) -> HeaderValue {
+    static PUBLIC: HeaderValue = HeaderValue::from_static(policy::PUBLIC);
+    static PRIVATE: HeaderValue = HeaderValue::from_static(policy::PRIVATE);
+    static NO_STORE: HeaderValue = HeaderValue::from_static(policy::NO_STORE);
+    match caching {
+        Caching::Public => &PUBLIC,
+        Caching::Private => &PRIVATE,
+        Caching::NoStore => &NO_STORE,
+    }
+    .clone()
+}
+
+/// Adds `value` (the header value of `name`) to `Vary` unless it is listed there already.
+fn add_vary(headers: &mut HeaderMap, name: &str, value: HeaderValue) {
     // Most answers have no `Vary` yet: one lookup, no parsing.
     let mut vary = match headers.entry(header::VARY) {
         header::Entry::Vacant(slot) => {
-            slot.insert(HeaderValue::from_static(name));
+            slot.insert(value);
             return;
         }
         header::Entry::Occupied(vary) => vary,
@@ -99,7 +117,7 @@ fn add_vary(headers: &mut HeaderMap, name: &'static str) {
             .is_ok_and(|v| v.split(',').any(|n| n.trim().eq_ignore_ascii_case(name)))
     });
     if !present {
-        vary.append(HeaderValue::from_static(name));
+        vary.append(value);
     }
 }
 
@@ -356,12 +374,9 @@ fn not_modified(answer: &HeaderMap, tag: Bytes, caching: Caching) -> Response {
 /// `Cache-Control` keeps it.
 fn finish_headers(headers: &mut HeaderMap, caching: Caching) {
     if !headers.contains_key(header::CACHE_CONTROL) {
-        headers.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static(caching.cache_control()),
-        );
+        headers.insert(header::CACHE_CONTROL, cache_control(caching));
     }
-    add_vary(headers, "Accept-Encoding");
+    add_vary(headers, "Accept-Encoding", VARY_ACCEPT_ENCODING.clone());
 }
 
 #[cfg(test)]
@@ -372,8 +387,16 @@ mod tests {
     fn vary_is_added_once_next_to_what_is_there() {
         let mut headers = HeaderMap::new();
         headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-        add_vary(&mut headers, "Accept-Encoding");
-        add_vary(&mut headers, "Accept-Encoding");
+        add_vary(
+            &mut headers,
+            "Accept-Encoding",
+            VARY_ACCEPT_ENCODING.clone(),
+        );
+        add_vary(
+            &mut headers,
+            "Accept-Encoding",
+            VARY_ACCEPT_ENCODING.clone(),
+        );
         let all: Vec<_> = headers.get_all(header::VARY).iter().collect();
         assert_eq!(all, ["Origin", "Accept-Encoding"]);
     }

@@ -24,12 +24,22 @@ const CONSOLE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src '
      img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
      base-uri 'none'";
 
-/// The headers every response carries, whatever the route.
-const COMMON: [(HeaderName, &str); 3] = [
-    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-    (header::X_FRAME_OPTIONS, "DENY"),
-    (header::REFERRER_POLICY, "no-referrer"),
+/// The headers every response carries, whatever the route. Values made at compile time:
+/// `HeaderValue::from_static` checks every byte when it runs, on every answer.
+static COMMON: [(HeaderName, HeaderValue); 3] = [
+    (
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ),
+    (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+    (
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    ),
 ];
+static API: HeaderValue = HeaderValue::from_static(API_POLICY);
+static DOCS: HeaderValue = HeaderValue::from_static(DOCS_POLICY);
+static CONSOLE: HeaderValue = HeaderValue::from_static(CONSOLE_POLICY);
 
 fn is_docs(path: &str) -> bool {
     path == "/docs" || path.starts_with("/docs/")
@@ -40,26 +50,23 @@ fn is_console(path: &str) -> bool {
 }
 
 /// The content security policy of the answers for `path`.
-pub fn policy_of(path: &str) -> &'static str {
+pub fn policy_of(path: &str) -> &'static HeaderValue {
     if is_docs(path) {
-        DOCS_POLICY
+        &DOCS
     } else if is_console(path) {
-        CONSOLE_POLICY
+        &CONSOLE
     } else {
-        API_POLICY
+        &API
     }
 }
 
 /// Adds the security headers, with content security `policy`, to an answer.
-pub fn apply(headers: &mut HeaderMap, policy: &'static str) {
+pub fn apply(headers: &mut HeaderMap, policy: &'static HeaderValue) {
     headers.reserve(COMMON.len() + 1);
-    for (name, value) in COMMON {
-        headers.insert(name, HeaderValue::from_static(value));
+    for (name, value) in &COMMON {
+        headers.insert(name, value.clone());
     }
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(policy),
-    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy.clone());
 }
 
 pub struct SecurityHeaders;

@@ -8,6 +8,7 @@ pub const PUBLIC_MAX_AGE_SECS: u32 = 5;
 /// And may be served stale this long while the client revalidates in the background.
 pub const STALE_WHILE_REVALIDATE_SECS: u32 = 30;
 
+/// The `Cache-Control` of each `Caching` (`api::edge` sends them).
 pub const PUBLIC: &str = "public, max-age=5, stale-while-revalidate=30";
 pub const PRIVATE: &str = "private, no-cache";
 pub const NO_STORE: &str = "no-store";
@@ -24,14 +25,6 @@ pub enum Caching {
 }
 
 impl Caching {
-    pub fn cache_control(self) -> &'static str {
-        match self {
-            Self::Public => PUBLIC,
-            Self::Private => PRIVATE,
-            Self::NoStore => NO_STORE,
-        }
-    }
-
     /// Whether the answer carries an entity tag and honours `If-None-Match`.
     pub fn revalidates(self) -> bool {
         self != Self::NoStore
