@@ -60,8 +60,10 @@ sleep 0.5
 after_first=$(rss_mb "$pid")
 echo
 echo "articles: $ARTICLES; index on disk: $(du -sh "$work/search" | cut -f1)"
-echo "first start (index built from SQL): ${build_ms} ms to ready; $(grep -o 'reindexed=[0-9]* ms=[0-9]*' "$work/first.log" || echo 'no sync line')"
-echo "start on the existing index: ${ready_ms} ms to ready; $(grep -o 'reindexed=[0-9]* ms=[0-9]*' "$work/second.log" || echo 'no sync line')"
+# The sync line of a log, without the terminal colours the log is written in.
+sync_line() { sed 's/\x1b\[[0-9;]*m//g' "$1" | grep -o 'reindexed=[0-9]* ms=[0-9]*' || echo 'no sync line'; }
+echo "first start (index built from SQL): ${build_ms} ms to ready; $(sync_line "$work/first.log")"
+echo "start on the existing index: ${ready_ms} ms to ready; $(sync_line "$work/second.log")"
 echo "idle RSS: ${idle} MB before the first search, ${after_first} MB after it"
 echo
 

@@ -17,6 +17,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
+    ops::ControlFlow,
     sync::LazyLock,
 };
 
@@ -34,7 +35,8 @@ const LONGEST_TOKEN: usize = 48;
 struct Vocabulary {
     /// Every word (true) and every beginning of a word that is not itself one (false), so
     /// that looking for words at a position stops as soon as no word can start that way.
-    entries: HashMap<String, bool>,
+    /// (foldhash: looked up at every position of every Chinese run indexed or highlighted.)
+    entries: HashMap<String, bool, foldhash::fast::RandomState>,
     /// Length of the longest word, in characters.
     longest: usize,
 }
@@ -46,7 +48,7 @@ static VOCABULARY: LazyLock<Vocabulary> = LazyLock::new(|| {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect();
     let longest = words.iter().map(|w| w.chars().count()).max().unwrap_or(1);
-    let mut entries: HashMap<String, bool> = HashMap::new();
+    let mut entries: HashMap<String, bool, foldhash::fast::RandomState> = HashMap::default();
     for word in &words {
         for (end, _) in word.char_indices().skip(1) {
             entries.entry(word[..end].to_string()).or_insert(false);
@@ -162,27 +164,51 @@ fn is_word(chars: &[NormChar]) -> bool {
 
 /// The tokens a document's text is indexed under (before lower-casing and stemming).
 pub fn index_tokens(text: &str) -> Vec<RawToken> {
-    let chars = normalize(text);
     let mut out = Vec::new();
+    let _ = each_index_token(text, |text, from, to| {
+        out.push(RawToken {
+            text: text.to_string(),
+            from,
+            to,
+        });
+        ControlFlow::Continue(())
+    });
+    out
+}
+
+/// Calls `each` with the text and byte range of every token of `index_tokens(text)`, in the
+/// same order, until it breaks. The text is lent from one buffer: highlighting looks at
+/// every token of a hit's body, and a `String` each cost more than the looking.
+pub fn each_index_token(
+    text: &str,
+    mut each: impl FnMut(&str, usize, usize) -> ControlFlow<()>,
+) -> ControlFlow<()> {
+    let chars = normalize(text);
+    let mut buf = String::new();
+    let mut emit = |span: &[NormChar]| {
+        buf.clear();
+        buf.extend(span.iter().map(|n| n.c));
+        each(&buf, span[0].from, span[span.len() - 1].to)
+    };
     for run in runs(&chars) {
         match run {
-            Run::Word(r) => out.push(token(&chars[r])),
+            Run::Word(r) => emit(&chars[r])?,
             Run::Han(r) => {
                 let han = &chars[r];
                 if han.len() == 1 {
-                    out.push(token(han));
+                    emit(han)?;
                     continue;
                 }
                 for i in 0..han.len() {
                     if i + 1 < han.len() {
-                        out.push(token(&han[i..i + 2]));
+                        emit(&han[i..i + 2])?;
                     }
                     let longest = VOCABULARY.longest.min(han.len() - i);
                     for len in 1..=longest {
                         match vocabulary_entry(&han[i..i + len]) {
                             None => break,
                             // Two-character words are among the pairs already.
-                            Some(true) if len != 2 => out.push(token(&han[i..i + len])),
+                            Some(true) if len != 2 => emit(&han[i..i + len])?,
                             Some(_) => {}
                         }
                     }
@@ -190,7 +216,7 @@ pub fn index_tokens(text: &str) -> Vec<RawToken> {
             }
         }
     }
-    out
+    ControlFlow::Continue(())
 }
 
 /// What a query asks for: its terms in order, before lower-casing and stemming.

@@ -5,6 +5,7 @@
 use std::{
     cell::RefCell,
     collections::{HashMap, HashSet},
+    ops::ControlFlow,
 };
 
 use super::analysis;
@@ -17,7 +18,7 @@ pub struct Matcher {
     /// Whether a word of the text matches, by its raw form: the hits of one search share
     /// most of their words, and finding a word's index form (lower-casing, stemming) is
     /// most of what highlighting costs.
-    seen: RefCell<HashMap<String, bool>>,
+    seen: RefCell<HashMap<String, bool, foldhash::fast::RandomState>>,
 }
 
 impl Matcher {
@@ -45,11 +46,13 @@ impl Matcher {
 
     /// Byte ranges of `text` that match, merged where they touch.
     pub fn ranges(&self, text: &str) -> Vec<(usize, usize)> {
-        let mut ranges: Vec<(usize, usize)> = analysis::index_tokens(text)
-            .into_iter()
-            .filter(|t| self.matches_raw(&t.text))
-            .map(|t| (t.from, t.to))
-            .collect();
+        let mut ranges: Vec<(usize, usize)> = Vec::new();
+        let _ = analysis::each_index_token(text, |raw, from, to| {
+            if self.matches_raw(raw) {
+                ranges.push((from, to));
+            }
+            ControlFlow::Continue(())
+        });
         ranges.sort_unstable();
         let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
         for (from, to) in ranges {
@@ -63,9 +66,14 @@ impl Matcher {
 
     /// Whether any word of `text` matches.
     pub fn any_in(&self, text: &str) -> bool {
-        analysis::index_tokens(text)
-            .into_iter()
-            .any(|t| self.matches_raw(&t.text))
+        analysis::each_index_token(text, |raw, _, _| {
+            if self.matches_raw(raw) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .is_break()
     }
 }
 
@@ -186,5 +194,38 @@ mod tests {
             f.starts_with('…') && f.contains("<mark>tokio</mark>"),
             "{f}"
         );
+    }
+
+    #[test]
+    fn the_ranges_are_the_matching_index_tokens_and_any_in_agrees() {
+        let m = matcher(&["redi", "缓存", "阿里云", "rust"]);
+        for text in [
+            "<Redis> 缓存失效",
+            "用阿里雲的 Ｒｕｓｔ 服务",
+            "没有匹配的文字 nothing here",
+            "",
+            "缓",
+        ] {
+            let expected: Vec<(usize, usize)> = analysis::index_tokens(text)
+                .into_iter()
+                .filter(|t| analysis::index_form(&t.text).is_some_and(|f| m.matches(&f)))
+                .map(|t| (t.from, t.to))
+                .collect();
+            let ranges = m.ranges(text);
+            // Every matching token is inside a range, and every range starts at one.
+            for (from, to) in &expected {
+                assert!(
+                    ranges.iter().any(|(a, b)| a <= from && to <= b),
+                    "{text}: {from}..{to} in {ranges:?}"
+                );
+            }
+            for (from, _) in &ranges {
+                assert!(
+                    expected.iter().any(|(a, _)| a == from),
+                    "{text}: {ranges:?}"
+                );
+            }
+            assert_eq!(m.any_in(text), !expected.is_empty(), "{text}");
+        }
     }
 }
