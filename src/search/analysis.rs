@@ -165,22 +165,30 @@ fn is_word(chars: &[NormChar]) -> bool {
 /// The tokens a document's text is indexed under (before lower-casing and stemming).
 pub fn index_tokens(text: &str) -> Vec<RawToken> {
     let mut out = Vec::new();
-    let _ = each_index_token(text, |text, from, to| {
-        out.push(RawToken {
-            text: text.to_string(),
-            from,
-            to,
-        });
-        ControlFlow::Continue(())
-    });
+    let _ = each_index_token(
+        text,
+        |_| true,
+        |text, from, to| {
+            out.push(RawToken {
+                text: text.to_string(),
+                from,
+                to,
+            });
+            ControlFlow::Continue(())
+        },
+    );
     out
 }
 
-/// Calls `each` with the text and byte range of every token of `index_tokens(text)`, in the
-/// same order, until it breaks. The text is lent from one buffer: highlighting looks at
-/// every token of a hit's body, and a `String` each cost more than the looking.
+/// Calls `each` with the text and byte range of every token of `index_tokens(text)` whose
+/// first (normalized) character passes `starts`, in the same order, until it breaks. The
+/// text is lent from one buffer: highlighting looks at the tokens of every hit's title and
+/// body, and a `String` each cost more than the looking; and it passes the first characters
+/// of the query's terms as `starts`, so the words nothing could match are not even looked
+/// up in the vocabulary.
 pub fn each_index_token(
     text: &str,
+    starts: impl Fn(char) -> bool,
     mut each: impl FnMut(&str, usize, usize) -> ControlFlow<()>,
 ) -> ControlFlow<()> {
     let chars = normalize(text);
@@ -192,14 +200,20 @@ pub fn each_index_token(
     };
     for run in runs(&chars) {
         match run {
-            Run::Word(r) => emit(&chars[r])?,
+            Run::Word(r) if starts(chars[r.start].c) => emit(&chars[r])?,
+            Run::Word(_) => {}
             Run::Han(r) => {
                 let han = &chars[r];
                 if han.len() == 1 {
-                    emit(han)?;
+                    if starts(han[0].c) {
+                        emit(han)?;
+                    }
                     continue;
                 }
                 for i in 0..han.len() {
+                    if !starts(han[i].c) {
+                        continue;
+                    }
                     if i + 1 < han.len() {
                         emit(&han[i..i + 2])?;
                     }

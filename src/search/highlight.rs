@@ -19,15 +19,33 @@ pub struct Matcher {
     /// most of their words, and finding a word's index form (lower-casing, stemming) is
     /// most of what highlighting costs.
     seen: RefCell<HashMap<String, bool, foldhash::fast::RandomState>>,
+    /// The first characters of the terms and the prefix: a word starting otherwise cannot
+    /// match, since lower-casing and stemming keep a word's first letter (lower-cased).
+    firsts: Vec<char>,
 }
 
 impl Matcher {
     pub fn new(exact: HashSet<String>, prefix: Option<String>) -> Self {
+        let mut firsts: Vec<char> = exact
+            .iter()
+            .chain(&prefix)
+            .filter_map(|t| t.chars().next())
+            .collect();
+        firsts.sort_unstable();
+        firsts.dedup();
         Self {
             exact,
             prefix,
             seen: RefCell::default(),
+            firsts,
         }
+    }
+
+    /// Whether a word starting with `c` (normalized, not yet lower-cased) could match.
+    fn could_start(&self, c: char) -> bool {
+        c.to_lowercase()
+            .next()
+            .is_some_and(|l| self.firsts.binary_search(&l).is_ok())
     }
 
     pub fn matches(&self, term: &str) -> bool {
@@ -47,7 +65,8 @@ impl Matcher {
     /// Byte ranges of `text` that match, merged where they touch.
     pub fn ranges(&self, text: &str) -> Vec<(usize, usize)> {
         let mut ranges: Vec<(usize, usize)> = Vec::new();
-        let _ = analysis::each_index_token(text, |raw, from, to| {
+        let starts = |c| self.could_start(c);
+        let _ = analysis::each_index_token(text, starts, |raw, from, to| {
             if self.matches_raw(raw) {
                 ranges.push((from, to));
             }
@@ -66,13 +85,17 @@ impl Matcher {
 
     /// Whether any word of `text` matches.
     pub fn any_in(&self, text: &str) -> bool {
-        analysis::each_index_token(text, |raw, _, _| {
-            if self.matches_raw(raw) {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })
+        analysis::each_index_token(
+            text,
+            |c| self.could_start(c),
+            |raw, _, _| {
+                if self.matches_raw(raw) {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+        )
         .is_break()
     }
 }
@@ -198,14 +221,23 @@ mod tests {
 
     #[test]
     fn the_ranges_are_the_matching_index_tokens_and_any_in_agrees() {
-        let m = matcher(&["redi", "缓存", "阿里云", "rust"]);
-        for text in [
-            "<Redis> 缓存失效",
-            "用阿里雲的 Ｒｕｓｔ 服务",
-            "没有匹配的文字 nothing here",
-            "",
-            "缓",
-        ] {
+        let exact = matcher(&["redi", "缓存", "阿里云", "rust", "σοφία"]);
+        let prefix = Matcher::new(
+            ["kafka", "消息"].iter().map(|t| t.to_string()).collect(),
+            Some("实".to_string()),
+        );
+        for (m, text) in [&exact, &prefix].into_iter().flat_map(|m| {
+            [
+                "<Redis> 缓存失效",
+                "用阿里雲的 Ｒｕｓｔ 服务，RUST 与 rusty",
+                "没有匹配的文字 nothing here",
+                "",
+                "缓",
+                "ΣΟΦΊΑ and Σοφία",
+                "KAFKA 消息队列实战, Kafka實戰 and 实",
+            ]
+            .map(|text| (m, text))
+        }) {
             let expected: Vec<(usize, usize)> = analysis::index_tokens(text)
                 .into_iter()
                 .filter(|t| analysis::index_form(&t.text).is_some_and(|f| m.matches(&f)))
