@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Read-path benchmark (DESIGN.md §9): qshare with Redis and 10,000 seeded articles against a
 # bare poem server returning the same bytes as GET /api/articles/hot, same load for both
-# (wrk, 64 connections, 2 threads). Prints requests/s, p99 and the ratio to the bare server.
+# (wrk, 64 connections). Prints requests/s, p99 and the ratio to the bare server.
 # Then the edge rows: a 304 revalidation of the hot list against a bare poem server
 # answering the same 304, and the hot list with `Accept-Encoding: br, gzip` against a bare
 # poem server returning the same compressed bytes, with the bytes each saves per fetch.
@@ -10,11 +10,19 @@
 #   DURATION=20 scripts/bench-read.sh     # longer runs
 #   ROUNDS=5 DURATION=5 scripts/bench-read.sh   # more alternating rounds of the edge rows
 # Release build; all traffic goes to 127.0.0.1; every run is bounded by DURATION.
+# Each server runs on CPU 0 and wrk (one thread) on CPU 1, so that the load generator never
+# takes the measured server's core: unpinned, the rates of one pair of runs swung by a third.
+# PIN=0 runs them unpinned (two wrk threads), as before.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 CONNECTIONS=64
+if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+  on_server_cpu=(taskset -c 0) on_client_cpu=(taskset -c 1) wrk_threads=1
+else
+  on_server_cpu=() on_client_cpu=() wrk_threads=2
+fi
 QSHARE_PORT=${QSHARE_PORT:-18281}
 BARE_PORT=${BARE_PORT:-18282}
 REDIS=${REDIS_URL:-redis://127.0.0.1:6379}
@@ -40,13 +48,13 @@ export APP_LOG__LEVEL=warn
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 bin=$target_dir/release/qshare
 (cd "$work" && "$bin" seed-demo && "$bin" seed-demo --bulk 10000) >/dev/null
-(cd "$work" && exec "$bin") >"$work/qshare.log" 2>&1 &
+(cd "$work" && exec "${on_server_cpu[@]}" "$bin") >"$work/qshare.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$QSHARE_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 
 curl -fsS "http://127.0.0.1:$QSHARE_PORT/api/articles/hot" -o "$work/hot.json"
 article_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["items"][0]["id"])' "$work/hot.json")
-"$target_dir/release/bench_bare" "$BARE_PORT" "$work/hot.json" &
+"${on_server_cpu[@]}" "$target_dir/release/bench_bare" "$BARE_PORT" "$work/hot.json" &
 pids+=($!)
 sleep 0.5
 
@@ -54,8 +62,8 @@ sleep 0.5
 measure() {
   local url=$1
   shift
-  wrk -t2 -c$CONNECTIONS -d2s "$@" "$url" >/dev/null   # warm-up
-  wrk -t2 -c$CONNECTIONS -d"${DURATION}s" --latency "$@" "$url" | awk '
+  "${on_client_cpu[@]}" wrk -t$wrk_threads -c$CONNECTIONS -d2s "$@" "$url" >/dev/null   # warm-up
+  "${on_client_cpu[@]}" wrk -t$wrk_threads -c$CONNECTIONS -d"${DURATION}s" --latency "$@" "$url" | awk '
     /Requests\/sec/ { rps = $2 }
     /^ +99%/ { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v = v / 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v = v * 1000 }; p99 = v }
     END { printf "%s %s\n", rps, p99 }'
@@ -82,13 +90,13 @@ head -n1 "$work/304.headers" | grep -q ' 304' || { echo "the hot list did not re
 curl -fsS -H 'Accept-Encoding: br, gzip' -D "$work/br.headers" -o "$work/hot.br" "$hot"
 coding=$(awk 'tolower($1) == "content-encoding:" { print $2 }' "$work/br.headers" | tr -d '\r')
 [ "$coding" = br ] || { echo "the hot list was not sent as br (got '$coding')" >&2; exit 1; }
-"$target_dir/release/bench_bare" $((BARE_PORT + 1)) "$work/hot.json" - "$etag" &
+"${on_server_cpu[@]}" "$target_dir/release/bench_bare" $((BARE_PORT + 1)) "$work/hot.json" - "$etag" &
 pids+=($!)
-"$target_dir/release/bench_bare" $((BARE_PORT + 2)) "$work/hot.br" br &
+"${on_server_cpu[@]}" "$target_dir/release/bench_bare" $((BARE_PORT + 2)) "$work/hot.br" br &
 pids+=($!)
-"$target_dir/release/bench_bare" $((BARE_PORT + 3)) "$work/hot.json" - "$etag" "$work/304.headers" &
+"${on_server_cpu[@]}" "$target_dir/release/bench_bare" $((BARE_PORT + 3)) "$work/hot.json" - "$etag" "$work/304.headers" &
 pids+=($!)
-"$target_dir/release/bench_bare" $((BARE_PORT + 4)) "$work/hot.br" br - "$work/br.headers" &
+"${on_server_cpu[@]}" "$target_dir/release/bench_bare" $((BARE_PORT + 4)) "$work/hot.br" br - "$work/br.headers" &
 pids+=($!)
 sleep 0.5
 identity_bytes=$(wc -c < "$work/hot.json")
