@@ -182,7 +182,7 @@ impl Application {
         );
         let grace = Duration::from_secs(self.state.settings.jobs.shutdown_grace_secs);
         let server = &self.state.settings.server;
-        let acceptor = api::slow_clients::HeaderTimeoutAcceptor::new(
+        let acceptor = api::slow_clients::DeadlineAcceptor::new(
             self.acceptor,
             api::slow_clients::Limits {
                 header: Duration::from_secs(server.header_read_timeout_secs),

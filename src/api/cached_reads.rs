@@ -290,6 +290,32 @@ mod tests {
     }
 
     #[test]
+    fn only_requests_without_an_origin_or_a_body_skip_the_layers() {
+        let get = |headers: &[(&str, &str)]| {
+            let mut req = Request::builder().uri_str("/api/articles/hot");
+            for (name, value) in headers {
+                req = req.header(*name, *value);
+            }
+            req.finish()
+        };
+        for plain in [
+            vec![],
+            vec![("if-none-match", "\"x\""), ("accept-encoding", "br")],
+            vec![("authorization", "Bearer t"), ("user-agent", "app")],
+        ] {
+            assert!(!needs_the_layers(&get(&plain)), "{plain:?}");
+        }
+        for layered in [
+            ("origin", "https://web.example"),
+            ("content-length", "0"),
+            ("transfer-encoding", "chunked"),
+            ("content-encoding", "gzip"),
+        ] {
+            assert!(needs_the_layers(&get(&[layered])), "{layered:?}");
+        }
+    }
+
+    #[test]
     fn the_route_of_a_path_ignores_the_query_and_needs_a_numeric_id() {
         assert_eq!(
             CachedRoute::of_path("/api/articles"),

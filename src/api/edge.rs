@@ -234,7 +234,7 @@ impl Conditions {
         match self.decide(prepared, compressible, resp.headers()) {
             Prepared::NotModified(tag) => not_modified(resp.headers(), tag, self.caching_if_ok),
             Prepared::Send { tag, coded } => {
-                self.send_prepared(&mut resp, prepared, tag, coded);
+                self.send_prepared(&mut resp, tag, coded);
                 resp
             }
         }
@@ -252,7 +252,7 @@ impl Conditions {
             Prepared::NotModified(tag) => not_modified(&no_headers, tag, self.caching_if_ok),
             Prepared::Send { tag, coded } => {
                 let mut resp = response_of(prepared.bytes().clone(), content_type);
-                self.send_prepared(&mut resp, prepared, tag, coded);
+                self.send_prepared(&mut resp, tag, coded);
                 resp
             }
         }
@@ -276,14 +276,16 @@ impl Conditions {
     fn send_prepared(
         &self,
         resp: &mut Response,
-        prepared: &PreparedBody,
         tag: Option<Bytes>,
         coded: Option<(Coding, Bytes)>,
     ) {
         if let Some(tag) = tag {
             resp.headers_mut().insert(header::ETAG, tag_value(tag));
         }
-        send(resp, coded, prepared.bytes().clone());
+        // The identity body is there already (`prepared_response`, `response_of`).
+        if let Some(coded) = coded {
+            send_coded(resp, coded);
+        }
         finish_headers(resp.headers_mut(), self.caching_if_ok);
     }
 
@@ -310,16 +312,19 @@ enum Prepared {
 /// Sets the body: `coded` when there is a coded form, else the identity `bytes`.
 fn send(resp: &mut Response, coded: Option<(Coding, Bytes)>, bytes: Bytes) {
     match coded {
-        Some((coding, coded)) => {
-            resp.headers_mut().insert(
-                header::CONTENT_ENCODING,
-                HeaderValue::from_static(coding.token()),
-            );
-            resp.headers_mut().remove(header::CONTENT_LENGTH);
-            resp.set_body(coded);
-        }
+        Some(coded) => send_coded(resp, coded),
         None => resp.set_body(bytes),
     }
+}
+
+/// Sets a coded body and its `Content-Encoding`.
+fn send_coded(resp: &mut Response, (coding, coded): (Coding, Bytes)) {
+    resp.headers_mut().insert(
+        header::CONTENT_ENCODING,
+        HeaderValue::from_static(coding.token()),
+    );
+    resp.headers_mut().remove(header::CONTENT_LENGTH);
+    resp.set_body(coded);
 }
 
 /// Whether the answer's `Last-Modified` is no later than the request's

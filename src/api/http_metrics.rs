@@ -8,8 +8,8 @@
 //! answers through `FastLaneSeries`, handles resolved once under the same labels, which keeps
 //! the hottest routes at a few atomic operations per request. Requests that match no route
 //! share the label `unmatched`, as do requests refused before routing (a body over the limit
-//! by its Content-Length, a timeout), except on the cached routes, which keep their label. CORS preflights
-//! are answered by the CORS layer outside this one and are not counted.
+//! by its Content-Length, a timeout), except on the cached routes, which keep their label.
+//! CORS preflights are answered by the CORS layer outside this one and are not counted.
 
 use std::{collections::HashMap, sync::Arc, time::Instant};
 

@@ -33,7 +33,7 @@ use tokio::{
     time::{Instant, Sleep},
 };
 
-pub struct HeaderTimeoutAcceptor<A> {
+pub struct DeadlineAcceptor<A> {
     inner: A,
     limits: Limits,
 }
@@ -45,14 +45,14 @@ pub struct Limits {
     pub idle: Duration,
 }
 
-impl<A> HeaderTimeoutAcceptor<A> {
+impl<A> DeadlineAcceptor<A> {
     pub fn new(inner: A, limits: Limits) -> Self {
         Self { inner, limits }
     }
 }
 
-impl<A: Acceptor> Acceptor for HeaderTimeoutAcceptor<A> {
-    type Io = HeaderDeadline<A::Io>;
+impl<A: Acceptor> Acceptor for DeadlineAcceptor<A> {
+    type Io = ConnectionDeadlines<A::Io>;
 
     fn local_addr(&self) -> Vec<LocalAddr> {
         self.inner.local_addr()
@@ -60,7 +60,12 @@ impl<A: Acceptor> Acceptor for HeaderTimeoutAcceptor<A> {
 
     async fn accept(&mut self) -> io::Result<(Self::Io, LocalAddr, RemoteAddr, Scheme)> {
         let (io, local, remote, scheme) = self.inner.accept().await?;
-        Ok((HeaderDeadline::new(io, self.limits), local, remote, scheme))
+        Ok((
+            ConnectionDeadlines::new(io, self.limits),
+            local,
+            remote,
+            scheme,
+        ))
     }
 }
 
@@ -74,7 +79,7 @@ enum Phase {
     Rest,
 }
 
-pub struct HeaderDeadline<Io> {
+pub struct ConnectionDeadlines<Io> {
     io: Io,
     limits: Limits,
     phase: Phase,
@@ -87,7 +92,7 @@ pub struct HeaderDeadline<Io> {
     armed: bool,
 }
 
-impl<Io> HeaderDeadline<Io> {
+impl<Io> ConnectionDeadlines<Io> {
     fn new(io: Io, limits: Limits) -> Self {
         Self {
             io,
@@ -150,7 +155,7 @@ impl<Io> HeaderDeadline<Io> {
     }
 }
 
-impl<Io: AsyncRead + Unpin> AsyncRead for HeaderDeadline<Io> {
+impl<Io: AsyncRead + Unpin> AsyncRead for ConnectionDeadlines<Io> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -181,7 +186,7 @@ impl<Io: AsyncRead + Unpin> AsyncRead for HeaderDeadline<Io> {
     }
 }
 
-impl<Io: AsyncWrite + Unpin> AsyncWrite for HeaderDeadline<Io> {
+impl<Io: AsyncWrite + Unpin> AsyncWrite for ConnectionDeadlines<Io> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -262,7 +267,7 @@ mod tests {
                     header: Duration::from_secs(1),
                     idle: Duration::from_secs(1),
                 };
-                let mut deadline = HeaderDeadline::new((), limits);
+                let mut deadline = ConnectionDeadlines::new((), limits);
                 let mut expected = Phase::Idle;
                 for read in [first, second] {
                     deadline.observe(read);

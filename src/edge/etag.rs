@@ -6,9 +6,10 @@ use base64::Engine;
 use super::Coding;
 
 /// `"<22 base64url chars>"`: the body's 128-bit XXH3 hash, quoted. A tag needs to tell
-/// versions apart, not to resist forgery (whoever could craft a collision can edit the
-/// article): XXH3 does that at memory speed, where SHA-256 cost a search answer 7% of its CPU
-/// on machines without SHA instructions (uncached answers are hashed on every request).
+/// versions apart, not to resist forgery: a collision crafted into an article's text could at
+/// most keep a client on its stale copy of that answer. XXH3 does that at memory speed, where
+/// SHA-256 cost a search answer 7% of its CPU on machines without SHA instructions (uncached
+/// answers are hashed on every request).
 pub fn of(body: &[u8]) -> String {
     let digest = xxhash_rust::xxh3::xxh3_128(body).to_le_bytes();
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
